@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shmring: single-producer / single-consumer rings of variable-length
+ * messages in one shared mapping, for separate processes.
+ *
+ * Conventions (liburing's): int functions return 0 or a count on success and
+ * a negative errno on failure; nothing sets errno. Lookups return NULL. After
+ * a failure of a cold-path call (create, attach) shmring_errmsg() holds one
+ * human line that names the problem and the fix.
+ *
+ * Every blocking call takes timeout_ms: 0 = try once (-EAGAIN if it would
+ * block), > 0 = wait at most that long (-ETIMEDOUT), -1 = wait forever
+ * (a dead peer still ends the wait with -EOWNERDEAD).
+ *
+ * See docs/ring.md for the memory layout, the wait protocol and every error.
+ */
+#ifndef SHMRING_RING_H
+#define SHMRING_RING_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SHMRING_VERSION_MAJOR 0
+#define SHMRING_VERSION_MINOR 1
+
+/* Longest ring name (without the terminating NUL). */
+#define SHMRING_NAME_MAX 63
+
+/* Public entry points; everything else in the library is hidden. */
+#define SHMRING_API __attribute__((visibility("default")))
+
+struct shmring;
+
+enum shmring_role {
+	SHMRING_ROLE_NONE = 0,     /* creator handle: stats, fd; no data */
+	SHMRING_ROLE_PRODUCER = 1,
+	SHMRING_ROLE_CONSUMER = 2,
+	SHMRING_ROLE_OBSERVER = 3, /* read-only mapping, stats only */
+};
+
+enum shmring_wait {
+	SHMRING_WAIT_ADAPTIVE = 0, /* spin for spin_us, then sleep on a futex */
+	SHMRING_WAIT_SPIN = 1,     /* busy-poll; never sleeps */
+	SHMRING_WAIT_YIELD = 2,    /* poll with sched_yield() between tries */
+	SHMRING_WAIT_FUTEX = 3,    /* sleep at once */
+};
+
+struct shmring_opts {
+	size_t   capacity;   /* data bytes; rounded up to a power of two, 4 KiB..1 GiB */
+	enum shmring_wait wait; /* strategy of the handle create returns */
+	uint32_t spin_us;    /* adaptive: how long to spin before sleeping */
+	uint32_t batch;      /* publish every N commits/releases (1 = each) */
+	enum shmring_role role; /* role of the handle create returns */
+};
+
+/* Defaults: 1 MiB, adaptive, 50 us spin, batch 1, role NONE. */
+SHMRING_API void shmring_opts_init(struct shmring_opts *opts);
+
+/*
+ * Create a ring. name: [A-Za-z0-9_.-]{1,63}, not starting with '.' or '-'; the
+ * segment is /dev/shm/shmring.NAME, mode 0600, created exclusively (-EEXIST if
+ * it exists). name NULL: an anonymous ring (memfd) reachable only through
+ * shmring_fd(), for passing to children. opts may be NULL for defaults.
+ */
+SHMRING_API int shmring_create(const char *name, const struct shmring_opts *opts, struct shmring **ring);
+
+/*
+ * Attach to an existing ring as role. name_or_fd: a ring name, or "fd:N" for
+ * an inherited descriptor (it is duplicated; the caller keeps its own). Each
+ * of PRODUCER and CONSUMER may be held by one live process at a time
+ * (-EBUSY); a role whose holder died is taken over. The handle uses the
+ * adaptive strategy and batch 1 until shmring_set_wait/_set_batch.
+ */
+SHMRING_API int shmring_attach(const char *name_or_fd, enum shmring_role role, struct shmring **ring);
+
+/*
+ * Publish what is pending, give up the role (without closing the stream:
+ * another process may take the role and carry on) and free the handle.
+ * A message peeked but not released is delivered again to the next consumer.
+ */
+SHMRING_API void shmring_detach(struct shmring *ring);
+
+/* Remove a named ring's segment; mappings that exist stay valid. */
+SHMRING_API int shmring_unlink(const char *name);
+
+SHMRING_API int shmring_set_wait(struct shmring *ring, enum shmring_wait wait, uint32_t spin_us);
+SHMRING_API int shmring_set_batch(struct shmring *ring, uint32_t batch);
+
+/*
+ * Producer, zero-copy: reserve room for len bytes, write them at *buf, then
+ * commit(len2) with 0 < len2 <= len. One reservation at a time.
+ * Errors: -EINVAL (len 0, reservation outstanding), -EMSGSIZE (len larger than
+ * shmring_max_message), -EBADF (not the producer), -EAGAIN / -ETIMEDOUT
+ * (full), -EPIPE (consumer closed), -EOWNERDEAD (consumer died while we
+ * waited), -EBADMSG (the shared tail index is corrupt).
+ */
+SHMRING_API int shmring_reserve(struct shmring *ring, size_t len, void **buf, int timeout_ms);
+SHMRING_API int shmring_commit(struct shmring *ring, size_t len);
+
+/*
+ * Consumer, zero-copy: peek returns the length of the next message (> 0),
+ * with *buf pointing at it in the ring, valid until release; or 0 at end of
+ * stream (producer closed and everything was read). Peeking again before
+ * release returns the same message.
+ * Errors: -EBADF (not the consumer), -EAGAIN / -ETIMEDOUT (empty),
+ * -EOWNERDEAD (producer died without closing, ring drained), -EBADMSG (a
+ * record or the head index in shared memory is corrupt).
+ */
+SHMRING_API int shmring_peek(struct shmring *ring, const void **buf, size_t *len, int timeout_ms);
+SHMRING_API int shmring_release(struct shmring *ring);
+
+/* Copying wrappers. send: 0 or as reserve. recv: the message length, 0 at end
+ * of stream, -EMSGSIZE if cap is too small (the message stays in the ring),
+ * or as peek. */
+SHMRING_API int     shmring_send(struct shmring *ring, const void *buf, size_t len, int timeout_ms);
+SHMRING_API ssize_t shmring_recv(struct shmring *ring, void *buf, size_t cap, int timeout_ms);
+
+/* Publish pending commits (producer) or releases (consumer) now. */
+SHMRING_API int shmring_flush(struct shmring *ring);
+
+/*
+ * Close this end. Producer: flush, then end of stream; the consumer drains
+ * and then reads 0. Consumer: the producer's next blocking reserve fails with
+ * -EPIPE. Idempotent.
+ */
+SHMRING_API int shmring_close(struct shmring *ring);
+
+/* Shared counters, read without disturbing either end. */
+struct shmring_stats {
+	uint64_t capacity;
+	uint64_t max_message;
+	uint64_t fill;           /* bytes between tail and head now */
+	uint64_t high_fill;      /* highest fill the producer saw at publish */
+	uint64_t msgs_in, bytes_in;   /* committed by the producer */
+	uint64_t msgs_out, bytes_out; /* released by the consumer */
+	uint64_t full_events;    /* producer found the ring full */
+	uint64_t empty_events;   /* consumer found the ring empty */
+	uint64_t producer_sleeps, consumer_sleeps; /* futex waits entered */
+	uint64_t producer_wakes, consumer_wakes;   /* futex wakes issued by each side */
+	pid_t    producer_pid, consumer_pid;       /* 0 = not attached */
+	int      producer_closed, consumer_closed;
+};
+SHMRING_API int shmring_stats(const struct shmring *ring, struct shmring_stats *st);
+
+SHMRING_API size_t      shmring_capacity(const struct shmring *ring);
+SHMRING_API size_t      shmring_max_message(const struct shmring *ring);
+SHMRING_API int         shmring_fd(const struct shmring *ring);
+SHMRING_API const char *shmring_name(const struct shmring *ring); /* "" for anonymous */
+
+/* The last cold-path error of this thread, as one line; "" if none. */
+SHMRING_API const char *shmring_errmsg(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The shared-memory layout of one ring segment. This is a wire format between
+ * processes that may have been built at different times: fixed-width fields,
+ * explicit padding, static_asserts on every offset. Bump SHMRING_LAYOUT_VERSION
+ * on any change; attach refuses other versions with -EPROTO.
+ *
+ *   offset     size  block                        written by
+ *   0          128   identity                     creator, once
+ *   128        128   producer index (head)        producer, every publish
+ *   256        128   producer control             producer, cold
+ *   384        128   producer counters            producer, every publish
+ *   512        128   consumer index (tail)        consumer, every publish
+ *   640        128   consumer control             consumer, cold
+ *   768        128   consumer counters            consumer, every publish
+ *   4096       cap   data: records, 8-aligned
+ *
+ * Blocks are 128 bytes, two cache lines, so the adjacent-line prefetcher does
+ * not drag the producer's and consumer's hot lines into each other's caches
+ * (DPDK's "cache guard"). Data starts on a page so it can later be registered
+ * with io_uring or CUDA as-is.
+ *
+ * Indices (head, tail) are free-running 64-bit byte counts, masked with
+ * capacity-1 on access; they never wrap in practice (2^64 bytes).
+ *
+ * A record is an 8-byte header followed by the payload, padded to 8 bytes:
+ *   uint32 len   payload length in bytes (for a PAD record: bytes skipped
+ *                after the header, up to the end of the data area)
+ *   uint32 type  SHMRING_REC_MSG or SHMRING_REC_PAD
+ * A message never wraps: when it does not fit before the end of the data
+ * area, the producer writes a PAD record there and starts again at 0.
+ */
+#ifndef SHMRING_SRC_LAYOUT_H
+#define SHMRING_SRC_LAYOUT_H
+
+#include <assert.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "atomics.h"
+
+#define SHMRING_MAGIC          0x31474e4952524d53ull /* "SMRRING1" little-endian */
+#define SHMRING_LAYOUT_VERSION 1u
+#define SHMRING_BLOCK          128u
+#define SHMRING_DATA_OFFSET    4096u
+#define SHMRING_REC_HDR        8u
+#define SHMRING_REC_MSG        0x4d53u /* "SM" */
+#define SHMRING_REC_PAD        0x4150u /* "PA" */
+
+/* Capacity limits: a page at least; at most 1 GiB so a record length always
+ * fits the 32-bit header field with room to spare. */
+#define SHMRING_MIN_CAPACITY   4096ull
+#define SHMRING_MAX_CAPACITY   (1ull << 30)
+
+struct smr_identity {
+	/* Published last, with release, by the creator; 0 = not ready yet, so a
+	 * monitor that races creation sees "not ready" rather than garbage. */
+	_Atomic uint32_t version;
+	uint32_t hdr_size;     /* SHMRING_DATA_OFFSET */
+	uint64_t magic;
+	uint64_t capacity;     /* bytes in the data area, a power of two */
+	uint64_t max_msg;      /* largest payload a record may carry */
+	uint64_t created_ns;   /* CLOCK_REALTIME at creation */
+	uint32_t creator_pid;
+	uint32_t flags;
+	char     name[64];     /* NUL-terminated, for shmring-stat */
+	uint8_t  pad_[SHMRING_BLOCK - 48 - 64];
+};
+
+/* An "owner" word names the process holding a role: pid in the high half, the
+ * low 32 bits of its start time (clock ticks since boot) in the low half, so a
+ * recycled pid is not mistaken for the original process. 0 = nobody. */
+struct smr_end_control {
+	_Atomic uint64_t owner;
+	/* Set by this end when it will never produce (producer: end of stream)
+	 * or consume (consumer) again. Published with release. */
+	_Atomic uint32_t closed;
+	/* Sleep announcement and the futex word the peer bumps to wake us;
+	 * see wait.c for the protocol. */
+	_Atomic uint32_t sleeping;
+	_Atomic uint32_t futex_seq;
+	uint32_t wait_strategy; /* informational, for shmring-stat */
+	uint8_t  pad_[SHMRING_BLOCK - 24];
+};
+
+struct smr_end_counters {
+	_Atomic uint64_t msgs;    /* committed (producer) / released (consumer) */
+	_Atomic uint64_t bytes;   /* payload bytes, same */
+	_Atomic uint64_t stalls;  /* producer: found full; consumer: found empty */
+	_Atomic uint64_t sleeps;  /* futex waits entered */
+	_Atomic uint64_t wakes;   /* futex wakes issued to the peer */
+	_Atomic uint64_t high_fill; /* producer only: highest fill seen at publish */
+	_Atomic uint64_t attaches; /* times this role was taken */
+	uint8_t  pad_[SHMRING_BLOCK - 56];
+};
+
+struct smr_index {
+	_Atomic uint64_t pos;
+	uint8_t  pad_[SHMRING_BLOCK - 8];
+};
+
+struct smr_header {
+	struct smr_identity     id;
+	struct smr_index        head;  /* producer writes */
+	struct smr_end_control  prod;
+	struct smr_end_counters prod_ctr;
+	struct smr_index        tail;  /* consumer writes */
+	struct smr_end_control  cons;
+	struct smr_end_counters cons_ctr;
+};
+
+static_assert(sizeof(_Atomic uint64_t) == 8, "lock-free 64-bit atomics required");
+static_assert(sizeof(_Atomic uint32_t) == 4, "lock-free 32-bit atomics required");
+static_assert(sizeof(struct smr_identity) == SHMRING_BLOCK, "identity block");
+static_assert(sizeof(struct smr_end_control) == SHMRING_BLOCK, "control block");
+static_assert(sizeof(struct smr_end_counters) == SHMRING_BLOCK, "counter block");
+static_assert(sizeof(struct smr_index) == SHMRING_BLOCK, "index block");
+static_assert(offsetof(struct smr_identity, version) == 0, "version is the first word");
+static_assert(offsetof(struct smr_identity, magic) == 8, "magic");
+static_assert(offsetof(struct smr_identity, name) == 48, "name");
+static_assert(offsetof(struct smr_header, head) == 128, "head block");
+static_assert(offsetof(struct smr_header, prod) == 256, "producer control");
+static_assert(offsetof(struct smr_header, prod_ctr) == 384, "producer counters");
+static_assert(offsetof(struct smr_header, tail) == 512, "tail block");
+static_assert(offsetof(struct smr_header, cons) == 640, "consumer control");
+static_assert(offsetof(struct smr_header, cons_ctr) == 768, "consumer counters");
+static_assert(sizeof(struct smr_header) <= SHMRING_DATA_OFFSET, "header fits before data");
+
+static inline uint64_t smr_rec_size(uint64_t len)
+{
+	return (SHMRING_REC_HDR + len + 7u) & ~(uint64_t)7u;
+}
+
+static inline uint64_t smr_rec_pack(uint32_t len, uint32_t type)
+{
+	return (uint64_t)len | ((uint64_t)type << 32);
+}
+
+#endif

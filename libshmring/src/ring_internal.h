@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/* The private handle and the helpers the ring modules share. Never installed. */
+#ifndef SHMRING_SRC_RING_INTERNAL_H
+#define SHMRING_SRC_RING_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shmring/ring.h"
+#include "layout.h"
+
+/*
+ * One process's view of one end. Fields the fast path uses come first and are
+ * private to this process: capacity and mask are copied out of the header at
+ * attach and never re-read, because the other process could change them.
+ */
+struct shmring {
+	/* hot */
+	uint8_t  *data;
+	uint64_t  mask;
+	uint64_t  cap;
+	uint64_t  max_msg;
+	uint64_t  pos;        /* producer: local head; consumer: local tail */
+	uint64_t  peer_pos;   /* cached copy of the other side's published index */
+	uint64_t  cur_rec;    /* record size reserved / peeked, 0 = none */
+	uint32_t  cur_len;    /* consumer: payload length of the peeked record */
+	uint32_t  pending;    /* commits/releases not yet published */
+	uint32_t  batch;
+	uint64_t  msgs, bytes; /* local totals, copied to shared memory on publish */
+	_Atomic uint64_t *my_index;   /* head (producer) or tail (consumer) */
+	_Atomic uint64_t *peer_index;
+	struct smr_end_control  *me, *peer;
+	struct smr_end_counters *my_ctr;
+
+	/* cold */
+	struct smr_header *hdr;
+	size_t    map_len;
+	int       fd;
+	enum shmring_role role;
+	enum shmring_wait wait;
+	uint32_t  spin_us;
+	uint64_t  owner_word;  /* what we stored in me->owner */
+	char      name[SHMRING_NAME_MAX + 1];
+};
+
+/* error.c */
+void smr_seterr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* wait.c */
+typedef int (*smr_ready_fn)(struct shmring *r);
+int  smr_wait(struct shmring *r, int timeout_ms, smr_ready_fn ready);
+void smr_wake_peer(struct shmring *r);
+void smr_wake_peer_always(struct shmring *r);
+uint64_t smr_owner_word_self(void);
+bool smr_owner_alive(uint64_t owner);
+
+/* ring_io.c */
+void smr_publish(struct shmring *r);
+
+#endif

@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Waiting and waking, and telling whether the peer is still alive.
+ *
+ * The sleep/wake handshake (docs/ring.md, "Wait protocol"). Each end has a
+ * `sleeping` flag and a 32-bit `futex_seq` word in its own control block.
+ *
+ *   sleeper (wants the peer's index to move)      waker (just moved its index)
+ *   S1 seq = load-acquire(me->futex_seq)          W1 store-release(my index)
+ *   S2 store-release(me->sleeping, 1)             W2 full fence
+ *   S3 full fence                                 W3 load-acquire(peer->sleeping)
+ *   S4 re-check the peer's index; ready? leave    W4 if 1: seq += 1 (release),
+ *   S5 FUTEX_WAIT(&futex_seq, seq, slice)            FUTEX_WAKE(&futex_seq)
+ *   S6 store(me->sleeping, 0)
+ *
+ * S3/W2 pair as a Dekker handshake: either the waker's W3 sees sleeping == 1,
+ * or the sleeper's S4 sees the new index (both cannot miss). If W3 sees 1, it
+ * read the value S2 stored, and S2 is a release after S1: so S1 happens
+ * before W4's increment and read an older seq; FUTEX_WAIT then finds the word
+ * changed (-EAGAIN) or is woken by W4. A wake-up between S4 and S5 is
+ * therefore never lost. The futex system call itself is no barrier
+ * (circular-buffers.rst): all ordering comes from the atomics above.
+ *
+ * Waits sleep in slices of at most SMR_PEER_CHECK_MS so a dead peer, who will
+ * never wake us, is noticed.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ring_internal.h"
+#include "sys.h"
+
+#define SMR_PEER_CHECK_MS 100u
+
+/* Low 32 bits of this process's start time, in clock ticks since boot (field
+ * 22 of /proc/PID/stat), or 0 if /proc is not there. */
+static uint32_t proc_start_ticks(pid_t pid, char *state)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* comm may contain spaces and parentheses: fields start after the last ')' */
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return 0;
+	p += 2; /* field 3: state */
+	if (state)
+		*state = *p;
+	for (int field = 3; field < 22 && p; field++) {
+		p = strchr(p, ' ');
+		if (p)
+			p++;
+	}
+	if (!p)
+		return 0;
+	return (uint32_t)strtoull(p, NULL, 10);
+}
+
+uint64_t smr_owner_word_self(void)
+{
+	pid_t pid = getpid();
+	return ((uint64_t)(uint32_t)pid << 32) | proc_start_ticks(pid, NULL);
+}
+
+bool smr_owner_alive(uint64_t owner)
+{
+	if (owner == 0)
+		return false;
+	pid_t pid = (pid_t)(owner >> 32);
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return false;
+	char state = '?';
+	uint32_t start = proc_start_ticks(pid, &state);
+	/* A zombie is dead for our purposes: its parent just has not reaped it. */
+	if (state == 'Z' || state == 'X')
+		return false;
+	/* Pid recycled by another process: the original is gone. */
+	if (start != 0 && (uint32_t)owner != 0 && start != (uint32_t)owner)
+		return false;
+	return true;
+}
+
+void smr_wake_peer(struct shmring *r)
+{
+	/* W2: full fence. Orders the store-release of our index (W1, done by the
+	 * caller) before the load of the peer's sleeping flag; pairs with the
+	 * sleeper's S3 fence. Without it the store could sit in the store buffer
+	 * while we read a stale 0, and the sleeper would miss the new index. */
+	smr_fence_full();
+	/* W3: acquire pairs with the sleeper's S2 store-release, so the sleeper's
+	 * S1 read of futex_seq happens before our increment below. */
+	if (smr_load_acquire(&r->peer->sleeping))
+		smr_wake_peer_always(r);
+}
+
+void smr_wake_peer_always(struct shmring *r)
+{
+	/* W4: change the word the sleeper waits on, then wake it. The increment
+	 * makes a FUTEX_WAIT that has not started yet return at once. */
+	smr_fetch_add_release(&r->peer->futex_seq, 1u);
+	if (smr_futex_wake(&r->peer->futex_seq, 1) >= 0)
+		smr_counter_add(&r->my_ctr->wakes, 1);
+}
+
+static int deadline_passed(uint64_t deadline, uint64_t now)
+{
+	return deadline != UINT64_MAX && now >= deadline;
+}
+
+/* Every SMR_PEER_CHECK_MS of waiting: is the peer still there? A role never
+ * taken (owner 0) is not dead: a consumer may attach later. */
+static int check_peer(struct shmring *r, uint64_t *next_check, uint64_t now)
+{
+	if (now < *next_check)
+		return 0;
+	*next_check = now + SMR_PEER_CHECK_MS * 1000000ull;
+	uint64_t owner = smr_load_acquire(&r->peer->owner);
+	if (owner != 0 && !smr_owner_alive(owner))
+		return -EOWNERDEAD;
+	return 0;
+}
+
+/*
+ * Wait until ready(r) returns non-zero (a positive value: ready; negative: an
+ * error to return) or the timeout passes. The caller has already tried once
+ * and published its own pending index, so the peer is not waiting on us.
+ */
+int smr_wait(struct shmring *r, int timeout_ms, smr_ready_fn ready)
+{
+	uint64_t start = smr_now_ns();
+	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX
+		: start + (uint64_t)timeout_ms * 1000000ull;
+	uint64_t next_check = start + SMR_PEER_CHECK_MS * 1000000ull;
+	int rc;
+
+	if (r->wait != SHMRING_WAIT_FUTEX) {
+		uint64_t spin_end = r->wait == SHMRING_WAIT_ADAPTIVE
+			? start + (uint64_t)r->spin_us * 1000ull : UINT64_MAX;
+		for (;;) {
+			for (int i = 0; i < 64; i++) {
+				if (r->wait == SHMRING_WAIT_YIELD)
+					sched_yield();
+				else
+					smr_cpu_relax();
+				if ((rc = ready(r)) != 0)
+					return rc;
+			}
+			uint64_t now = smr_now_ns();
+			if (deadline_passed(deadline, now))
+				return -ETIMEDOUT;
+			if ((rc = check_peer(r, &next_check, now)) < 0)
+				return rc;
+			if (now >= spin_end)
+				break; /* adaptive: spun long enough, go to sleep */
+		}
+	}
+
+	for (;;) {
+		/* S1: the value FUTEX_WAIT will compare against. Acquire: nothing
+		 * below may be hoisted above it. */
+		uint32_t seq = smr_load_acquire(&r->me->futex_seq);
+		/* S2: announce. Release orders S1 before it (see the top comment). */
+		smr_store_release(&r->me->sleeping, 1u);
+		/* S3: full fence; pairs with the waker's W2. The re-check below must
+		 * not be satisfied from before the announcement became visible. */
+		smr_fence_full();
+		if ((rc = ready(r)) != 0) {
+			/* Relaxed: only this end writes its flag; a stale 1 seen by
+			 * the peer costs it one spurious wake, nothing more. */
+			smr_store_relaxed(&r->me->sleeping, 0u);
+			return rc;
+		}
+		uint64_t now = smr_now_ns();
+		if (deadline_passed(deadline, now)) {
+			smr_store_relaxed(&r->me->sleeping, 0u);
+			return -ETIMEDOUT;
+		}
+		uint64_t slice = SMR_PEER_CHECK_MS * 1000000ull;
+		if (deadline != UINT64_MAX && deadline - now < slice)
+			slice = deadline - now;
+		struct timespec ts = { .tv_sec = (time_t)(slice / 1000000000ull),
+				       .tv_nsec = (long)(slice % 1000000000ull) };
+		smr_counter_add(&r->my_ctr->sleeps, 1);
+		smr_futex_wait(&r->me->futex_seq, seq, &ts); /* S5; any result: re-check */
+		smr_store_relaxed(&r->me->sleeping, 0u);  /* S6, relaxed as above */
+		if ((rc = ready(r)) != 0)
+			return rc;
+		now = smr_now_ns();
+		if ((rc = check_peer(r, &next_check, now)) < 0)
+			return rc;
+	}
+}
