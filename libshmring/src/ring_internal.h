@@ -24,7 +24,7 @@ struct shmring {
 	uint64_t  pos;        /* producer: local head; consumer: local tail */
 	uint64_t  peer_pos;   /* cached copy of the other side's published index */
 	uint64_t  cur_rec;    /* record size reserved / peeked, 0 = none */
-	uint32_t  cur_len;    /* consumer: payload length of the peeked record */
+	uint32_t  cur_len;    /* payload length reserved / peeked */
 	uint32_t  pending;    /* commits/releases not yet published */
 	uint32_t  batch;
 	uint64_t  msgs, bytes; /* local totals, copied to shared memory on publish */

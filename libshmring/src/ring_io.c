@@ -143,6 +143,7 @@ int shmring_reserve(struct shmring *r, size_t len, void **buf, int timeout_ms)
 		off = 0;
 	}
 	r->cur_rec = rec;
+	r->cur_len = (uint32_t)len;
 	*buf = r->data + off + SHMRING_REC_HDR;
 	return 0;
 }
@@ -151,7 +152,7 @@ int shmring_commit(struct shmring *r, size_t len)
 {
 	if (r->role != SHMRING_ROLE_PRODUCER)
 		return -EBADF;
-	if (!r->cur_rec || len == 0 || smr_rec_size(len) > r->cur_rec)
+	if (!r->cur_rec || len == 0 || len > r->cur_len)
 		return -EINVAL;
 	write_rec_hdr(r->data + (r->pos & r->mask), (uint32_t)len, SHMRING_REC_MSG);
 	r->pos += smr_rec_size(len);

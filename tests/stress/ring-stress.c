@@ -1,0 +1,372 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ring-stress: a producer and a consumer process push N sequence-numbered,
+ * checksummed messages of random sizes (many of them large enough to force
+ * wrap-around) through one ring, in one wait strategy. Every message is
+ * checked byte for byte; a watchdog kills both and fails the test instead of
+ * hanging. With --threads the two ends are threads of one process, so
+ * ThreadSanitizer can check the protocol.
+ *
+ *   ring-stress [--wait spin|yield|futex|adaptive] [--messages N]
+ *               [--capacity BYTES] [--watchdog SECONDS] [--threads]
+ *
+ * Exit: 0 all messages delivered intact and in order; 1 a check failed or
+ * the watchdog fired; 100 bad usage.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <shmring/ring.h>
+
+#define USAGE "usage: ring-stress [--wait spin|yield|futex|adaptive] [--messages N] " \
+	      "[--capacity BYTES] [--watchdog SECONDS] [--threads]\n"
+
+struct cfg {
+	enum shmring_wait wait;
+	uint64_t messages;
+	size_t capacity;
+	unsigned watchdog;
+	int threads;
+	char where[32];
+	size_t max_len;
+};
+
+struct msg_hdr {
+	uint64_t seq;
+	uint32_t len;
+	uint32_t sum;
+};
+
+static uint64_t mix(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ull;
+	return x ^ (x >> 33);
+}
+
+/* Deterministic size of message seq: mostly small, 1 in 32 up to the
+ * largest the ring takes, so records land everywhere and wrap often. */
+static size_t msg_len(uint64_t seq, size_t max_len)
+{
+	uint64_t x = mix(seq);
+	size_t min = sizeof(struct msg_hdr);
+	if ((x & 31) == 0)
+		return min + (size_t)((x >> 8) % (max_len - min + 1));
+	return min + (size_t)((x >> 8) % 241);
+}
+
+static inline uint64_t pattern(uint64_t seq, size_t i)
+{
+	return (seq * 0x9e3779b97f4a7c15ull) ^ (i * 0x100000001b3ull);
+}
+
+/* Fill the payload after the header; returns its checksum. */
+static uint32_t fill(uint8_t *p, uint64_t seq, size_t len)
+{
+	uint64_t sum = 0;
+	size_t n = len - sizeof(struct msg_hdr), i;
+	uint8_t *d = p + sizeof(struct msg_hdr);
+	for (i = 0; i + 8 <= n; i += 8) {
+		uint64_t w = pattern(seq, i);
+		memcpy(d + i, &w, 8);
+		sum = (sum << 7 | sum >> 57) ^ w;
+	}
+	for (; i < n; i++) {
+		d[i] = (uint8_t)pattern(seq, i);
+		sum = (sum << 7 | sum >> 57) ^ d[i];
+	}
+	struct msg_hdr h = { seq, (uint32_t)len, (uint32_t)(sum ^ (sum >> 32)) };
+	memcpy(p, &h, sizeof(h));
+	return h.sum;
+}
+
+/* Check a received message against what seq must carry. 0 = intact. */
+static int verify(const uint8_t *p, size_t len, uint64_t seq, size_t max_len)
+{
+	struct msg_hdr h;
+	if (len < sizeof(h)) {
+		fprintf(stderr, "ring-stress: message %llu is %zu bytes, shorter than its header\n",
+			(unsigned long long)seq, len);
+		return 1;
+	}
+	memcpy(&h, p, sizeof(h));
+	size_t want = msg_len(seq, max_len);
+	if (h.seq != seq || h.len != len || len != want) {
+		fprintf(stderr, "ring-stress: expected message %llu of %zu bytes, got %llu "
+			"claiming %u bytes in a %zu-byte record\n", (unsigned long long)seq,
+			want, (unsigned long long)h.seq, h.len, len);
+		return 1;
+	}
+	uint64_t sum = 0;
+	size_t n = len - sizeof(h), i;
+	const uint8_t *d = p + sizeof(h);
+	for (i = 0; i + 8 <= n; i += 8) {
+		uint64_t w;
+		memcpy(&w, d + i, 8);
+		if (w != pattern(seq, i))
+			goto bad;
+		sum = (sum << 7 | sum >> 57) ^ w;
+	}
+	for (; i < n; i++) {
+		if (d[i] != (uint8_t)pattern(seq, i))
+			goto bad;
+		sum = (sum << 7 | sum >> 57) ^ d[i];
+	}
+	if ((uint32_t)(sum ^ (sum >> 32)) != h.sum)
+		goto bad;
+	return 0;
+bad:
+	fprintf(stderr, "ring-stress: message %llu (%zu bytes) is corrupt at byte %zu\n",
+		(unsigned long long)seq, len, i + sizeof(h));
+	return 1;
+}
+
+static int produce(const struct cfg *c)
+{
+	struct shmring *r;
+	int rc = shmring_attach(c->where, SHMRING_ROLE_PRODUCER, &r);
+	if (rc < 0) {
+		fprintf(stderr, "ring-stress: producer: %s\n", shmring_errmsg());
+		return 1;
+	}
+	shmring_set_wait(r, c->wait, 20);
+	uint8_t *copy = malloc(c->max_len);
+	if (!copy)
+		return 1;
+	for (uint64_t seq = 0; seq < c->messages; seq++) {
+		size_t len = msg_len(seq, c->max_len);
+		if (seq & 1) { /* copying path */
+			fill(copy, seq, len);
+			rc = shmring_send(r, copy, len, 30000);
+		} else {       /* zero-copy path */
+			void *buf;
+			rc = shmring_reserve(r, len, &buf, 30000);
+			if (rc == 0) {
+				fill(buf, seq, len);
+				rc = shmring_commit(r, len);
+			}
+		}
+		if (rc < 0) {
+			fprintf(stderr, "ring-stress: producer: message %llu: %s\n",
+				(unsigned long long)seq, strerror(-rc));
+			return 1;
+		}
+	}
+	shmring_close(r);
+	shmring_detach(r);
+	free(copy);
+	return 0;
+}
+
+static int consume(const struct cfg *c)
+{
+	struct shmring *r;
+	int rc = shmring_attach(c->where, SHMRING_ROLE_CONSUMER, &r);
+	if (rc < 0) {
+		fprintf(stderr, "ring-stress: consumer: %s\n", shmring_errmsg());
+		return 1;
+	}
+	shmring_set_wait(r, c->wait, 20);
+	uint8_t *copy = malloc(c->max_len);
+	if (!copy)
+		return 1;
+	uint64_t seq = 0;
+	for (;;) {
+		const void *p;
+		size_t len;
+		ssize_t n;
+		if (seq & 1) {
+			n = shmring_recv(r, copy, c->max_len, 30000);
+			p = copy;
+			len = (size_t)n;
+		} else {
+			n = shmring_peek(r, &p, &len, 30000);
+		}
+		if (n == 0)
+			break;
+		if (n < 0) {
+			fprintf(stderr, "ring-stress: consumer: after %llu messages: %s\n",
+				(unsigned long long)seq, strerror((int)-n));
+			return 1;
+		}
+		if (verify(p, len, seq, c->max_len))
+			return 1;
+		if (!(seq & 1))
+			shmring_release(r);
+		seq++;
+	}
+	if (seq != c->messages) {
+		fprintf(stderr, "ring-stress: end of stream after %llu of %llu messages\n",
+			(unsigned long long)seq, (unsigned long long)c->messages);
+		return 1;
+	}
+	shmring_detach(r);
+	free(copy);
+	return 0;
+}
+
+static void *produce_thread(void *arg)
+{
+	return (void *)(intptr_t)produce(arg);
+}
+
+static void *consume_thread(void *arg)
+{
+	return (void *)(intptr_t)consume(arg);
+}
+
+static int run_threads(struct cfg *c)
+{
+	pthread_t p, q;
+	void *rp, *rq;
+	pthread_create(&q, NULL, consume_thread, c);
+	pthread_create(&p, NULL, produce_thread, c);
+	struct timespec dl;
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += c->watchdog;
+	if (pthread_timedjoin_np(p, &rp, &dl) || pthread_timedjoin_np(q, &rq, &dl)) {
+		fprintf(stderr, "ring-stress: watchdog: not done after %u s\n", c->watchdog);
+		_exit(1);
+	}
+	return (intptr_t)rp || (intptr_t)rq;
+}
+
+static pid_t spawn(int (*fn)(const struct cfg *), const struct cfg *c)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the watchdog */
+		_exit(fn(c));
+	}
+	return pid;
+}
+
+static int run_processes(struct cfg *c)
+{
+	pid_t pids[2] = { spawn(consume, c), spawn(produce, c) };
+	int failed = 0, left = 2;
+	time_t deadline = time(NULL) + c->watchdog;
+	while (left > 0) {
+		int st;
+		pid_t pid = waitpid(-1, &st, WNOHANG);
+		if (pid > 0) {
+			left--;
+			if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+				fprintf(stderr, "ring-stress: %s %s %d\n",
+					pid == pids[0] ? "consumer" : "producer",
+					WIFEXITED(st) ? "exited" : "killed by signal",
+					WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+				failed = 1;
+			}
+			continue;
+		}
+		if (time(NULL) >= deadline) {
+			fprintf(stderr, "ring-stress: watchdog: not done after %u s, killing\n",
+				c->watchdog);
+			kill(pids[0], SIGKILL);
+			kill(pids[1], SIGKILL);
+			while (waitpid(-1, NULL, 0) > 0)
+				;
+			return 1;
+		}
+		usleep(10000);
+	}
+	return failed;
+}
+
+static int parse_wait(const char *s, enum shmring_wait *w)
+{
+	static const char *names[] = { "adaptive", "spin", "yield", "futex" };
+	for (int i = 0; i < 4; i++)
+		if (!strcmp(s, names[i])) {
+			*w = (enum shmring_wait)i;
+			return 0;
+		}
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct cfg c = { .wait = SHMRING_WAIT_ADAPTIVE, .messages = 10000000,
+			 .capacity = 64 * 1024, .watchdog = 240 };
+	static const struct option lo[] = {
+		{ "wait", required_argument, NULL, 'w' },
+		{ "messages", required_argument, NULL, 'n' },
+		{ "capacity", required_argument, NULL, 'c' },
+		{ "watchdog", required_argument, NULL, 'd' },
+		{ "threads", no_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 } };
+	int o;
+	while ((o = getopt_long(argc, argv, "w:n:c:d:th", lo, NULL)) != -1) {
+		switch (o) {
+		case 'w':
+			if (parse_wait(optarg, &c.wait)) {
+				fprintf(stderr, "ring-stress: unknown wait strategy '%s'\n" USAGE, optarg);
+				return 100;
+			}
+			break;
+		case 'n': c.messages = strtoull(optarg, NULL, 0); break;
+		case 'c': c.capacity = strtoull(optarg, NULL, 0); break;
+		case 'd': c.watchdog = (unsigned)strtoul(optarg, NULL, 0); break;
+		case 't': c.threads = 1; break;
+		case 'h': fputs(USAGE, stdout); return 0;
+		default: fputs(USAGE, stderr); return 100;
+		}
+	}
+	if (c.messages == 0 || c.watchdog == 0) {
+		fputs(USAGE, stderr);
+		return 100;
+	}
+
+	struct shmring_opts opts;
+	struct shmring *owner;
+	shmring_opts_init(&opts);
+	opts.capacity = c.capacity;
+	if (shmring_create(NULL, &opts, &owner) < 0) {
+		fprintf(stderr, "ring-stress: %s\n", shmring_errmsg());
+		return 1;
+	}
+	c.max_len = shmring_max_message(owner);
+	snprintf(c.where, sizeof(c.where), "fd:%d", shmring_fd(owner));
+
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int failed = c.threads ? run_threads(&c) : run_processes(&c);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+
+	struct shmring_stats st;
+	shmring_stats(owner, &st);
+	static const char *wn[] = { "adaptive", "spin", "yield", "futex" };
+	printf("ring-stress: %s %s: %llu messages, %.1f MB in %.2f s (%.2f M msg/s); "
+	       "%llu full, %llu empty, sleeps %llu/%llu, wakes %llu/%llu\n",
+	       c.threads ? "threads" : "processes", wn[c.wait],
+	       (unsigned long long)st.msgs_out, (double)st.bytes_out / 1e6, s,
+	       (double)st.msgs_out / s / 1e6, (unsigned long long)st.full_events,
+	       (unsigned long long)st.empty_events,
+	       (unsigned long long)st.producer_sleeps, (unsigned long long)st.consumer_sleeps,
+	       (unsigned long long)st.producer_wakes, (unsigned long long)st.consumer_wakes);
+	if (!failed && (st.msgs_in != c.messages || st.msgs_out != c.messages)) {
+		fprintf(stderr, "ring-stress: counters say %llu in, %llu out; expected %llu\n",
+			(unsigned long long)st.msgs_in, (unsigned long long)st.msgs_out,
+			(unsigned long long)c.messages);
+		failed = 1;
+	}
+	shmring_detach(owner);
+	return failed;
+}

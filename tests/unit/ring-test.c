@@ -1,0 +1,887 @@
+/* SPDX-License-Identifier: MIT */
+/* ring-test: every public ring function and every error path, one process
+ * (plus short-lived forked peers where a second process is the point). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <shmring/ring.h>
+#include "layout.h" /* private: offsets used to corrupt segments on purpose */
+
+static char name_buf[64];
+
+/* A ring name unique to this process and test. */
+static const char *uniq(const char *tag)
+{
+	snprintf(name_buf, sizeof(name_buf), "t%d-%s", (int)getpid(), tag);
+	return name_buf;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+struct pair {
+	struct shmring *owner, *prod, *cons;
+};
+
+/* An anonymous ring with both ends attached in this process. */
+static void pair_open(struct pair *p, size_t capacity)
+{
+	struct shmring_opts o;
+	char where[32];
+	shmring_opts_init(&o);
+	o.capacity = capacity;
+	assert_int_equal(shmring_create(NULL, &o, &p->owner), 0);
+	snprintf(where, sizeof(where), "fd:%d", shmring_fd(p->owner));
+	assert_int_equal(shmring_attach(where, SHMRING_ROLE_PRODUCER, &p->prod), 0);
+	assert_int_equal(shmring_attach(where, SHMRING_ROLE_CONSUMER, &p->cons), 0);
+}
+
+static void pair_close(struct pair *p)
+{
+	shmring_detach(p->cons);
+	shmring_detach(p->prod);
+	shmring_detach(p->owner);
+}
+
+/* Map a ring's segment directly, to corrupt it on purpose. */
+static uint8_t *raw_map(struct shmring *r)
+{
+	void *m = mmap(NULL, SHMRING_DATA_OFFSET + shmring_capacity(r),
+		       PROT_READ | PROT_WRITE, MAP_SHARED, shmring_fd(r), 0);
+	assert_true(m != MAP_FAILED);
+	return m;
+}
+
+static void raw_unmap(struct shmring *r, uint8_t *m)
+{
+	munmap(m, SHMRING_DATA_OFFSET + shmring_capacity(r));
+}
+
+/* Run fn in a child that _exits with its result; returns the exit status. */
+static pid_t child(int (*fn)(void *), void *arg)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(fn(arg));
+	return pid;
+}
+
+static int reap(pid_t pid)
+{
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* ---- options, names, create ------------------------------------------- */
+
+static void opts_init_sets_documented_defaults(void **s)
+{
+	(void)s;
+	struct shmring_opts o;
+	memset(&o, 0xff, sizeof(o));
+	shmring_opts_init(&o);
+	assert_int_equal(o.capacity, 1u << 20);
+	assert_int_equal(o.wait, SHMRING_WAIT_ADAPTIVE);
+	assert_int_equal(o.spin_us, 50);
+	assert_int_equal(o.batch, 1);
+	assert_int_equal(o.role, SHMRING_ROLE_NONE);
+}
+
+static void create_named_segment_is_owner_only_and_exclusive(void **s)
+{
+	(void)s;
+	struct shmring *r, *r2;
+	const char *name = uniq("excl");
+	char path[128];
+	struct stat st;
+	mode_t old = umask(0);
+	assert_int_equal(shmring_create(name, NULL, &r), 0);
+	umask(old);
+	snprintf(path, sizeof(path), "/dev/shm/shmring.%s", name);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(shmring_create(name, NULL, &r2), -EEXIST);
+	assert_non_null(strstr(shmring_errmsg(), "already exists"));
+	assert_string_equal(shmring_name(r), name);
+	assert_int_equal(shmring_unlink(name), 0);
+	assert_int_equal(stat(path, &st), -1);
+	assert_int_equal(shmring_unlink(name), -ENOENT);
+	shmring_detach(r);
+}
+
+static void create_rejects_bad_names(void **s)
+{
+	(void)s;
+	struct shmring *r;
+	const char *bad[] = { "", ".hidden", "-dash", "a/b", "a b", "x\n",
+		"0123456789012345678901234567890123456789012345678901234567890123" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(shmring_create(bad[i], NULL, &r), -EINVAL);
+		assert_true(strlen(shmring_errmsg()) > 0);
+		assert_int_equal(shmring_attach(bad[i], SHMRING_ROLE_CONSUMER, &r), -EINVAL);
+	}
+}
+
+static void create_rounds_capacity_and_rejects_out_of_range(void **s)
+{
+	(void)s;
+	struct shmring_opts o;
+	struct shmring *r;
+	shmring_opts_init(&o);
+	o.capacity = 5000;
+	assert_int_equal(shmring_create(NULL, &o, &r), 0);
+	assert_int_equal(shmring_capacity(r), 8192);
+	assert_int_equal(shmring_max_message(r), 4096 - 8);
+	shmring_detach(r);
+	o.capacity = 0;
+	assert_int_equal(shmring_create(NULL, &o, &r), -EINVAL);
+	o.capacity = (1u << 30) + 1;
+	assert_int_equal(shmring_create(NULL, &o, &r), -EINVAL);
+	assert_non_null(strstr(shmring_errmsg(), "capacity"));
+	shmring_opts_init(&o);
+	o.batch = 0;
+	assert_int_equal(shmring_create(NULL, &o, &r), -EINVAL);
+	shmring_opts_init(&o);
+	o.wait = (enum shmring_wait)42;
+	assert_int_equal(shmring_create(NULL, &o, &r), -EINVAL);
+}
+
+static void anonymous_segment_is_sealed_against_shrinking(void **s)
+{
+	(void)s;
+	struct shmring *r;
+	assert_int_equal(shmring_create(NULL, NULL, &r), 0);
+	assert_int_equal(ftruncate(shmring_fd(r), 4096), -1);
+	assert_int_equal(errno, EPERM);
+	shmring_detach(r);
+}
+
+static void create_with_role_returns_usable_end(void **s)
+{
+	(void)s;
+	struct shmring_opts o;
+	struct shmring *p, *c;
+	char where[32];
+	shmring_opts_init(&o);
+	o.role = SHMRING_ROLE_PRODUCER;
+	assert_int_equal(shmring_create(NULL, &o, &p), 0);
+	snprintf(where, sizeof(where), "fd:%d", shmring_fd(p));
+	assert_int_equal(shmring_attach(where, SHMRING_ROLE_CONSUMER, &c), 0);
+	assert_int_equal(shmring_send(p, "hi", 2, 0), 0);
+	char buf[8];
+	assert_int_equal(shmring_recv(c, buf, sizeof(buf), 0), 2);
+	assert_memory_equal(buf, "hi", 2);
+	shmring_detach(c);
+	shmring_detach(p);
+}
+
+/* ---- attach ------------------------------------------------------------ */
+
+static void attach_missing_ring_says_enoent(void **s)
+{
+	(void)s;
+	struct shmring *r;
+	assert_int_equal(shmring_attach(uniq("missing"), SHMRING_ROLE_CONSUMER, &r), -ENOENT);
+	assert_non_null(strstr(shmring_errmsg(), "no ring named"));
+	assert_null(r);
+}
+
+static void attach_rejects_bad_role_and_bad_fd(void **s)
+{
+	(void)s;
+	struct shmring *r;
+	assert_int_equal(shmring_attach("x", SHMRING_ROLE_NONE, &r), -EINVAL);
+	assert_int_equal(shmring_attach("x", (enum shmring_role)9, &r), -EINVAL);
+	assert_int_equal(shmring_attach("fd:abc", SHMRING_ROLE_CONSUMER, &r), -EINVAL);
+	assert_int_equal(shmring_attach("fd:", SHMRING_ROLE_CONSUMER, &r), -EINVAL);
+	assert_int_equal(shmring_attach("fd:-1", SHMRING_ROLE_CONSUMER, &r), -EINVAL);
+	assert_int_equal(shmring_attach("fd:987654", SHMRING_ROLE_CONSUMER, &r), -EBADF);
+	/* a descriptor that is not a shmring segment */
+	int fd = memfd_create("notaring", MFD_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 65536), 0);
+	char where[32];
+	snprintf(where, sizeof(where), "fd:%d", fd);
+	assert_int_equal(shmring_attach(where, SHMRING_ROLE_CONSUMER, &r), -EBADMSG);
+	assert_non_null(strstr(shmring_errmsg(), "not a shmring segment"));
+	assert_int_equal(ftruncate(fd, 100), 0);
+	assert_int_equal(shmring_attach(where, SHMRING_ROLE_CONSUMER, &r), -EBADMSG);
+	assert_non_null(strstr(shmring_errmsg(), "too small"));
+	close(fd);
+}
+
+static void attach_takes_each_role_once(void **s)
+{
+	(void)s;
+	struct pair p;
+	struct shmring *again;
+	char where[32];
+	pair_open(&p, 4096);
+	snprintf(where, sizeof(where), "fd:%d", shmring_fd(p.owner));
+	assert_int_equal(shmring_attach(where, SHMRING_ROLE_PRODUCER, &again), -EBUSY);
+	assert_non_null(strstr(shmring_errmsg(), "live producer"));
+	assert_int_equal(shmring_attach(where, SHMRING_ROLE_CONSUMER, &again), -EBUSY);
+	/* after detach the role is free again */
+	shmring_detach(p.prod);
+	assert_int_equal(shmring_attach(where, SHMRING_ROLE_PRODUCER, &p.prod), 0);
+	pair_close(&p);
+}
+
+static int attach_producer_and_die(void *arg)
+{
+	struct shmring *r;
+	if (shmring_attach(arg, SHMRING_ROLE_PRODUCER, &r) < 0)
+		return 1;
+	if (shmring_send(r, "last words", 10, 0) < 0)
+		return 2;
+	_exit(0); /* no detach, no close: a crash as far as the ring can tell */
+}
+
+static void attach_takes_over_role_of_dead_process(void **s)
+{
+	(void)s;
+	struct shmring *owner, *r, *c;
+	char where[32];
+	assert_int_equal(shmring_create(NULL, NULL, &owner), 0);
+	snprintf(where, sizeof(where), "fd:%d", shmring_fd(owner));
+	pid_t pid = child(attach_producer_and_die, where);
+	/* not reaped yet: the child is a zombie, which counts as dead */
+	for (int i = 0; i < 200; i++) {
+		char path[64], st = 0;
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+		FILE *f = fopen(path, "r");
+		if (f && fscanf(f, "%*d %*s %c", &st) == 1 && st == 'Z') {
+			fclose(f);
+			break;
+		}
+		if (f)
+			fclose(f);
+		usleep(5000);
+	}
+	assert_int_equal(shmring_attach(where, SHMRING_ROLE_PRODUCER, &r), 0);
+	assert_int_equal(reap(pid), 0);
+	/* the dead producer's committed message is still delivered */
+	assert_int_equal(shmring_attach(where, SHMRING_ROLE_CONSUMER, &c), 0);
+	char buf[16];
+	assert_int_equal(shmring_recv(c, buf, sizeof(buf), 0), 10);
+	assert_memory_equal(buf, "last words", 10);
+	shmring_detach(c);
+	shmring_detach(r);
+	shmring_detach(owner);
+}
+
+/* ---- corrupt and foreign segments -------------------------------------- */
+
+static void attach_rejects_corrupt_or_foreign_header(void **s)
+{
+	(void)s;
+	struct shmring *owner, *r;
+	const char *name = uniq("corrupt");
+	assert_int_equal(shmring_create(name, NULL, &owner), 0);
+	uint8_t *m = raw_map(owner);
+	struct smr_identity *id = (struct smr_identity *)m;
+	struct smr_identity saved = *id;
+
+	id->magic ^= 1;
+	assert_int_equal(shmring_attach(name, SHMRING_ROLE_CONSUMER, &r), -EBADMSG);
+	assert_non_null(strstr(shmring_errmsg(), "bad magic"));
+	*id = saved;
+
+	atomic_store(&id->version, 99u);
+	assert_int_equal(shmring_attach(name, SHMRING_ROLE_CONSUMER, &r), -EPROTO);
+	assert_non_null(strstr(shmring_errmsg(), "layout version 99"));
+	atomic_store(&id->version, 0u);
+	assert_int_equal(shmring_attach(name, SHMRING_ROLE_OBSERVER, &r), -EAGAIN);
+	assert_non_null(strstr(shmring_errmsg(), "not initialised"));
+	*id = saved;
+
+	id->capacity = 3000; /* not a power of two */
+	assert_int_equal(shmring_attach(name, SHMRING_ROLE_CONSUMER, &r), -EBADMSG);
+	id->capacity = saved.capacity * 2; /* larger than the segment */
+	assert_int_equal(shmring_attach(name, SHMRING_ROLE_CONSUMER, &r), -EBADMSG);
+	*id = saved;
+	id->max_msg = saved.capacity; /* would let a record cross the end */
+	assert_int_equal(shmring_attach(name, SHMRING_ROLE_CONSUMER, &r), -EBADMSG);
+	*id = saved;
+
+	/* indices that cannot both be right */
+	struct smr_header *h = (struct smr_header *)m;
+	atomic_store(&h->head.pos, saved.capacity + 8);
+	assert_int_equal(shmring_attach(name, SHMRING_ROLE_CONSUMER, &r), -EBADMSG);
+	atomic_store(&h->head.pos, 3u);
+	assert_int_equal(shmring_attach(name, SHMRING_ROLE_PRODUCER, &r), -EBADMSG);
+	atomic_store(&h->head.pos, 0u);
+	/* the failed attaches gave their roles back */
+	assert_int_equal(shmring_attach(name, SHMRING_ROLE_CONSUMER, &r), 0);
+	shmring_detach(r);
+
+	/* a segment others may write is refused */
+	char path[128];
+	snprintf(path, sizeof(path), "/dev/shm/shmring.%s", name);
+	assert_int_equal(chmod(path, 0666), 0);
+	assert_int_equal(shmring_attach(name, SHMRING_ROLE_CONSUMER, &r), -EPERM);
+	assert_non_null(strstr(shmring_errmsg(), "other users"));
+
+	raw_unmap(owner, m);
+	shmring_unlink(name);
+	shmring_detach(owner);
+}
+
+static void peek_rejects_corrupt_records(void **s)
+{
+	(void)s;
+	struct pair p;
+	const void *buf;
+	size_t len;
+	pair_open(&p, 4096);
+	uint8_t *m = raw_map(p.owner);
+	uint64_t *rec = (uint64_t *)(m + SHMRING_DATA_OFFSET);
+
+	assert_int_equal(shmring_send(p.prod, "abcdefgh", 8, 0), 0);
+	uint64_t good = *rec;
+	*rec = smr_rec_pack(8, 0x1234); /* unknown type */
+	assert_int_equal(shmring_peek(p.cons, &buf, &len, 0), -EBADMSG);
+	assert_non_null(strstr(shmring_errmsg(), "corrupt record"));
+	*rec = smr_rec_pack(4000, SHMRING_REC_MSG); /* longer than published */
+	assert_int_equal(shmring_peek(p.cons, &buf, &len, 0), -EBADMSG);
+	*rec = smr_rec_pack(0xffffffffu, SHMRING_REC_MSG); /* longer than the ring */
+	assert_int_equal(shmring_peek(p.cons, &buf, &len, 0), -EBADMSG);
+	*rec = smr_rec_pack(0, SHMRING_REC_MSG); /* zero length */
+	assert_int_equal(shmring_peek(p.cons, &buf, &len, 0), -EBADMSG);
+	*rec = smr_rec_pack(8, SHMRING_REC_PAD); /* pad that does not reach the end */
+	assert_int_equal(shmring_peek(p.cons, &buf, &len, 0), -EBADMSG);
+	*rec = good;
+	assert_int_equal(shmring_peek(p.cons, &buf, &len, 0), 8);
+	assert_memory_equal(buf, "abcdefgh", 8);
+	assert_int_equal(shmring_release(p.cons), 0);
+
+	/* a head index beyond a full ring */
+	struct smr_header *h = (struct smr_header *)m;
+	uint64_t head = atomic_load(&h->head.pos);
+	atomic_store(&h->head.pos, head + 2 * 4096);
+	assert_int_equal(shmring_peek(p.cons, &buf, &len, 0), -EBADMSG);
+	atomic_store(&h->head.pos, head);
+
+	/* a tail index that ran ahead of the head, seen by a full producer */
+	while (shmring_send(p.prod, "0123456789", 10, 0) == 0)
+		;
+	atomic_store(&h->tail.pos, atomic_load(&h->head.pos) + 64);
+	void *w;
+	assert_int_equal(shmring_reserve(p.prod, 10, &w, 0), -EBADMSG);
+	assert_non_null(strstr(shmring_errmsg(), "tail"));
+
+	raw_unmap(p.owner, m);
+	pair_close(&p);
+}
+
+/* ---- data path ---------------------------------------------------------- */
+
+static void send_recv_roundtrip_preserves_every_byte(void **s)
+{
+	(void)s;
+	struct pair p;
+	uint8_t out[2048], in[2048];
+	pair_open(&p, 8192);
+	for (size_t len = 1; len <= sizeof(out); len = len * 3 + 1) {
+		for (size_t i = 0; i < len; i++)
+			out[i] = (uint8_t)(len * 7 + i);
+		assert_int_equal(shmring_send(p.prod, out, len, 0), 0);
+		assert_int_equal(shmring_recv(p.cons, in, sizeof(in), 0), (ssize_t)len);
+		assert_memory_equal(in, out, len);
+	}
+	pair_close(&p);
+}
+
+static void zero_copy_commit_may_shrink_the_reservation(void **s)
+{
+	(void)s;
+	struct pair p;
+	void *w;
+	const void *r;
+	size_t len;
+	pair_open(&p, 4096);
+	assert_int_equal(shmring_reserve(p.prod, 100, &w, 0), 0);
+	assert_int_equal((uintptr_t)w % 8, 0);
+	memcpy(w, "short", 5);
+	assert_int_equal(shmring_commit(p.prod, 101), -EINVAL); /* beyond the record */
+	assert_int_equal(shmring_commit(p.prod, 5), 0);
+	assert_int_equal(shmring_peek(p.cons, &r, &len, 0), 5);
+	assert_int_equal(len, 5);
+	assert_memory_equal(r, "short", 5);
+	/* peeking again returns the same message until it is released */
+	const void *r2;
+	assert_int_equal(shmring_peek(p.cons, &r2, &len, 0), 5);
+	assert_ptr_equal(r, r2);
+	assert_int_equal(shmring_release(p.cons), 0);
+	assert_int_equal(shmring_peek(p.cons, &r, &len, 0), -EAGAIN);
+	pair_close(&p);
+}
+
+static void ring_rejects_message_larger_than_capacity(void **s)
+{
+	(void)s;
+	struct pair p;
+	void *w;
+	static uint8_t big[4096];
+	pair_open(&p, 4096);
+	size_t max = shmring_max_message(p.prod);
+	assert_int_equal(max, 2048 - 8);
+	assert_int_equal(shmring_reserve(p.prod, max + 1, &w, 0), -EMSGSIZE);
+	assert_int_equal(shmring_send(p.prod, big, sizeof(big), -1), -EMSGSIZE);
+	/* the largest message always fits, wherever the ring's position is */
+	for (int i = 0; i < 10; i++) {
+		assert_int_equal(shmring_send(p.prod, big, 1 + (size_t)i * 37, 0), 0);
+		assert_int_equal(shmring_send(p.prod, big, max, 0), 0);
+		assert_int_equal(shmring_recv(p.cons, big, sizeof(big), 0), 1 + i * 37);
+		assert_int_equal(shmring_recv(p.cons, big, sizeof(big), 0), (ssize_t)max);
+	}
+	pair_close(&p);
+}
+
+static void ring_rejects_zero_length_message(void **s)
+{
+	(void)s;
+	struct pair p;
+	void *w;
+	pair_open(&p, 4096);
+	assert_int_equal(shmring_reserve(p.prod, 0, &w, 0), -EINVAL);
+	assert_int_equal(shmring_send(p.prod, "", 0, 0), -EINVAL);
+	assert_int_equal(shmring_reserve(p.prod, 8, &w, 0), 0);
+	assert_int_equal(shmring_commit(p.prod, 0), -EINVAL);
+	assert_int_equal(shmring_commit(p.prod, 8), 0);
+	pair_close(&p);
+}
+
+static void calls_out_of_order_are_einval(void **s)
+{
+	(void)s;
+	struct pair p;
+	void *w;
+	pair_open(&p, 4096);
+	assert_int_equal(shmring_commit(p.prod, 1), -EINVAL);  /* nothing reserved */
+	assert_int_equal(shmring_release(p.cons), -EINVAL);    /* nothing peeked */
+	assert_int_equal(shmring_reserve(p.prod, 8, &w, 0), 0);
+	assert_int_equal(shmring_reserve(p.prod, 8, &w, 0), -EINVAL); /* one at a time */
+	assert_int_equal(shmring_commit(p.prod, 8), 0);
+	assert_int_equal(shmring_set_wait(p.prod, (enum shmring_wait)7, 0), -EINVAL);
+	assert_int_equal(shmring_set_batch(p.prod, 0), -EINVAL);
+	pair_close(&p);
+}
+
+static void wrong_role_is_ebadf(void **s)
+{
+	(void)s;
+	struct pair p;
+	struct shmring *obs;
+	void *w;
+	const void *r;
+	size_t len;
+	char b[8];
+	const char *name = uniq("roles");
+	pair_open(&p, 4096);
+	assert_int_equal(shmring_reserve(p.cons, 8, &w, 0), -EBADF);
+	assert_int_equal(shmring_commit(p.cons, 8), -EBADF);
+	assert_int_equal(shmring_send(p.cons, "x", 1, 0), -EBADF);
+	assert_int_equal(shmring_peek(p.prod, &r, &len, 0), -EBADF);
+	assert_int_equal(shmring_release(p.prod), -EBADF);
+	assert_int_equal(shmring_recv(p.prod, b, sizeof(b), 0), -EBADF);
+	assert_int_equal(shmring_flush(p.owner), -EBADF);
+	assert_int_equal(shmring_close(p.owner), -EBADF);
+	pair_close(&p);
+
+	struct shmring *owner;
+	assert_int_equal(shmring_create(name, NULL, &owner), 0);
+	assert_int_equal(shmring_attach(name, SHMRING_ROLE_OBSERVER, &obs), 0);
+	assert_int_equal(shmring_send(obs, "x", 1, 0), -EBADF);
+	assert_int_equal(shmring_recv(obs, b, sizeof(b), 0), -EBADF);
+	shmring_detach(obs);
+	shmring_unlink(name);
+	shmring_detach(owner);
+}
+
+static void empty_and_full_try_is_eagain_and_timeout_is_bounded(void **s)
+{
+	(void)s;
+	struct pair p;
+	char b[64];
+	const void *r;
+	size_t len;
+	void *w;
+	pair_open(&p, 4096);
+	assert_int_equal(shmring_recv(p.cons, b, sizeof(b), 0), -EAGAIN);
+	uint64_t t0 = now_ms();
+	assert_int_equal(shmring_peek(p.cons, &r, &len, 80), -ETIMEDOUT);
+	uint64_t dt = now_ms() - t0;
+	assert_true(dt >= 79 && dt < 2000);
+
+	int n = 0;
+	while (shmring_send(p.prod, b, sizeof(b), 0) == 0)
+		n++;
+	assert_int_equal(n, 4096 / (64 + 8));
+	assert_int_equal(shmring_reserve(p.prod, 64, &w, 0), -EAGAIN);
+	for (int strat = 0; strat <= SHMRING_WAIT_FUTEX; strat++) {
+		assert_int_equal(shmring_set_wait(p.prod, (enum shmring_wait)strat, 10), 0);
+		t0 = now_ms();
+		assert_int_equal(shmring_reserve(p.prod, 64, &w, 30), -ETIMEDOUT);
+		dt = now_ms() - t0;
+		assert_true(dt >= 29 && dt < 2000);
+	}
+	struct shmring_stats st;
+	shmring_stats(p.owner, &st);
+	assert_true(st.full_events >= 5);
+	assert_true(st.empty_events >= 2);
+	assert_int_equal(st.high_fill, (uint64_t)n * 72);
+	pair_close(&p);
+}
+
+static void wraparound_keeps_messages_contiguous_and_intact(void **s)
+{
+	(void)s;
+	struct pair p;
+	uint8_t out[1500], in[1500];
+	pair_open(&p, 4096);
+	uint64_t sent = 0, got = 0;
+	const uint8_t *base = NULL; /* data area: the first message is at offset 0 */
+	/* odd sizes so records land on every offset; several hundred laps */
+	for (uint32_t i = 0; i < 20000; i++) {
+		size_t len = 1 + (i * 2654435761u) % sizeof(out);
+		memset(out, (int)(i & 0xff), len);
+		memcpy(out, &i, len < 4 ? len : 4);
+		while (shmring_send(p.prod, out, len, 0) == -EAGAIN) {
+			const void *r;
+			size_t rl;
+			int n = shmring_peek(p.cons, &r, &rl, 0);
+			assert_true(n > 0);
+			if (!base)
+				base = (const uint8_t *)r - 8;
+			/* contiguous: the whole message lies inside the data area */
+			assert_true((const uint8_t *)r >= base + 8);
+			assert_true((size_t)((const uint8_t *)r - base) + rl <= 4096);
+			memcpy(in, r, rl);
+			uint32_t j = (uint32_t)got;
+			size_t want = 1 + (j * 2654435761u) % sizeof(out);
+			assert_int_equal(rl, want);
+			if (rl >= 4)
+				assert_memory_equal(in, &j, 4);
+			for (size_t k = 4; k < rl; k++)
+				assert_int_equal(in[k], j & 0xff);
+			assert_int_equal(shmring_release(p.cons), 0);
+			got++;
+		}
+		sent++;
+	}
+	struct shmring_stats st;
+	shmring_stats(p.owner, &st);
+	assert_int_equal(st.msgs_in, sent);
+	assert_true(st.bytes_in > 20000ull * 700);
+	assert_true(st.msgs_out == got);
+	pair_close(&p);
+}
+
+static void recv_into_small_buffer_keeps_the_message(void **s)
+{
+	(void)s;
+	struct pair p;
+	char small[4], big[64];
+	pair_open(&p, 4096);
+	assert_int_equal(shmring_send(p.prod, "0123456789", 10, 0), 0);
+	assert_int_equal(shmring_recv(p.cons, small, sizeof(small), 0), -EMSGSIZE);
+	assert_int_equal(shmring_recv(p.cons, big, sizeof(big), 0), 10);
+	assert_memory_equal(big, "0123456789", 10);
+	pair_close(&p);
+}
+
+static void close_gives_end_of_stream_after_drain(void **s)
+{
+	(void)s;
+	struct pair p;
+	char b[8];
+	pair_open(&p, 4096);
+	assert_int_equal(shmring_send(p.prod, "a", 1, 0), 0);
+	assert_int_equal(shmring_send(p.prod, "b", 1, 0), 0);
+	assert_int_equal(shmring_close(p.prod), 0);
+	assert_int_equal(shmring_close(p.prod), 0); /* idempotent */
+	assert_int_equal(shmring_recv(p.cons, b, sizeof(b), -1), 1);
+	assert_int_equal(shmring_recv(p.cons, b, sizeof(b), -1), 1);
+	assert_int_equal(shmring_recv(p.cons, b, sizeof(b), -1), 0);
+	assert_int_equal(shmring_recv(p.cons, b, sizeof(b), 0), 0);
+	struct shmring_stats st;
+	shmring_stats(p.owner, &st);
+	assert_int_equal(st.producer_closed, 1);
+	pair_close(&p);
+}
+
+static void consumer_close_makes_full_producer_fail_with_epipe(void **s)
+{
+	(void)s;
+	struct pair p;
+	void *w;
+	pair_open(&p, 4096);
+	while (shmring_send(p.prod, "0123456789abcdef", 16, 0) == 0)
+		;
+	assert_int_equal(shmring_close(p.cons), 0);
+	assert_int_equal(shmring_reserve(p.prod, 16, &w, 1000), -EPIPE);
+	pair_close(&p);
+}
+
+static void batching_publishes_on_batch_or_flush(void **s)
+{
+	(void)s;
+	struct pair p;
+	char b[8];
+	pair_open(&p, 4096);
+	assert_int_equal(shmring_set_batch(p.prod, 4), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(shmring_send(p.prod, "x", 1, 0), 0);
+	assert_int_equal(shmring_recv(p.cons, b, sizeof(b), 0), -EAGAIN);
+	assert_int_equal(shmring_flush(p.prod), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(shmring_recv(p.cons, b, sizeof(b), 0), 1);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(shmring_send(p.prod, "y", 1, 0), 0);
+	assert_int_equal(shmring_recv(p.cons, b, sizeof(b), 0), 1); /* 4th published */
+	/* consumer-side batching holds back the tail until flush */
+	assert_int_equal(shmring_set_batch(p.cons, 16), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(shmring_recv(p.cons, b, sizeof(b), 0), 1);
+	struct shmring_stats st;
+	shmring_stats(p.owner, &st);
+	assert_int_equal(st.msgs_out, 4);
+	assert_int_equal(shmring_flush(p.cons), 0);
+	shmring_stats(p.owner, &st);
+	assert_int_equal(st.msgs_out, 7);
+	assert_int_equal(st.fill, 0);
+	pair_close(&p);
+}
+
+static void observer_reads_counters_of_a_named_ring(void **s)
+{
+	(void)s;
+	struct shmring *owner, *p, *c, *obs;
+	struct shmring_stats st;
+	const char *name = uniq("obs");
+	char b[64];
+	assert_int_equal(shmring_create(name, NULL, &owner), 0);
+	assert_int_equal(shmring_attach(name, SHMRING_ROLE_PRODUCER, &p), 0);
+	assert_int_equal(shmring_attach(name, SHMRING_ROLE_CONSUMER, &c), 0);
+	assert_int_equal(shmring_attach(name, SHMRING_ROLE_OBSERVER, &obs), 0);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(shmring_send(p, b, 10 + (size_t)i, 0), 0);
+	for (int i = 0; i < 4; i++)
+		assert_true(shmring_recv(c, b, sizeof(b), 0) > 0);
+	assert_int_equal(shmring_stats(obs, &st), 0);
+	assert_int_equal(st.msgs_in, 10);
+	assert_int_equal(st.bytes_in, 145);
+	assert_int_equal(st.msgs_out, 4);
+	assert_int_equal(st.bytes_out, 46);
+	assert_int_equal(st.producer_pid, getpid());
+	assert_int_equal(st.consumer_pid, getpid());
+	assert_int_equal(st.capacity, 1u << 20);
+	assert_int_equal(st.fill, 3 * 24 + 3 * 32); /* sizes 14..19 in 8-aligned records */
+	shmring_detach(obs);
+	shmring_detach(c);
+	shmring_stats(owner, &st);
+	assert_int_equal(st.consumer_pid, 0); /* detach gave the role back */
+	shmring_detach(p);
+	shmring_unlink(name);
+	shmring_detach(owner);
+}
+
+/* ---- two processes ------------------------------------------------------ */
+
+static int send_two_and_crash(void *arg)
+{
+	struct shmring *r;
+	if (shmring_attach(arg, SHMRING_ROLE_PRODUCER, &r) < 0)
+		return 1;
+	shmring_send(r, "one", 3, 0);
+	shmring_send(r, "two", 3, 0);
+	kill(getpid(), SIGKILL);
+	return 2;
+}
+
+static void dead_producer_is_reported_after_drain(void **s)
+{
+	(void)s;
+	struct shmring *owner, *c;
+	char where[32], b[8];
+	assert_int_equal(shmring_create(NULL, NULL, &owner), 0);
+	snprintf(where, sizeof(where), "fd:%d", shmring_fd(owner));
+	assert_int_equal(shmring_attach(where, SHMRING_ROLE_CONSUMER, &c), 0);
+	pid_t pid = child(send_two_and_crash, where);
+	assert_int_equal(shmring_recv(c, b, sizeof(b), 5000), 3);
+	assert_int_equal(shmring_recv(c, b, sizeof(b), 5000), 3);
+	uint64_t t0 = now_ms();
+	assert_int_equal(shmring_recv(c, b, sizeof(b), -1), -EOWNERDEAD);
+	assert_true(now_ms() - t0 < 3000);
+	assert_int_equal(reap(pid), 128 + SIGKILL);
+	shmring_detach(c);
+	shmring_detach(owner);
+}
+
+static int attach_consumer_and_crash(void *arg)
+{
+	struct shmring *r;
+	if (shmring_attach(arg, SHMRING_ROLE_CONSUMER, &r) < 0)
+		return 1;
+	kill(getpid(), SIGKILL);
+	return 2;
+}
+
+static void dead_consumer_is_reported_to_blocked_producer(void **s)
+{
+	(void)s;
+	struct shmring *owner, *p;
+	char where[32];
+	void *w;
+	struct shmring_opts o;
+	shmring_opts_init(&o);
+	o.capacity = 4096;
+	assert_int_equal(shmring_create(NULL, &o, &owner), 0);
+	snprintf(where, sizeof(where), "fd:%d", shmring_fd(owner));
+	assert_int_equal(shmring_attach(where, SHMRING_ROLE_PRODUCER, &p), 0);
+	pid_t pid = child(attach_consumer_and_crash, where);
+	assert_int_equal(reap(pid), 128 + SIGKILL);
+	while (shmring_send(p, "0123456789abcdef", 16, 0) == 0)
+		;
+	for (int strat = 0; strat <= SHMRING_WAIT_FUTEX; strat++) {
+		shmring_set_wait(p, (enum shmring_wait)strat, 10);
+		uint64_t t0 = now_ms();
+		assert_int_equal(shmring_reserve(p, 16, &w, -1), -EOWNERDEAD);
+		assert_true(now_ms() - t0 < 3000);
+	}
+	shmring_detach(p);
+	shmring_detach(owner);
+}
+
+static int futex_consumer(void *arg)
+{
+	struct shmring *r;
+	char b[16];
+	if (shmring_attach(arg, SHMRING_ROLE_CONSUMER, &r) < 0)
+		return 1;
+	shmring_set_wait(r, SHMRING_WAIT_FUTEX, 0);
+	for (int i = 0; i < 5; i++) {
+		ssize_t n = shmring_recv(r, b, sizeof(b), 10000);
+		if (n != 4 || memcmp(b, "ping", 4) != 0)
+			return 10 + i;
+	}
+	if (shmring_recv(r, b, sizeof(b), 10000) != 0)
+		return 20;
+	shmring_detach(r);
+	return 0;
+}
+
+static void sleeping_consumer_is_woken_by_another_process(void **s)
+{
+	(void)s;
+	struct shmring *owner, *p;
+	char where[32];
+	assert_int_equal(shmring_create(NULL, NULL, &owner), 0);
+	snprintf(where, sizeof(where), "fd:%d", shmring_fd(owner));
+	assert_int_equal(shmring_attach(where, SHMRING_ROLE_PRODUCER, &p), 0);
+	pid_t pid = child(futex_consumer, where);
+	for (int i = 0; i < 5; i++) {
+		usleep(30000); /* long enough for the consumer to be asleep */
+		assert_int_equal(shmring_send(p, "ping", 4, 0), 0);
+	}
+	assert_int_equal(shmring_close(p), 0);
+	assert_int_equal(reap(pid), 0);
+	struct shmring_stats st;
+	shmring_stats(owner, &st);
+	assert_true(st.consumer_sleeps >= 5);
+	assert_true(st.producer_wakes >= 5);
+	assert_int_equal(st.msgs_out, 5);
+	shmring_detach(p);
+	shmring_detach(owner);
+}
+
+static int peek_and_crash(void *arg)
+{
+	struct shmring *r;
+	const void *m;
+	size_t len;
+	if (shmring_attach(arg, SHMRING_ROLE_CONSUMER, &r) < 0)
+		return 1;
+	if (shmring_peek(r, &m, &len, 1000) != 5)
+		return 2;
+	kill(getpid(), SIGKILL); /* dies holding the message */
+	return 3;
+}
+
+static void message_peeked_by_crashed_consumer_is_delivered_again(void **s)
+{
+	(void)s;
+	struct shmring *owner, *p, *c;
+	char where[32], b[8];
+	assert_int_equal(shmring_create(NULL, NULL, &owner), 0);
+	snprintf(where, sizeof(where), "fd:%d", shmring_fd(owner));
+	assert_int_equal(shmring_attach(where, SHMRING_ROLE_PRODUCER, &p), 0);
+	assert_int_equal(shmring_send(p, "first", 5, 0), 0);
+	assert_int_equal(reap(child(peek_and_crash, where)), 128 + SIGKILL);
+	assert_int_equal(shmring_attach(where, SHMRING_ROLE_CONSUMER, &c), 0);
+	assert_int_equal(shmring_recv(c, b, sizeof(b), 0), 5);
+	assert_memory_equal(b, "first", 5);
+	shmring_detach(c);
+	shmring_detach(p);
+	shmring_detach(owner);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(opts_init_sets_documented_defaults),
+		cmocka_unit_test(create_named_segment_is_owner_only_and_exclusive),
+		cmocka_unit_test(create_rejects_bad_names),
+		cmocka_unit_test(create_rounds_capacity_and_rejects_out_of_range),
+		cmocka_unit_test(anonymous_segment_is_sealed_against_shrinking),
+		cmocka_unit_test(create_with_role_returns_usable_end),
+		cmocka_unit_test(attach_missing_ring_says_enoent),
+		cmocka_unit_test(attach_rejects_bad_role_and_bad_fd),
+		cmocka_unit_test(attach_takes_each_role_once),
+		cmocka_unit_test(attach_takes_over_role_of_dead_process),
+		cmocka_unit_test(attach_rejects_corrupt_or_foreign_header),
+		cmocka_unit_test(peek_rejects_corrupt_records),
+		cmocka_unit_test(send_recv_roundtrip_preserves_every_byte),
+		cmocka_unit_test(zero_copy_commit_may_shrink_the_reservation),
+		cmocka_unit_test(ring_rejects_message_larger_than_capacity),
+		cmocka_unit_test(ring_rejects_zero_length_message),
+		cmocka_unit_test(calls_out_of_order_are_einval),
+		cmocka_unit_test(wrong_role_is_ebadf),
+		cmocka_unit_test(empty_and_full_try_is_eagain_and_timeout_is_bounded),
+		cmocka_unit_test(wraparound_keeps_messages_contiguous_and_intact),
+		cmocka_unit_test(recv_into_small_buffer_keeps_the_message),
+		cmocka_unit_test(close_gives_end_of_stream_after_drain),
+		cmocka_unit_test(consumer_close_makes_full_producer_fail_with_epipe),
+		cmocka_unit_test(batching_publishes_on_batch_or_flush),
+		cmocka_unit_test(observer_reads_counters_of_a_named_ring),
+		cmocka_unit_test(dead_producer_is_reported_after_drain),
+		cmocka_unit_test(dead_consumer_is_reported_to_blocked_producer),
+		cmocka_unit_test(sleeping_consumer_is_woken_by_another_process),
+		cmocka_unit_test(message_peeked_by_crashed_consumer_is_delivered_again),
+	};
+	return cmocka_run_group_tests_name("ring", tests, NULL, NULL);
+}
