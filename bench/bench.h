@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/* shmring-bench: shared definitions of the harness and the peers. */
+#ifndef SHMRING_BENCH_H
+#define SHMRING_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <shmring/ring.h>
+
+/* Everything a case needs, made in the parent before fork, in memory shared
+ * with both children (MAP_SHARED | MAP_ANONYMOUS). */
+struct bctx {
+	size_t   size;        /* message size */
+	uint64_t iters;       /* messages (throughput) or round trips (latency) */
+	uint64_t warmup;
+	uint32_t pace_us;     /* latency: gap between round trips (0 = back to back) */
+	enum shmring_wait wait;
+	uint32_t batch;       /* shmring publication batch */
+	char     ring_a[32], ring_b[32]; /* "fd:N" of the two rings */
+	int      fd_a[2], fd_b[2];       /* pipes, sockets, eventfds */
+	char     endpoint[96];           /* ZeroMQ */
+	/* cache-line ping-pong and futex words, each on its own 128-byte block */
+	_Alignas(128) volatile uint32_t word_a;
+	_Alignas(128) volatile uint32_t word_b;
+	_Alignas(128) volatile int ready;
+	/* results, written by the measuring child */
+	uint64_t elapsed_ns;
+	uint64_t rtt_count;
+	int      failed;
+	char     why[128];
+	uint64_t *rtt;        /* latency samples, iters of them, shared */
+};
+
+static inline uint64_t bench_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline void bench_pace(uint32_t us)
+{
+	if (us) {
+		struct timespec ts = { 0, (long)us * 1000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
+void bench_fail(struct bctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A case: side 0 measures (initiator / producer-timer), side 1 responds.
+ * setup runs in the parent before fork; teardown after both exit. */
+struct bcase {
+	const char *name;
+	int  (*setup)(struct bctx *c);
+	void (*side[2])(struct bctx *c);
+	void (*teardown)(struct bctx *c);
+};
+
+/* latency peers (peers.c) */
+extern const struct bcase lat_raw_line, lat_futex_both, lat_futex_paced, lat_eventfd,
+	lat_pipe, lat_unix, lat_zmq;
+/* throughput peers (peers.c) */
+extern const struct bcase tput_unix, tput_zmq;
+void bench_memcpy(struct bctx *c);
+
+#endif

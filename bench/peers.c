@@ -1,0 +1,329 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The alternatives a user would pick instead of shmring, each written the
+ * plain way its documentation shows, plus the physical floor (a raw cache
+ * line bouncing between two cores) and ceiling (single-core memcpy).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/futex.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "bench.h"
+
+static void record(struct bctx *c, uint64_t i, uint64_t t0)
+{
+	uint64_t dt = bench_now() - t0;
+	if (i >= c->warmup)
+		c->rtt[i - c->warmup] = dt;
+}
+
+/* ---- raw cache line: the floor ------------------------------------------ */
+
+static void raw_init(struct bctx *c)
+{
+	uint64_t n = c->warmup + c->iters;
+	for (uint64_t i = 1; i <= n; i++) {
+		uint64_t t0 = bench_now();
+		__atomic_store_n(&c->word_a, (uint32_t)i, __ATOMIC_RELEASE);
+		while (__atomic_load_n(&c->word_b, __ATOMIC_ACQUIRE) != (uint32_t)i)
+			__builtin_ia32_pause();
+		record(c, i - 1, t0);
+	}
+}
+
+static void raw_resp(struct bctx *c)
+{
+	uint64_t n = c->warmup + c->iters;
+	for (uint64_t i = 1; i <= n; i++) {
+		while (__atomic_load_n(&c->word_a, __ATOMIC_ACQUIRE) != (uint32_t)i)
+			__builtin_ia32_pause();
+		__atomic_store_n(&c->word_b, (uint32_t)i, __ATOMIC_RELEASE);
+	}
+}
+
+const struct bcase lat_raw_line = { "raw cache line", NULL, { raw_init, raw_resp }, NULL };
+
+/* ---- futex: both sides sleep; and a paced wake of a sleeping peer -------- */
+
+static void fwait(volatile uint32_t *w, uint32_t v)
+{
+	while (__atomic_load_n(w, __ATOMIC_ACQUIRE) == v)
+		syscall(SYS_futex, w, FUTEX_WAIT, v, NULL, NULL, 0);
+}
+
+static void fwake(volatile uint32_t *w, uint32_t v)
+{
+	__atomic_store_n(w, v, __ATOMIC_RELEASE);
+	syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+static void futex_init(struct bctx *c)
+{
+	uint64_t n = c->warmup + c->iters;
+	for (uint64_t i = 1; i <= n; i++) {
+		bench_pace(c->pace_us);
+		uint64_t t0 = bench_now();
+		fwake(&c->word_a, (uint32_t)i);
+		if (c->pace_us) { /* paced: we spin for the reply, only the peer sleeps */
+			while (__atomic_load_n(&c->word_b, __ATOMIC_ACQUIRE) != (uint32_t)i)
+				__builtin_ia32_pause();
+		} else {
+			fwait(&c->word_b, (uint32_t)(i - 1));
+		}
+		record(c, i - 1, t0);
+	}
+}
+
+static void futex_resp(struct bctx *c)
+{
+	uint64_t n = c->warmup + c->iters;
+	for (uint64_t i = 1; i <= n; i++) {
+		fwait(&c->word_a, (uint32_t)(i - 1));
+		fwake(&c->word_b, (uint32_t)i);
+	}
+}
+
+const struct bcase lat_futex_both = { "futex, both sleep", NULL, { futex_init, futex_resp }, NULL };
+const struct bcase lat_futex_paced = { "futex wake of a sleeping peer", NULL,
+				       { futex_init, futex_resp }, NULL };
+
+/* ---- eventfd, pipe, unix socket: one fd pair each way --------------------- */
+
+static int full_io(int fd, void *buf, size_t len, int wr)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = wr ? write(fd, (char *)buf + done, len - done)
+			       : read(fd, (char *)buf + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+static int setup_eventfd(struct bctx *c)
+{
+	c->fd_a[0] = eventfd(0, 0);
+	c->fd_b[0] = eventfd(0, 0);
+	return c->fd_a[0] < 0 || c->fd_b[0] < 0 ? -1 : 0;
+}
+
+static void efd_init(struct bctx *c)
+{
+	uint64_t one = 1, v, n = c->warmup + c->iters;
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t t0 = bench_now();
+		if (write(c->fd_a[0], &one, 8) != 8 || read(c->fd_b[0], &v, 8) != 8)
+			{ bench_fail(c, "eventfd i/o failed"); return; }
+		record(c, i, t0);
+	}
+}
+
+static void efd_resp(struct bctx *c)
+{
+	uint64_t one = 1, v, n = c->warmup + c->iters;
+	for (uint64_t i = 0; i < n; i++)
+		if (read(c->fd_a[0], &v, 8) != 8 || write(c->fd_b[0], &one, 8) != 8)
+			return;
+}
+
+static void close_fds(struct bctx *c)
+{
+	for (int i = 0; i < 2; i++) {
+		if (c->fd_a[i] > 0)
+			close(c->fd_a[i]);
+		if (c->fd_b[i] > 0)
+			close(c->fd_b[i]);
+	}
+}
+
+const struct bcase lat_eventfd = { "eventfd", setup_eventfd, { efd_init, efd_resp }, close_fds };
+
+static int setup_pipes(struct bctx *c)
+{
+	return pipe(c->fd_a) < 0 || pipe(c->fd_b) < 0 ? -1 : 0;
+}
+
+static int setup_unix(struct bctx *c)
+{
+	return socketpair(AF_UNIX, SOCK_STREAM, 0, c->fd_a) < 0 ? -1 : 0;
+}
+
+/* Initiator writes on wr_a and reads rd_b; responder the other way round. */
+static void fdpp(struct bctx *c, int wr, int rd, int initiator)
+{
+	char *buf = calloc(1, c->size);
+	uint64_t n = c->warmup + c->iters;
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t t0 = bench_now();
+		if (initiator) {
+			if (full_io(wr, buf, c->size, 1) || full_io(rd, buf, c->size, 0))
+				{ bench_fail(c, "i/o failed"); return; }
+			record(c, i, t0);
+		} else if (full_io(rd, buf, c->size, 0) || full_io(wr, buf, c->size, 1)) {
+			return;
+		}
+	}
+	free(buf);
+}
+
+static void pipe_init(struct bctx *c) { fdpp(c, c->fd_a[1], c->fd_b[0], 1); }
+static void pipe_resp(struct bctx *c) { fdpp(c, c->fd_b[1], c->fd_a[0], 0); }
+static void unix_init(struct bctx *c) { fdpp(c, c->fd_a[0], c->fd_a[0], 1); }
+static void unix_resp(struct bctx *c) { fdpp(c, c->fd_a[1], c->fd_a[1], 0); }
+
+const struct bcase lat_pipe = { "pipe", setup_pipes, { pipe_init, pipe_resp }, close_fds };
+const struct bcase lat_unix = { "unix socket", setup_unix, { unix_init, unix_resp }, close_fds };
+
+/* ---- ZeroMQ ipc:// (PAIR), context made after fork ------------------------ */
+
+static int setup_zmq(struct bctx *c)
+{
+	static int seq;
+	snprintf(c->endpoint, sizeof(c->endpoint), "ipc:///tmp/shmring-bench-%d-%d.ipc",
+		 (int)getpid(), seq++);
+	return 0;
+}
+
+static void *zsock(struct bctx *c, void **ctx, int type, int bind)
+{
+	*ctx = zmq_ctx_new();
+	void *s = zmq_socket(*ctx, type);
+	int hwm = 100000;
+	zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+	zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+	if ((bind ? zmq_bind(s, c->endpoint) : zmq_connect(s, c->endpoint)) != 0) {
+		bench_fail(c, "zmq %s %s: %s", bind ? "bind" : "connect", c->endpoint,
+			   zmq_strerror(zmq_errno()));
+		return NULL;
+	}
+	return s;
+}
+
+static void zmq_lat(struct bctx *c, int initiator)
+{
+	void *ctx, *s = zsock(c, &ctx, ZMQ_PAIR, !initiator);
+	char *buf = calloc(1, c->size);
+	uint64_t n = c->warmup + c->iters;
+	for (uint64_t i = 0; s && i < n; i++) {
+		uint64_t t0 = bench_now();
+		if (initiator) {
+			if (zmq_send(s, buf, c->size, 0) < 0 || zmq_recv(s, buf, c->size, 0) < 0)
+				{ bench_fail(c, "zmq i/o: %s", zmq_strerror(zmq_errno())); return; }
+			record(c, i, t0);
+		} else if (zmq_recv(s, buf, c->size, 0) < 0 || zmq_send(s, buf, c->size, 0) < 0) {
+			break;
+		}
+	}
+	if (s)
+		zmq_close(s);
+	zmq_ctx_term(ctx);
+	free(buf);
+}
+
+static void zmq_lat_init(struct bctx *c) { zmq_lat(c, 1); }
+static void zmq_lat_resp(struct bctx *c) { zmq_lat(c, 0); }
+
+static void unlink_zmq(struct bctx *c)
+{
+	unlink(c->endpoint + strlen("ipc://"));
+}
+
+const struct bcase lat_zmq = { "ZeroMQ ipc://", setup_zmq, { zmq_lat_init, zmq_lat_resp }, unlink_zmq };
+
+/* ---- throughput peers: side 1 (receiver) times, from first byte to last -- */
+
+static void unix_tx(struct bctx *c)
+{
+	char *buf = calloc(1, c->size);
+	for (uint64_t i = 0; i < c->warmup + c->iters; i++)
+		if (full_io(c->fd_a[0], buf, c->size, 1))
+			break;
+	free(buf);
+}
+
+static void unix_rx(struct bctx *c)
+{
+	char *buf = calloc(1, c->size);
+	uint64_t t0 = 0;
+	for (uint64_t i = 0; i < c->warmup + c->iters; i++) {
+		if (i == c->warmup)
+			t0 = bench_now();
+		if (full_io(c->fd_a[1], buf, c->size, 0))
+			{ bench_fail(c, "unix socket read failed"); return; }
+	}
+	c->elapsed_ns = bench_now() - t0;
+	free(buf);
+}
+
+const struct bcase tput_unix = { "unix socket", setup_unix, { unix_tx, unix_rx }, close_fds };
+
+static void zmq_tx(struct bctx *c)
+{
+	void *ctx, *s = zsock(c, &ctx, ZMQ_PUSH, 0);
+	char *buf = calloc(1, c->size);
+	for (uint64_t i = 0; s && i < c->warmup + c->iters; i++)
+		if (zmq_send(s, buf, c->size, 0) < 0)
+			break;
+	if (s) {
+		int linger = -1;
+		zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+		zmq_close(s);
+	}
+	zmq_ctx_term(ctx);
+	free(buf);
+}
+
+static void zmq_rx(struct bctx *c)
+{
+	void *ctx, *s = zsock(c, &ctx, ZMQ_PULL, 1);
+	char *buf = calloc(1, c->size);
+	uint64_t t0 = 0;
+	for (uint64_t i = 0; s && i < c->warmup + c->iters; i++) {
+		if (i == c->warmup)
+			t0 = bench_now();
+		if (zmq_recv(s, buf, c->size, 0) < 0)
+			{ bench_fail(c, "zmq recv: %s", zmq_strerror(zmq_errno())); return; }
+	}
+	c->elapsed_ns = bench_now() - t0;
+	if (s)
+		zmq_close(s);
+	zmq_ctx_term(ctx);
+	free(buf);
+}
+
+const struct bcase tput_zmq = { "ZeroMQ ipc://", setup_zmq, { zmq_tx, zmq_rx }, unlink_zmq };
+
+/* Single-core memcpy into a destination as large as the benchmark's ring, so
+ * the footprint (and the cache misses) match the ring's copying path. */
+void bench_memcpy(struct bctx *c)
+{
+	size_t span = 4u << 20;
+	char *src = malloc(c->size), *dst = malloc(span);
+	memset(src, 1, c->size);
+	memset(dst, 2, span);
+	size_t off = 0;
+	uint64_t t0 = 0;
+	for (uint64_t i = 0; i < c->warmup + c->iters; i++) {
+		if (i == c->warmup)
+			t0 = bench_now();
+		if (off + c->size > span)
+			off = 0;
+		memcpy(dst + off, src, c->size);
+		__asm__ __volatile__("" : : "r"(dst) : "memory");
+		off += c->size;
+	}
+	c->elapsed_ns = bench_now() - t0;
+	free(src);
+	free(dst);
+}

@@ -1,0 +1,521 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shmring-bench: shmring beside the alternatives, in one run, on the same two
+ * pinned cores. Every case forks two fresh processes, pins them (side 0 to
+ * the first core, side 1 to the second), and times only the steady state
+ * after a warm-up. Prints Markdown tables (and CSV with --csv).
+ *
+ *   shmring-bench [--quick] [--cores A,B] [--csv FILE] [--latency] [--throughput]
+ *
+ *   --wait/--batch set the shmring side of the throughput table; --only-ring
+ *   skips the peers (for tuning runs).
+ *
+ * Exit: 0 ran (target verdicts are printed, not enforced); 1 a case failed;
+ * 100 bad usage.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+#define USAGE "usage: shmring-bench [--quick] [--cores A,B] [--csv FILE] [--latency] [--throughput]\n" \
+	      "                     [--wait 0-3] [--batch N] [--only-ring]\n" \
+	      "  --wait: shmring strategy for throughput (0 adaptive, 1 spin, 2 yield, 3 futex)\n" \
+	      "  --batch: publication batch of the batched throughput columns (default 32)\n"
+
+static int core[2] = { 0, 1 };
+static int quick;
+static enum shmring_wait tput_wait = SHMRING_WAIT_ADAPTIVE;
+static uint32_t tput_batch = 32;
+static int only_ring;
+static FILE *csv;
+
+void bench_fail(struct bctx *c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(c->why, sizeof(c->why), fmt, ap);
+	va_end(ap);
+	c->failed = 1;
+}
+
+static void pin(int cpu)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) < 0) {
+		fprintf(stderr, "shmring-bench: cannot pin to core %d: %s (use --cores)\n",
+			cpu, strerror(errno));
+		_exit(1);
+	}
+}
+
+/* ---- shmring cases --------------------------------------------------------- */
+
+static struct shmring *owners[2];
+
+static int setup_rings(struct bctx *c, size_t capacity)
+{
+	struct shmring_opts o;
+	shmring_opts_init(&o);
+	o.capacity = capacity;
+	for (int i = 0; i < 2; i++) {
+		if (shmring_create(NULL, &o, &owners[i]) < 0) {
+			fprintf(stderr, "shmring-bench: %s\n", shmring_errmsg());
+			return -1;
+		}
+		/* the children inherit the descriptors across fork */
+	}
+	snprintf(c->ring_a, sizeof(c->ring_a), "fd:%d", shmring_fd(owners[0]));
+	snprintf(c->ring_b, sizeof(c->ring_b), "fd:%d", shmring_fd(owners[1]));
+	return 0;
+}
+
+static int setup_lat_rings(struct bctx *c) { return setup_rings(c, 64 * 1024); }
+/* 16 MiB: room for 15 of the largest (1 MiB) messages in flight. */
+static int setup_tput_rings(struct bctx *c) { return setup_rings(c, 16u << 20); }
+
+static void teardown_rings(struct bctx *c)
+{
+	(void)c;
+	for (int i = 0; i < 2; i++)
+		shmring_detach(owners[i]);
+}
+
+static int attach_end(struct bctx *c, const char *where, enum shmring_role role,
+		      struct shmring **r)
+{
+	if (shmring_attach(where, role, r) < 0) {
+		bench_fail(c, "%s", shmring_errmsg());
+		return -1;
+	}
+	shmring_set_wait(*r, c->wait, 50);
+	shmring_set_batch(*r, c->batch ? c->batch : 1);
+	return 0;
+}
+
+static void ring_pingpong(struct bctx *c, int initiator)
+{
+	struct shmring *out, *in;
+	if (attach_end(c, initiator ? c->ring_a : c->ring_b, SHMRING_ROLE_PRODUCER, &out) ||
+	    attach_end(c, initiator ? c->ring_b : c->ring_a, SHMRING_ROLE_CONSUMER, &in))
+		return;
+	uint64_t n = c->warmup + c->iters;
+	for (uint64_t i = 0; i < n; i++) {
+		void *w;
+		const void *r;
+		size_t len;
+		if (initiator)
+			bench_pace(c->pace_us);
+		uint64_t t0 = bench_now();
+		if (initiator) {
+			if (shmring_reserve(out, c->size, &w, -1) < 0)
+				break;
+			memcpy(w, &i, sizeof(i));
+			shmring_commit(out, c->size);
+		}
+		if (shmring_peek(in, &r, &len, -1) <= 0) {
+			bench_fail(c, "peek failed at %llu", (unsigned long long)i);
+			break;
+		}
+		shmring_release(in);
+		if (!initiator) {
+			if (shmring_reserve(out, c->size, &w, -1) < 0)
+				break;
+			memcpy(w, &i, sizeof(i));
+			shmring_commit(out, c->size);
+		} else if (i >= c->warmup) {
+			c->rtt[i - c->warmup] = bench_now() - t0;
+		}
+	}
+	shmring_detach(in);
+	shmring_detach(out);
+}
+
+static void rpp_init(struct bctx *c) { ring_pingpong(c, 1); }
+static void rpp_resp(struct bctx *c) { ring_pingpong(c, 0); }
+
+static const struct bcase lat_ring = { "shmring", setup_lat_rings, { rpp_init, rpp_resp },
+				       teardown_rings };
+
+/* Throughput. copy: send from / recv into private buffers (two memcpys).
+ * zero-copy: the producer writes the payload in place, the consumer reads
+ * every cache line of it in place. */
+static int zero_copy;
+
+static void ring_tx(struct bctx *c)
+{
+	struct shmring *out;
+	if (attach_end(c, c->ring_a, SHMRING_ROLE_PRODUCER, &out))
+		return;
+	char *buf = calloc(1, c->size);
+	for (uint64_t i = 0; i < c->warmup + c->iters; i++) {
+		if (zero_copy) {
+			void *w;
+			if (shmring_reserve(out, c->size, &w, -1) < 0)
+				break;
+			memset(w, (int)i, c->size);
+			shmring_commit(out, c->size);
+		} else if (shmring_send(out, buf, c->size, -1) < 0) {
+			break;
+		}
+	}
+	shmring_close(out);
+	shmring_detach(out);
+	free(buf);
+}
+
+static void ring_rx(struct bctx *c)
+{
+	struct shmring *in;
+	if (attach_end(c, c->ring_a, SHMRING_ROLE_CONSUMER, &in))
+		return;
+	char *buf = calloc(1, c->size);
+	uint64_t t0 = 0, sink = 0;
+	for (uint64_t i = 0; i < c->warmup + c->iters; i++) {
+		if (i == c->warmup)
+			t0 = bench_now();
+		if (zero_copy) {
+			const void *r;
+			size_t len;
+			if (shmring_peek(in, &r, &len, -1) <= 0)
+				goto fail;
+			for (size_t k = 0; k < len; k += 64)
+				sink += ((const volatile uint8_t *)r)[k];
+			shmring_release(in);
+		} else if (shmring_recv(in, buf, c->size, -1) <= 0) {
+			goto fail;
+		}
+	}
+	c->elapsed_ns = bench_now() - t0;
+	c->why[0] = (char)(sink & 0); /* keep the reads */
+	shmring_detach(in);
+	free(buf);
+	return;
+fail:
+	bench_fail(c, "ring receive failed");
+}
+
+static const struct bcase tput_ring = { "shmring", setup_tput_rings, { ring_tx, ring_rx },
+					teardown_rings };
+
+/* ---- harness --------------------------------------------------------------- */
+
+static struct bctx *ctx_new(uint64_t iters)
+{
+	struct bctx *c = mmap(NULL, sizeof(*c), PROT_READ | PROT_WRITE,
+			      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (c == MAP_FAILED)
+		return NULL;
+	memset(c, 0, sizeof(*c));
+	c->iters = iters;
+	c->rtt = mmap(NULL, iters * sizeof(uint64_t), PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	return c;
+}
+
+static void ctx_free(struct bctx *c)
+{
+	munmap(c->rtt, c->iters * sizeof(uint64_t));
+	munmap(c, sizeof(*c));
+}
+
+/* Run one case: both sides in fresh pinned processes, under a watchdog. */
+static int run(const struct bcase *bc, struct bctx *c)
+{
+	if (bc->setup && bc->setup(c) < 0) {
+		fprintf(stderr, "shmring-bench: %s: setup failed: %s\n", bc->name, strerror(errno));
+		return -1;
+	}
+	pid_t pid[2];
+	fflush(NULL);
+	for (int s = 1; s >= 0; s--) {
+		pid[s] = fork();
+		if (pid[s] == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			pin(core[s]);
+			bc->side[s](c);
+			_exit(c->failed);
+		}
+	}
+	int bad = 0, left = 2;
+	uint64_t deadline = bench_now() + 120ull * 1000000000ull;
+	while (left) {
+		int st;
+		pid_t p = waitpid(-1, &st, WNOHANG);
+		if (p > 0) {
+			left--;
+			bad |= !WIFEXITED(st) || WEXITSTATUS(st);
+		} else if (bench_now() > deadline) {
+			kill(pid[0], SIGKILL);
+			kill(pid[1], SIGKILL);
+			snprintf(c->why, sizeof(c->why), "watchdog: no result in 120 s");
+			bad = 1;
+		} else {
+			usleep(2000);
+		}
+	}
+	if (bc->teardown)
+		bc->teardown(c);
+	if (bad || c->failed) {
+		fprintf(stderr, "shmring-bench: %s failed: %s\n", bc->name,
+			c->why[0] ? c->why : "a side exited abnormally");
+		return -1;
+	}
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+struct lat { double p50, p99, p999; };
+
+static int latency(const char *label, const struct bcase *bc, enum shmring_wait w,
+		   uint32_t pace_us, uint64_t iters, struct lat *out)
+{
+	if (quick)
+		iters = iters / 50 + 10;
+	struct bctx *c = ctx_new(iters);
+	c->size = 64;
+	c->warmup = iters / 10 + 10;
+	c->wait = w;
+	c->pace_us = pace_us;
+	int rc = run(bc, c);
+	if (rc == 0) {
+		qsort(c->rtt, iters, sizeof(uint64_t), cmp_u64);
+		out->p50 = (double)c->rtt[iters / 2];
+		out->p99 = (double)c->rtt[iters * 99 / 100];
+		out->p999 = (double)c->rtt[iters * 999 / 1000];
+		if (csv)
+			fprintf(csv, "latency,%s,64,%.0f,%.0f,%.0f\n", label, out->p50,
+				out->p99, out->p999);
+	}
+	ctx_free(c);
+	return rc;
+}
+
+/* Messages per second, median of three runs. */
+static double throughput(const char *label, const struct bcase *bc, int zc, uint32_t batch,
+			 size_t size)
+{
+	uint64_t iters = (512ull << 20) / size;
+	if (iters > 2000000)
+		iters = 2000000;
+	if (iters < 2000)
+		iters = 2000;
+	if (quick)
+		iters = iters / 100 + 10;
+	double r[3];
+	for (int k = 0; k < 3; k++) {
+		struct bctx *c = ctx_new(1);
+		c->size = size;
+		c->iters = iters;
+		c->warmup = iters / 10 + 1;
+		c->wait = tput_wait;
+		c->batch = batch;
+		zero_copy = zc;
+		int rc = bc ? run(bc, c) : (bench_memcpy(c), 0);
+		r[k] = rc == 0 && c->elapsed_ns ? (double)iters * 1e9 / (double)c->elapsed_ns : 0;
+		c->iters = 1;
+		ctx_free(c);
+		if (rc)
+			return -1;
+	}
+	qsort(r, 3, sizeof(double), cmp_double);
+	if (csv)
+		fprintf(csv, "throughput,%s,%zu,%.0f,%.3f\n", label, size, r[1],
+			r[1] * (double)size / 1e9);
+	return r[1];
+}
+
+static void print_machine(void)
+{
+	struct utsname u;
+	uname(&u);
+	char model[256] = "unknown CPU";
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	if (f) {
+		char line[512];
+		while (fgets(line, sizeof(line), f))
+			if (!strncmp(line, "model name", 10)) {
+				char *p = strchr(line, ':');
+				if (p) {
+					snprintf(model, sizeof(model), "%s", p + 2);
+					model[strcspn(model, "\n")] = 0;
+				}
+				break;
+			}
+		fclose(f);
+	}
+	printf("Machine: %s, %ld online CPUs, Linux %s; sides pinned to cores %d and %d%s.\n\n",
+	       model, sysconf(_SC_NPROCESSORS_ONLN), u.release, core[0], core[1],
+	       quick ? " (QUICK smoke run: too few samples for any claim)" : "");
+}
+
+static const char *verdict(int ok) { return ok ? "met" : "**not met**"; }
+
+int main(int argc, char **argv)
+{
+	int want_lat = 0, want_tput = 0;
+	static const struct option lo[] = {
+		{ "quick", no_argument, NULL, 'q' },
+		{ "cores", required_argument, NULL, 'c' },
+		{ "csv", required_argument, NULL, 'o' },
+		{ "latency", no_argument, NULL, 'l' },
+		{ "throughput", no_argument, NULL, 't' },
+		{ "wait", required_argument, NULL, 'w' },
+		{ "batch", required_argument, NULL, 'b' },
+		{ "only-ring", no_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 } };
+	int o;
+	while ((o = getopt_long(argc, argv, "qc:o:ltw:b:rh", lo, NULL)) != -1) {
+		switch (o) {
+		case 'q': quick = 1; break;
+		case 'c':
+			if (sscanf(optarg, "%d,%d", &core[0], &core[1]) != 2) {
+				fprintf(stderr, "shmring-bench: --cores wants two numbers, e.g. 0,1\n");
+				return 100;
+			}
+			break;
+		case 'o':
+			csv = fopen(optarg, "w");
+			if (!csv) {
+				fprintf(stderr, "shmring-bench: cannot write %s: %s\n", optarg,
+					strerror(errno));
+				return 1;
+			}
+			fprintf(csv, "kind,case,size,a,b,c\n");
+			break;
+		case 'l': want_lat = 1; break;
+		case 'w':
+			tput_wait = (enum shmring_wait)atoi(optarg);
+			if (tput_wait > SHMRING_WAIT_FUTEX) {
+				fputs(USAGE, stderr);
+				return 100;
+			}
+			break;
+		case 'b':
+			tput_batch = (uint32_t)atoi(optarg);
+			if (tput_batch == 0) {
+				fputs(USAGE, stderr);
+				return 100;
+			}
+			break;
+		case 'r': only_ring = 1; break;
+		case 't': want_tput = 1; break;
+		case 'h': fputs(USAGE, stdout); return 0;
+		default: fputs(USAGE, stderr); return 100;
+		}
+	}
+	if (!want_lat && !want_tput)
+		want_lat = want_tput = 1;
+	print_machine();
+	int failed = 0;
+
+	if (want_lat) {
+		struct row { const char *label; const struct bcase *bc; enum shmring_wait w;
+			     uint32_t pace; uint64_t iters; struct lat l; int ok; } rows[] = {
+			{ "raw cache line (floor)", &lat_raw_line, 0, 0, 200000, { 0, 0, 0 }, 0 },
+			{ "shmring spin", &lat_ring, SHMRING_WAIT_SPIN, 0, 200000, { 0, 0, 0 }, 0 },
+			{ "shmring adaptive, peer busy", &lat_ring, SHMRING_WAIT_ADAPTIVE, 0, 200000, { 0, 0, 0 }, 0 },
+			{ "shmring yield", &lat_ring, SHMRING_WAIT_YIELD, 0, 100000, { 0, 0, 0 }, 0 },
+			{ "shmring futex", &lat_ring, SHMRING_WAIT_FUTEX, 0, 20000, { 0, 0, 0 }, 0 },
+			{ "raw futex, both sleep", &lat_futex_both, 0, 0, 20000, { 0, 0, 0 }, 0 },
+			{ "shmring adaptive, peer asleep (200 us gaps)", &lat_ring, SHMRING_WAIT_ADAPTIVE, 200, 3000, { 0, 0, 0 }, 0 },
+			{ "raw futex wake of a sleeping peer (200 us gaps)", &lat_futex_paced, 0, 200, 3000, { 0, 0, 0 }, 0 },
+			{ "eventfd", &lat_eventfd, 0, 0, 20000, { 0, 0, 0 }, 0 },
+			{ "pipe", &lat_pipe, 0, 0, 20000, { 0, 0, 0 }, 0 },
+			{ "unix socket", &lat_unix, 0, 0, 20000, { 0, 0, 0 }, 0 },
+			{ "ZeroMQ ipc://", &lat_zmq, 0, 0, 20000, { 0, 0, 0 }, 0 },
+		};
+		size_t n = sizeof(rows) / sizeof(rows[0]);
+		for (size_t i = 0; i < n; i++) {
+			rows[i].ok = latency(rows[i].label, rows[i].bc, rows[i].w, rows[i].pace,
+					     rows[i].iters, &rows[i].l) == 0;
+			failed |= !rows[i].ok;
+		}
+		double floor = rows[0].l.p50;
+		printf("### Round-trip latency, 64-byte messages (ns)\n\n");
+		printf("| transport | p50 | p99 | p99.9 | p50 / raw line |\n|---|---:|---:|---:|---:|\n");
+		for (size_t i = 0; i < n; i++)
+			if (rows[i].ok)
+				printf("| %s | %.0f | %.0f | %.0f | %.2f |\n", rows[i].label,
+				       rows[i].l.p50, rows[i].l.p99, rows[i].l.p999,
+				       rows[i].l.p50 / floor);
+		printf("\n");
+		double spin = rows[1].l.p50, busy = rows[2].l.p50, asleep = rows[6].l.p50,
+		       fpaced = rows[7].l.p50, fut = rows[4].l.p50, fboth = rows[5].l.p50;
+		printf("| latency target | measured | verdict |\n|---|---:|---|\n");
+		printf("| spin p50 within 1.5x of raw cache line | %.2fx | %s |\n",
+		       spin / floor, verdict(spin / floor <= 1.5));
+		printf("| adaptive (peer busy) p50 equal to spin (within 1.1x) | %.2fx | %s |\n",
+		       busy / spin, verdict(busy / spin <= 1.1));
+		printf("| adaptive (peer asleep) p50 within 1.2x of raw futex wake | %.2fx | %s |\n",
+		       asleep / fpaced, verdict(asleep / fpaced <= 1.2));
+		printf("| futex mode p50 vs raw futex, both sleeping (information) | %.2fx | - |\n\n",
+		       fut / fboth);
+	}
+
+	if (want_tput) {
+		static const size_t sizes[] = { 8, 64, 256, 1024, 4096, 16384, 65536,
+						262144, 1048576 };
+		size_t ns = sizeof(sizes) / sizeof(sizes[0]);
+		printf("### One-way throughput (median of 3 runs; shmring waits %s)\n\n",
+		       tput_wait == SHMRING_WAIT_SPIN ? "spin" : "adaptive");
+		printf("| size | shmring copy, batch 1 msg/s | shmring copy, batch %u msg/s | GB/s | "
+		       "shmring zero-copy, batch %u msg/s | GB/s | unix socket msg/s | "
+		       "ZeroMQ ipc msg/s | memcpy GB/s | best copy / ZeroMQ | best copy / memcpy |\n",
+		       tput_batch, tput_batch);
+		printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+		double r64 = 0, z64 = 0, r1m = 0, m1m = 0;
+		for (size_t i = 0; i < ns; i++) {
+			size_t s = sizes[i];
+			double r1 = throughput("shmring copy batch 1", &tput_ring, 0, 1, s);
+			double rc = throughput("shmring copy batched", &tput_ring, 0, tput_batch, s);
+			double rz = throughput("shmring zero-copy batched", &tput_ring, 1, tput_batch, s);
+			double us = only_ring ? 1 : throughput("unix socket", &tput_unix, 0, 1, s);
+			double zq = only_ring ? 1 : throughput("ZeroMQ ipc", &tput_zmq, 0, 1, s);
+			double mc = throughput("memcpy", NULL, 0, 1, s);
+			if (r1 < 0 || rc < 0 || rz < 0 || us < 0 || zq < 0) {
+				failed = 1;
+				continue;
+			}
+			double best = r1 > rc ? r1 : rc, gb = (double)s / 1e9;
+			printf("| %zu | %.3g | %.3g | %.2f | %.3g | %.2f | %.3g | %.3g | %.2f | %.1fx | %.2f |\n",
+			       s, r1, rc, rc * gb, rz, rz * gb, us, zq, mc * gb, best / zq, best / mc);
+			if (s == 64) { r64 = best; z64 = zq; }
+			if (s == 1048576) { r1m = best; m1m = mc; }
+		}
+		printf("\n| throughput target | measured | verdict |\n|---|---:|---|\n");
+		printf("| 64 B copying throughput at least 20x ZeroMQ ipc:// | %.1fx | %s |\n",
+		       r64 / z64, verdict(r64 / z64 >= 20));
+		printf("| 1 MiB copying throughput at least half of memcpy | %.2f | %s |\n\n",
+		       r1m / m1m, verdict(r1m / m1m >= 0.5));
+	}
+	if (csv)
+		fclose(csv);
+	return failed;
+}
