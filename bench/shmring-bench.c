@@ -374,7 +374,10 @@ static void print_machine(void)
 	       quick ? " (QUICK smoke run: too few samples for any claim)" : "");
 }
 
-static const char *verdict(int ok) { return ok ? "met" : "**not met**"; }
+static const char *verdict(int ok)
+{
+	return quick ? "not judged (--quick)" : ok ? "met" : "**not met**";
+}
 
 int main(int argc, char **argv)
 {

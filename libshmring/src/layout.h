@@ -79,7 +79,7 @@ struct smr_end_control {
 	 * see wait.c for the protocol. */
 	_Atomic uint32_t sleeping;
 	_Atomic uint32_t futex_seq;
-	uint32_t wait_strategy; /* informational, for shmring-stat */
+	_Atomic uint32_t wait_strategy; /* informational, for shmring-stat */
 	uint8_t  pad_[SHMRING_BLOCK - 24];
 };
 

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Install the build and test dependencies from the distribution (Debian/Ubuntu).
+# Nothing is vendored and nothing is downloaded from elsewhere.
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config clang libclang-rt-dev
+      liburing-dev libhwloc-dev libcmocka-dev libyaml-dev libzmq3-dev)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "deps.sh: need root or sudo to install: ${missing[*]}" >&2; exit 111; }
+  sudo=sudo
+fi
+echo "deps.sh: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
