@@ -122,9 +122,9 @@ static int bind_role(struct shmring *r)
 	int rc = claim_role(r);
 	if (rc < 0)
 		return rc;
-	/* Acquire both: we continue from where the previous holder of this role
-	 * last published; a consumer re-reads what its predecessor peeked but
-	 * never released (at-least-once). */
+	/* Acquire both, tail first (so head >= tail): we continue from where the
+	 * previous holder of this role left; a consumer re-reads what its
+	 * predecessor peeked but never released (at-least-once). */
 	uint64_t tail = smr_load_acquire(&h->tail.pos);
 	uint64_t head = smr_load_acquire(&h->head.pos);
 	if (head - tail > r->cap || (head & 7u) || (tail & 7u)) {
@@ -134,12 +134,21 @@ static int bind_role(struct shmring *r)
 			   (unsigned long long)head, (unsigned long long)tail);
 		return -EBADMSG;
 	}
-	r->pos = r->role == SHMRING_ROLE_PRODUCER ? head : tail;
-	r->peer_pos = r->role == SHMRING_ROLE_PRODUCER ? tail : head;
+	if (r->role == SHMRING_ROLE_PRODUCER) {
+		r->peer_pos = tail;
+		if ((rc = smr_producer_resume(r, tail)) < 0) {
+			smr_store_release(&r->me->owner, 0);
+			return rc;
+		}
+		/* Relaxed: a hint; the walk may have moved it either way. */
+		smr_store_relaxed(&h->head.pos, r->pos);
+	} else {
+		r->pos = tail;
+	}
 	r->msgs = smr_load_relaxed(&r->my_ctr->msgs);
 	r->bytes = smr_load_relaxed(&r->my_ctr->bytes);
 	/* A new holder reopens its end. Relaxed: nothing is published with it;
-	 * the peer learns of new data through the index. */
+	 * the consumer learns of new data through the record headers. */
 	smr_store_relaxed(&r->me->closed, 0u);
 	smr_store_relaxed(&r->me->wait_strategy, (uint32_t)r->wait);
 	smr_counter_add(&r->my_ctr->attaches, 1);

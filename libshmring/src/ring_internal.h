@@ -22,12 +22,16 @@ struct shmring {
 	uint64_t  cap;
 	uint64_t  max_msg;
 	uint64_t  pos;        /* producer: local head; consumer: local tail */
-	uint64_t  peer_pos;   /* cached copy of the other side's published index */
+	uint64_t  peer_pos;   /* producer: cached copy of the consumer's tail */
 	uint64_t  cur_rec;    /* record size reserved / peeked, 0 = none */
 	uint32_t  cur_len;    /* payload length reserved / peeked */
 	uint32_t  pending;    /* commits/releases not yet published */
 	uint32_t  batch;
 	uint64_t  msgs, bytes; /* local totals, copied to shared memory on publish */
+	uint64_t  held_pos;   /* producer, batching: first header held back ... */
+	uint64_t  held_hdr;   /* ... and its value, released by smr_publish */
+	uint64_t  want;       /* producer: bytes a blocked reserve waits for */
+	int       held;
 	_Atomic uint64_t *my_index;   /* head (producer) or tail (consumer) */
 	_Atomic uint64_t *peer_index;
 	struct smr_end_control  *me, *peer;
@@ -56,6 +60,7 @@ uint64_t smr_owner_word_self(void);
 bool smr_owner_alive(uint64_t owner);
 
 /* ring_io.c */
-void smr_publish(struct shmring *r);
+int  smr_publish(struct shmring *r);
+int  smr_producer_resume(struct shmring *r, uint64_t tail);
 
 #endif

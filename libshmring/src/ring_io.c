@@ -1,19 +1,35 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The data path: reserve/commit on the producer, peek/release on the
- * consumer, and publication of either index.
+ * consumer, and publication.
  *
- * Ordering, end to end (labels used in the comments below):
- *   P1 producer: record header + payload stores, then store-release(head)
- *   C1 consumer: load-acquire(head), then reads of header + payload
- *      P1 -> C1: the consumer sees every byte of a record once it sees head
- *   C2 consumer: reads of the record, then store-release(tail)
- *   P2 producer: load-acquire(tail), then overwrites the freed bytes
+ * The record header is the commit flag (as in Aeron's log buffers): a record
+ * becomes visible when the producer store-releases its non-zero header, and
+ * the consumer polls the header of the next record, in the data line it has
+ * to read anyway. The consumer never reads `head` on the fast path, so the
+ * only line that crosses between the cores per message is the one holding
+ * the message.
+ *
+ * Invariant Z: the 8 bytes at the producer's position (where the next header
+ * goes) read as 0 to the consumer until that record is committed. The
+ * producer keeps it by zeroing the slot after each record before releasing
+ * the record's header, and by reserving those 8 bytes with every record.
+ * A fresh segment is zero-filled, so Z holds from the start.
+ *
+ * Ordering (labels used below and in docs/ring.md):
+ *   R1 producer: payload, then the next slot's zero, then store-release of
+ *      the record header (or, for a batch, of the first held-back header)
+ *   C1 consumer: load-acquire of the header at its position, then reads of
+ *      the payload and of the slot after it
+ *      R1 -> C1: a visible header means complete payload and a zeroed
+ *      successor (or a later, valid header)
+ *   C2 consumer: reads of the record, then store-release of `tail`
+ *   P2 producer: load-acquire of `tail`, then overwrites the freed bytes
  *      C2 -> P2: the producer never overwrites bytes still being read
  *
- * Fast path: each side compares against its cached copy of the peer's index
- * and touches the peer's cache line only when that copy says "no room" /
- * "nothing new". No system call unless the peer announced it sleeps.
+ * `head` is still stored (before the header release, so tail <= head always)
+ * for space accounting, statistics and a producer taking over; nothing
+ * synchronises on it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,124 +37,133 @@
 
 #include "ring_internal.h"
 
-/* A record header is read once into a local: the peer may be buggy and
- * scribble on it after we checked it. */
-static inline uint64_t read_rec_hdr(const uint8_t *p)
+#define COLD __attribute__((noinline, cold))
+
+static inline _Atomic uint64_t *hdr_at(const struct shmring *r, uint64_t pos)
 {
-	return *(const volatile uint64_t *)(const void *)p;
+	return (_Atomic uint64_t *)(void *)(r->data + (pos & r->mask));
 }
 
-static inline void write_rec_hdr(uint8_t *p, uint32_t len, uint32_t type)
-{
-	*(volatile uint64_t *)(void *)p = smr_rec_pack(len, type);
-}
+/* ---- publication ------------------------------------------------------- */
 
-void smr_publish(struct shmring *r)
+int smr_publish(struct shmring *r)
 {
-	/* P1 (producer) / C2 (consumer): release. Every record written (or read)
-	 * up to pos is complete before the peer can see the new index; pairs
-	 * with the peer's load-acquire in refresh_peer (C1 / P2). */
-	smr_store_release(r->my_index, r->pos);
-	/* Relaxed: single writer, and readers of counters (shmring-stat) only
-	 * want a recent value, not an ordering. */
-	smr_store_relaxed(&r->my_ctr->msgs, r->msgs);
-	smr_store_relaxed(&r->my_ctr->bytes, r->bytes);
 	if (r->role == SHMRING_ROLE_PRODUCER) {
+		if (r->held) {
+			/* Relaxed: head is a hint (see top); the release below
+			 * orders it before the batch becomes visible. */
+			smr_store_relaxed(r->my_index, r->pos);
+			/* R1 for the whole batch: every header behind this one was
+			 * written before it, so one release exposes them all. */
+			smr_store_release(hdr_at(r, r->held_pos), r->held_hdr);
+			r->held = 0;
+		}
 		uint64_t fill = r->pos - r->peer_pos; /* upper bound: tail may be ahead */
 		if (fill > smr_load_relaxed(&r->my_ctr->high_fill))
 			smr_store_relaxed(&r->my_ctr->high_fill, fill);
+	} else {
+		/* C2: release; pairs with the producer's load-acquire of tail
+		 * (P2) in refresh_tail. Every read of the freed records is done. */
+		smr_store_release(r->my_index, r->pos);
 	}
+	/* Relaxed: single writer; counter readers only want a recent value. */
+	smr_store_relaxed(&r->my_ctr->msgs, r->msgs);
+	smr_store_relaxed(&r->my_ctr->bytes, r->bytes);
 	r->pending = 0;
 	smr_wake_peer(r); /* W2..W4: fence, then wake only if the peer sleeps */
-}
-
-/*
- * Refresh the cached copy of the peer's index. Returns 0, or -EBADMSG when
- * the value cannot be right (moved backwards, beyond a full ring, or off the
- * 8-byte record grid): a buggy or hostile peer must not make us read or
- * write outside the data area.
- */
-static inline int refresh_peer(struct shmring *r)
-{
-	/* C1 (consumer, loading head) / P2 (producer, loading tail): acquire;
-	 * pairs with the peer's store-release in smr_publish (P1 / C2). */
-	uint64_t p = smr_load_acquire(r->peer_index);
-	uint64_t dist = r->role == SHMRING_ROLE_PRODUCER ? r->pos - p : p - r->pos;
-	if (dist > r->cap || (p & 7u)) {
-		smr_seterr("shmring '%s': shared %s index %llu is inconsistent with ours "
-			   "(%llu): the segment is corrupt; recreate the ring",
-			   r->name, r->role == SHMRING_ROLE_PRODUCER ? "tail" : "head",
-			   (unsigned long long)p, (unsigned long long)r->pos);
-		return -EBADMSG;
-	}
-	r->peer_pos = p;
 	return 0;
 }
 
 /* ---- producer ---------------------------------------------------------- */
 
-static uint64_t space_needed(const struct shmring *r, uint64_t rec)
+/*
+ * Refresh the cached tail. -EBADMSG when it cannot be right (ahead of our
+ * head, more than a ring behind, or off the 8-byte grid): a buggy or hostile
+ * consumer must not make us write over bytes it has not released.
+ */
+static int refresh_tail(struct shmring *r)
+{
+	/* P2: acquire; pairs with the consumer's store-release of tail (C2). */
+	uint64_t t = smr_load_acquire(r->peer_index);
+	if (r->pos - t > r->cap || (t & 7u)) {
+		smr_seterr("shmring '%s': shared tail index %llu is inconsistent with head "
+			   "%llu: the segment is corrupt; recreate the ring", r->name,
+			   (unsigned long long)t, (unsigned long long)r->pos);
+		return -EBADMSG;
+	}
+	r->peer_pos = t;
+	return 0;
+}
+
+/* Bytes a record of size rec needs at the current position: padding to the
+ * end of the data area if it does not fit before it, the record, and the
+ * slot for the next header (invariant Z). */
+static inline uint64_t space_needed(const struct shmring *r, uint64_t rec)
 {
 	uint64_t contig = r->cap - (r->pos & r->mask);
-	return rec <= contig ? rec : contig + rec;
+	return (rec <= contig ? rec : contig + rec) + SHMRING_REC_HDR;
 }
 
 static int producer_ready(struct shmring *r)
 {
-	int rc = refresh_peer(r);
+	int rc = refresh_tail(r);
 	if (rc < 0)
 		return rc;
-	/* cur_rec carries the size we wait for while no reservation is open. */
-	if (r->cap - (r->pos - r->peer_pos) >= space_needed(r, r->cur_rec))
+	if (r->cap - (r->pos - r->peer_pos) >= r->want)
 		return 1;
-	/* Relaxed: a flag; the consumer's close needs no data ordering. */
+	/* Relaxed: a flag; the consumer's close orders nothing we read. */
+	return smr_load_relaxed(&r->peer->closed) ? -EPIPE : 0;
+}
+
+/* The ring looked full from our cached tail: look again, then wait. */
+static COLD int reserve_slow(struct shmring *r, uint64_t need, int timeout_ms)
+{
+	int rc = refresh_tail(r);
+	if (rc < 0)
+		return rc;
+	if (r->cap - (r->pos - r->peer_pos) >= need)
+		return 0;
+	/* Full. Publish our pending commits first, or a consumer waiting for
+	 * them and we waiting for room would wait on each other. */
+	if (r->pending)
+		smr_publish(r);
 	if (smr_load_relaxed(&r->peer->closed))
 		return -EPIPE;
-	return 0;
+	smr_counter_add(&r->my_ctr->stalls, 1);
+	if (timeout_ms == 0)
+		return -EAGAIN;
+	r->want = need;
+	rc = smr_wait(r, timeout_ms, producer_ready);
+	return rc < 0 ? rc : 0;
 }
 
 int shmring_reserve(struct shmring *r, size_t len, void **buf, int timeout_ms)
 {
 	if (r->role != SHMRING_ROLE_PRODUCER)
 		return -EBADF;
-	if (r->cur_rec)
-		return -EINVAL; /* one reservation at a time: commit it first */
-	if (len == 0)
-		return -EINVAL;
+	if (r->cur_rec || len == 0)
+		return -EINVAL; /* one reservation at a time; no empty messages */
 	if (len > r->max_msg)
 		return -EMSGSIZE;
 	uint64_t rec = smr_rec_size(len);
 	uint64_t need = space_needed(r, rec);
-
 	if (__builtin_expect(r->cap - (r->pos - r->peer_pos) < need, 0)) {
-		int rc = refresh_peer(r);
+		int rc = reserve_slow(r, need, timeout_ms);
 		if (rc < 0)
 			return rc;
-		if (r->cap - (r->pos - r->peer_pos) < need) {
-			/* Full. Publish our own pending commits first, or a consumer
-			 * waiting for them and a producer waiting for room would wait
-			 * on each other. */
-			if (r->pending)
-				smr_publish(r);
-			if (smr_load_relaxed(&r->peer->closed))
-				return -EPIPE;
-			smr_counter_add(&r->my_ctr->stalls, 1);
-			if (timeout_ms == 0)
-				return -EAGAIN;
-			r->cur_rec = rec;
-			rc = smr_wait(r, timeout_ms, producer_ready);
-			r->cur_rec = 0;
-			if (rc < 0)
-				return rc;
-		}
 	}
-
 	uint64_t off = r->pos & r->mask;
 	uint64_t contig = r->cap - off;
 	if (rec > contig) {
-		/* Does not fit before the end: pad to the end and start at 0. The
-		 * pad is published with the message's commit. */
-		write_rec_hdr(r->data + off, (uint32_t)(contig - SHMRING_REC_HDR), SHMRING_REC_PAD);
+		/* Does not fit before the end: pad to the end and start at 0.
+		 * Z for the slot at offset 0 first, then R1 for the pad. A pad
+		 * not hidden behind a held batch is visible at once: move head
+		 * over it first, so the consumer's tail never passes head. */
+		smr_store_relaxed(hdr_at(r, r->pos + contig), 0);
+		if (!r->held)
+			smr_store_relaxed(r->my_index, r->pos + contig);
+		smr_store_release(hdr_at(r, r->pos),
+				  smr_rec_pack((uint32_t)(contig - SHMRING_REC_HDR), SHMRING_REC_PAD));
 		r->pos += contig;
 		off = 0;
 	}
@@ -154,13 +179,28 @@ int shmring_commit(struct shmring *r, size_t len)
 		return -EBADF;
 	if (!r->cur_rec || len == 0 || len > r->cur_len)
 		return -EINVAL;
-	write_rec_hdr(r->data + (r->pos & r->mask), (uint32_t)len, SHMRING_REC_MSG);
-	r->pos += smr_rec_size(len);
+	uint64_t at = r->pos, rec = smr_rec_size(len);
+	uint64_t h = smr_rec_pack((uint32_t)len, SHMRING_REC_MSG);
+	/* Z: the slot after this record reads 0 before the record is visible.
+	 * Relaxed: the release of the header below orders it. */
+	smr_store_relaxed(hdr_at(r, at + rec), 0);
+	r->pos = at + rec;
 	r->cur_rec = 0;
 	r->msgs++;
 	r->bytes += len;
+	if (r->batch > 1 && !r->held) {
+		/* First of a batch: hold its header back; the records after it
+		 * stay invisible behind it until smr_publish releases it. */
+		r->held = 1;
+		r->held_pos = at;
+		r->held_hdr = h;
+	} else {
+		if (r->batch == 1)
+			smr_store_relaxed(r->my_index, r->pos); /* head before header: tail <= head */
+		smr_store_release(hdr_at(r, at), h); /* R1 */
+	}
 	if (++r->pending >= r->batch)
-		smr_publish(r);
+		return smr_publish(r);
 	return 0;
 }
 
@@ -178,91 +218,72 @@ int shmring_send(struct shmring *r, const void *buf, size_t len, int timeout_ms)
 
 static int consumer_ready(struct shmring *r)
 {
-	int rc = refresh_peer(r);
-	if (rc < 0)
-		return rc;
-	if (r->peer_pos != r->pos)
+	/* C1 */
+	if (smr_load_acquire(hdr_at(r, r->pos)) != 0)
 		return 1;
-	/* Acquire: pairs with the producer's release of `closed` in
-	 * shmring_close, which follows its final publish of head. */
+	/* Acquire: pairs with the producer's release of `closed`, which comes
+	 * after its last header release. */
 	return smr_load_acquire(&r->peer->closed) ? 1 : 0;
 }
 
-/* Parse the record at pos. Returns its payload length, 0 if it was padding
- * (skipped), or -EBADMSG. Every length is checked against what the producer
- * has published and against the end of the data area. */
-static int parse_record(struct shmring *r, const void **buf)
+static COLD int corrupt(struct shmring *r, uint64_t off, uint32_t type, uint32_t len)
 {
-	uint64_t off = r->pos & r->mask;
-	uint64_t avail = r->peer_pos - r->pos;
-	uint64_t h = read_rec_hdr(r->data + off);
-	uint32_t len = (uint32_t)h, type = (uint32_t)(h >> 32);
-
-	if (type == SHMRING_REC_PAD) {
-		uint64_t skip = r->cap - off;
-		if ((uint64_t)len + SHMRING_REC_HDR != skip || skip > avail)
-			goto corrupt;
-		r->pos += skip;
-		r->pending++; /* the freed bytes go back with the next release */
-		return 0;
-	}
-	if (type != SHMRING_REC_MSG || len == 0 || len > r->max_msg)
-		goto corrupt;
-	uint64_t rec = smr_rec_size(len);
-	if (rec > avail || off + rec > r->cap)
-		goto corrupt;
-	r->cur_rec = rec;
-	r->cur_len = len;
-	*buf = r->data + off + SHMRING_REC_HDR;
-	return (int)len;
-corrupt:
-	smr_seterr("shmring '%s': corrupt record at offset %llu (type 0x%x, length %u, "
-		   "%llu bytes published): the producer wrote outside the protocol",
-		   r->name, (unsigned long long)off, type, len, (unsigned long long)avail);
+	smr_seterr("shmring '%s': corrupt record at offset %llu (type 0x%x, length %u): "
+		   "the producer wrote outside the protocol; recreate the ring",
+		   r->name, (unsigned long long)off, type, len);
 	return -EBADMSG;
+}
+
+/* Nothing visible at our position: hand back what we consumed, then end of
+ * stream, -EAGAIN, or wait. Returns 1 to look again. */
+static COLD int peek_slow(struct shmring *r, int timeout_ms)
+{
+	if (r->pending)
+		smr_publish(r); /* a producer waiting for room can go on */
+	if (smr_load_acquire(&r->peer->closed)) {
+		/* closed was released after the last header: one more look. */
+		return smr_load_acquire(hdr_at(r, r->pos)) != 0 ? 1 : 0;
+	}
+	smr_counter_add(&r->my_ctr->stalls, 1);
+	if (timeout_ms == 0)
+		return -EAGAIN;
+	int rc = smr_wait(r, timeout_ms, consumer_ready);
+	return rc < 0 ? rc : 1;
 }
 
 int shmring_peek(struct shmring *r, const void **buf, size_t *len, int timeout_ms)
 {
 	if (r->role != SHMRING_ROLE_CONSUMER)
 		return -EBADF;
-	int rc;
-	if (r->cur_rec) {
-		/* Already peeked: the same message again, re-validated (cheap). */
-		r->cur_rec = 0;
-	}
 	for (;;) {
-		if (__builtin_expect(r->pos == r->peer_pos, 0)) {
-			if ((rc = refresh_peer(r)) < 0)
-				return rc;
-			if (r->pos == r->peer_pos) {
-				/* Empty. Hand back what we consumed first, so a
-				 * producer waiting for room can go on. */
-				if (r->pending)
-					smr_publish(r);
-				if (smr_load_acquire(&r->peer->closed)) {
-					/* closed was stored after the final head:
-					 * one more look, then it is the end. */
-					if ((rc = refresh_peer(r)) < 0)
-						return rc;
-					if (r->pos == r->peer_pos)
-						return 0;
-					continue;
-				}
-				smr_counter_add(&r->my_ctr->stalls, 1);
-				if (timeout_ms == 0)
-					return -EAGAIN;
-				if ((rc = smr_wait(r, timeout_ms, consumer_ready)) < 0)
-					return rc;
-				continue;
-			}
+		uint64_t off = r->pos & r->mask;
+		/* C1: acquire; pairs with the producer's header release (R1).
+		 * Read once into a local: a buggy producer may change it. */
+		uint64_t h = smr_load_acquire(hdr_at(r, r->pos));
+		if (__builtin_expect(h == 0, 0)) {
+			int rc = peek_slow(r, timeout_ms);
+			if (rc <= 0)
+				return rc; /* 0: end of stream */
+			continue;
 		}
-		rc = parse_record(r, buf);
-		if (rc != 0) {
-			if (rc > 0)
-				*len = (size_t)rc;
-			return rc;
+		uint32_t n = (uint32_t)h, type = (uint32_t)(h >> 32);
+		uint64_t rec = smr_rec_size(n);
+		if (__builtin_expect(type == SHMRING_REC_MSG && n != 0 && n <= r->max_msg &&
+				     off + rec <= r->cap, 1)) {
+			r->cur_rec = rec;
+			r->cur_len = n;
+			*buf = r->data + off + SHMRING_REC_HDR;
+			*len = n;
+			return (int)n;
 		}
+		/* A pad runs exactly to the end of the data area, and is shorter
+		 * than the largest record (a longer one could never be needed):
+		 * so two pads never follow each other and this loop ends. */
+		if (type != SHMRING_REC_PAD || (uint64_t)n + SHMRING_REC_HDR != r->cap - off ||
+		    r->cap - off > r->cap / 2)
+			return corrupt(r, off, type, n);
+		r->pos += r->cap - off;
+		r->pending++; /* the skipped bytes go back with the next release */
 	}
 }
 
@@ -277,7 +298,7 @@ int shmring_release(struct shmring *r)
 	r->msgs++;
 	r->bytes += r->cur_len;
 	if (++r->pending >= r->batch)
-		smr_publish(r);
+		return smr_publish(r);
 	return 0;
 }
 
@@ -303,5 +324,37 @@ int shmring_flush(struct shmring *r)
 		return -EBADF;
 	if (r->pending)
 		smr_publish(r);
+	return 0;
+}
+
+/*
+ * A producer taking the role continues after the last visible record. The
+ * shared head is only a hint (a crashed producer may have stored it and died
+ * before releasing the header), so walk the visible headers from the tail,
+ * which the consumer never moves past a visible record, to the first empty
+ * slot. Returns 0 with r->pos set, or -EBADMSG.
+ */
+int smr_producer_resume(struct shmring *r, uint64_t tail)
+{
+	uint64_t pos = tail;
+	while (pos - tail < r->cap) {
+		uint64_t off = pos & r->mask;
+		uint64_t h = smr_load_acquire(hdr_at(r, pos));
+		if (h == 0)
+			break;
+		uint32_t n = (uint32_t)h, type = (uint32_t)(h >> 32);
+		uint64_t step;
+		if (type == SHMRING_REC_MSG && n != 0 && n <= r->max_msg &&
+		    off + smr_rec_size(n) <= r->cap)
+			step = smr_rec_size(n);
+		else if (type == SHMRING_REC_PAD && (uint64_t)n + SHMRING_REC_HDR == r->cap - off)
+			step = r->cap - off;
+		else
+			return corrupt(r, off, type, n);
+		pos += step;
+	}
+	if (pos - tail >= r->cap)
+		return corrupt(r, pos & r->mask, 0, 0);
+	r->pos = pos;
 	return 0;
 }

@@ -8,7 +8,7 @@
  * ThreadSanitizer can check the protocol.
  *
  *   ring-stress [--wait spin|yield|futex|adaptive] [--messages N]
- *               [--capacity BYTES] [--watchdog SECONDS] [--threads]
+ *               [--capacity BYTES] [--watchdog SECONDS] [--threads] [--batch N]
  *
  * Exit: 0 all messages delivered intact and in order; 1 a check failed or
  * the watchdog fired; 100 bad usage.
@@ -30,7 +30,7 @@
 #include <shmring/ring.h>
 
 #define USAGE "usage: ring-stress [--wait spin|yield|futex|adaptive] [--messages N] " \
-	      "[--capacity BYTES] [--watchdog SECONDS] [--threads]\n"
+	      "[--capacity BYTES] [--watchdog SECONDS] [--threads] [--batch N]\n"
 
 struct cfg {
 	enum shmring_wait wait;
@@ -38,6 +38,7 @@ struct cfg {
 	size_t capacity;
 	unsigned watchdog;
 	int threads;
+	unsigned batch;
 	char where[32];
 	size_t max_len;
 };
@@ -143,6 +144,7 @@ static int produce(const struct cfg *c)
 		return 1;
 	}
 	shmring_set_wait(r, c->wait, 20);
+	shmring_set_batch(r, c->batch);
 	uint8_t *copy = malloc(c->max_len);
 	if (!copy)
 		return 1;
@@ -180,6 +182,7 @@ static int consume(const struct cfg *c)
 		return 1;
 	}
 	shmring_set_wait(r, c->wait, 20);
+	shmring_set_batch(r, c->batch);
 	uint8_t *copy = malloc(c->max_len);
 	if (!copy)
 		return 1;
@@ -302,17 +305,18 @@ static int parse_wait(const char *s, enum shmring_wait *w)
 int main(int argc, char **argv)
 {
 	struct cfg c = { .wait = SHMRING_WAIT_ADAPTIVE, .messages = 10000000,
-			 .capacity = 64 * 1024, .watchdog = 240 };
+			 .capacity = 64 * 1024, .watchdog = 240, .batch = 1 };
 	static const struct option lo[] = {
 		{ "wait", required_argument, NULL, 'w' },
 		{ "messages", required_argument, NULL, 'n' },
 		{ "capacity", required_argument, NULL, 'c' },
 		{ "watchdog", required_argument, NULL, 'd' },
 		{ "threads", no_argument, NULL, 't' },
+		{ "batch", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 } };
 	int o;
-	while ((o = getopt_long(argc, argv, "w:n:c:d:th", lo, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "w:n:c:d:tb:h", lo, NULL)) != -1) {
 		switch (o) {
 		case 'w':
 			if (parse_wait(optarg, &c.wait)) {
@@ -324,11 +328,12 @@ int main(int argc, char **argv)
 		case 'c': c.capacity = strtoull(optarg, NULL, 0); break;
 		case 'd': c.watchdog = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 't': c.threads = 1; break;
+		case 'b': c.batch = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'h': fputs(USAGE, stdout); return 0;
 		default: fputs(USAGE, stderr); return 100;
 		}
 	}
-	if (c.messages == 0 || c.watchdog == 0) {
+	if (c.messages == 0 || c.watchdog == 0 || c.batch == 0) {
 		fputs(USAGE, stderr);
 		return 100;
 	}
@@ -353,9 +358,9 @@ int main(int argc, char **argv)
 	struct shmring_stats st;
 	shmring_stats(owner, &st);
 	static const char *wn[] = { "adaptive", "spin", "yield", "futex" };
-	printf("ring-stress: %s %s: %llu messages, %.1f MB in %.2f s (%.2f M msg/s); "
+	printf("ring-stress: %s %s batch %u: %llu messages, %.1f MB in %.2f s (%.2f M msg/s); "
 	       "%llu full, %llu empty, sleeps %llu/%llu, wakes %llu/%llu\n",
-	       c.threads ? "threads" : "processes", wn[c.wait],
+	       c.threads ? "threads" : "processes", wn[c.wait], c.batch,
 	       (unsigned long long)st.msgs_out, (double)st.bytes_out / 1e6, s,
 	       (double)st.msgs_out / s / 1e6, (unsigned long long)st.full_events,
 	       (unsigned long long)st.empty_events,

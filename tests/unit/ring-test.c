@@ -293,6 +293,41 @@ static void attach_takes_over_role_of_dead_process(void **s)
 	shmring_detach(owner);
 }
 
+static void producer_takeover_resumes_after_last_visible_record(void **s)
+{
+	(void)s;
+	struct pair p;
+	char b[8];
+	char where[32];
+	pair_open(&p, 4096);
+	snprintf(where, sizeof(where), "fd:%d", shmring_fd(p.owner));
+	uint8_t *m = raw_map(p.owner);
+	struct smr_header *h = (struct smr_header *)m;
+	/* head is only a hint: lagging behind visible records ... */
+	assert_int_equal(shmring_send(p.prod, "one", 3, 0), 0);
+	assert_int_equal(shmring_send(p.prod, "two", 3, 0), 0);
+	shmring_detach(p.prod);
+	atomic_store(&h->head.pos, 0u);
+	assert_int_equal(shmring_attach(where, SHMRING_ROLE_PRODUCER, &p.prod), 0);
+	assert_int_equal(shmring_send(p.prod, "3", 1, 0), 0);
+	/* ... or ahead of them (a producer that died between the two stores) */
+	shmring_detach(p.prod);
+	atomic_store(&h->head.pos, atomic_load(&h->head.pos) + 64);
+	assert_int_equal(shmring_attach(where, SHMRING_ROLE_PRODUCER, &p.prod), 0);
+	assert_int_equal(shmring_send(p.prod, "4", 1, 0), 0);
+	assert_int_equal(shmring_recv(p.cons, b, sizeof(b), 0), 3);
+	assert_memory_equal(b, "one", 3);
+	assert_int_equal(shmring_recv(p.cons, b, sizeof(b), 0), 3);
+	assert_memory_equal(b, "two", 3);
+	assert_int_equal(shmring_recv(p.cons, b, sizeof(b), 0), 1);
+	assert_memory_equal(b, "3", 1);
+	assert_int_equal(shmring_recv(p.cons, b, sizeof(b), 0), 1);
+	assert_memory_equal(b, "4", 1);
+	assert_int_equal(shmring_recv(p.cons, b, sizeof(b), 0), -EAGAIN);
+	raw_unmap(p.owner, m);
+	pair_close(&p);
+}
+
 /* ---- corrupt and foreign segments -------------------------------------- */
 
 static void attach_rejects_corrupt_or_foreign_header(void **s)
@@ -378,12 +413,13 @@ static void peek_rejects_corrupt_records(void **s)
 	assert_memory_equal(buf, "abcdefgh", 8);
 	assert_int_equal(shmring_release(p.cons), 0);
 
-	/* a head index beyond a full ring */
+	/* a pad that would skip the whole ring (pads are never that long) */
 	struct smr_header *h = (struct smr_header *)m;
-	uint64_t head = atomic_load(&h->head.pos);
-	atomic_store(&h->head.pos, head + 2 * 4096);
+	uint64_t pos = atomic_load(&h->tail.pos) & 4095;
+	uint64_t *at = (uint64_t *)(m + SHMRING_DATA_OFFSET + pos);
+	*at = smr_rec_pack((uint32_t)(4096 - pos - 8), SHMRING_REC_PAD);
 	assert_int_equal(shmring_peek(p.cons, &buf, &len, 0), -EBADMSG);
-	atomic_store(&h->head.pos, head);
+	*at = 0;
 
 	/* a tail index that ran ahead of the head, seen by a full producer */
 	while (shmring_send(p.prod, "0123456789", 10, 0) == 0)
@@ -451,11 +487,11 @@ static void ring_rejects_message_larger_than_capacity(void **s)
 	assert_int_equal(max, 2048 - 8);
 	assert_int_equal(shmring_reserve(p.prod, max + 1, &w, 0), -EMSGSIZE);
 	assert_int_equal(shmring_send(p.prod, big, sizeof(big), -1), -EMSGSIZE);
-	/* the largest message always fits, wherever the ring's position is */
+	/* the largest message always fits an empty ring, wherever its position */
 	for (int i = 0; i < 10; i++) {
 		assert_int_equal(shmring_send(p.prod, big, 1 + (size_t)i * 37, 0), 0);
-		assert_int_equal(shmring_send(p.prod, big, max, 0), 0);
 		assert_int_equal(shmring_recv(p.cons, big, sizeof(big), 0), 1 + i * 37);
+		assert_int_equal(shmring_send(p.prod, big, max, 0), 0);
 		assert_int_equal(shmring_recv(p.cons, big, sizeof(big), 0), (ssize_t)max);
 	}
 	pair_close(&p);
@@ -863,6 +899,7 @@ int main(void)
 		cmocka_unit_test(attach_rejects_bad_role_and_bad_fd),
 		cmocka_unit_test(attach_takes_each_role_once),
 		cmocka_unit_test(attach_takes_over_role_of_dead_process),
+		cmocka_unit_test(producer_takeover_resumes_after_last_visible_record),
 		cmocka_unit_test(attach_rejects_corrupt_or_foreign_header),
 		cmocka_unit_test(peek_rejects_corrupt_records),
 		cmocka_unit_test(send_recv_roundtrip_preserves_every_byte),
