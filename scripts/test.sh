@@ -26,7 +26,8 @@ step() { # name, command...
 
 build() { # dir, cmake args...
   local dir=$1; shift
-  cmake -S . -B "$dir" -DSHMRING_WERROR=ON "$@" >/dev/null && cmake --build "$dir" -j"$jobs" >/dev/null
+  cmake -S . -B "$dir" -DSHMRING_WERROR=ON -DSHMRING_STRESS_MESSAGES=10000000 "$@" >/dev/null &&
+    cmake --build "$dir" -j"$jobs" >/dev/null
 }
 
 ctest_in() { # dir
@@ -39,8 +40,7 @@ step "tests" ctest_in build-ci
 step "build (address,undefined)" build build-asan -DSHMRING_SANITIZE=address,undefined \
   -DCMAKE_BUILD_TYPE=Debug
 step "tests under ASan+UBSan" ctest_in build-asan
-step "build (thread)" build build-tsan -DSHMRING_SANITIZE=thread -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DSHMRING_STRESS_MESSAGES=10000000
+step "build (thread)" build build-tsan -DSHMRING_SANITIZE=thread -DCMAKE_BUILD_TYPE=RelWithDebInfo
 step "tests under TSan" ctest_in build-tsan
 
 install_check() {
