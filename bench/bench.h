@@ -63,7 +63,7 @@ struct bcase {
 extern const struct bcase lat_raw_line, lat_futex_both, lat_futex_paced, lat_eventfd,
 	lat_pipe, lat_unix, lat_zmq;
 /* throughput peers (peers.c) */
-extern const struct bcase tput_unix, tput_zmq;
+extern const struct bcase tput_unix, tput_zmq, tput_raw;
 void bench_memcpy(struct bctx *c);
 
 #endif

@@ -453,6 +453,7 @@ int main(int argc, char **argv)
 			{ "pipe", &lat_pipe, 0, 0, 20000, { 0, 0, 0 }, 0 },
 			{ "unix socket", &lat_unix, 0, 0, 20000, { 0, 0, 0 }, 0 },
 			{ "ZeroMQ ipc://", &lat_zmq, 0, 0, 20000, { 0, 0, 0 }, 0 },
+			{ "raw cache line, again at the end", &lat_raw_line, 0, 0, 200000, { 0, 0, 0 }, 0 },
 		};
 		size_t n = sizeof(rows) / sizeof(rows[0]);
 		for (size_t i = 0; i < n; i++) {
@@ -460,9 +461,12 @@ int main(int argc, char **argv)
 					     rows[i].iters, &rows[i].l) == 0;
 			failed |= !rows[i].ok;
 		}
-		double floor = rows[0].l.p50;
+		/* The floor is measured first and last; the lower one counts (a
+		 * vCPU that was still settling makes the other one slow). */
+		double floor = rows[0].l.p50 < rows[n - 1].l.p50 ? rows[0].l.p50 : rows[n - 1].l.p50;
 		printf("### Round-trip latency, 64-byte messages (ns)\n\n");
-		printf("| transport | p50 | p99 | p99.9 | p50 / raw line |\n|---|---:|---:|---:|---:|\n");
+		printf("| transport | p50 | p99 | p99.9 | p50 / raw line (lower of the two) |\n"
+		       "|---|---:|---:|---:|---:|\n");
 		for (size_t i = 0; i < n; i++)
 			if (rows[i].ok)
 				printf("| %s | %.0f | %.0f | %.0f | %.2f |\n", rows[i].label,
@@ -490,9 +494,10 @@ int main(int argc, char **argv)
 		       tput_wait == SHMRING_WAIT_SPIN ? "spin" : "adaptive");
 		printf("| size | shmring copy, batch 1 msg/s | shmring copy, batch %u msg/s | GB/s | "
 		       "shmring zero-copy, batch %u msg/s | GB/s | unix socket msg/s | "
-		       "ZeroMQ ipc msg/s | memcpy GB/s | best copy / ZeroMQ | best copy / memcpy |\n",
+		       "ZeroMQ ipc msg/s | raw slot ring msg/s | GB/s | memcpy GB/s | "
+		       "best copy / ZeroMQ | best copy / raw slot ring | best copy / memcpy |\n",
 		       tput_batch, tput_batch);
-		printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+		printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 		double r64 = 0, z64 = 0, r1m = 0, m1m = 0;
 		for (size_t i = 0; i < ns; i++) {
 			size_t s = sizes[i];
@@ -501,14 +506,16 @@ int main(int argc, char **argv)
 			double rz = throughput("shmring zero-copy batched", &tput_ring, 1, tput_batch, s);
 			double us = only_ring ? 1 : throughput("unix socket", &tput_unix, 0, 1, s);
 			double zq = only_ring ? 1 : throughput("ZeroMQ ipc", &tput_zmq, 0, 1, s);
+			double rw = throughput("raw slot ring", &tput_raw, 0, 1, s);
 			double mc = throughput("memcpy", NULL, 0, 1, s);
-			if (r1 < 0 || rc < 0 || rz < 0 || us < 0 || zq < 0) {
+			if (r1 < 0 || rc < 0 || rz < 0 || us < 0 || zq < 0 || rw < 0) {
 				failed = 1;
 				continue;
 			}
 			double best = r1 > rc ? r1 : rc, gb = (double)s / 1e9;
-			printf("| %zu | %.3g | %.3g | %.2f | %.3g | %.2f | %.3g | %.3g | %.2f | %.1fx | %.2f |\n",
-			       s, r1, rc, rc * gb, rz, rz * gb, us, zq, mc * gb, best / zq, best / mc);
+			printf("| %zu | %.3g | %.3g | %.2f | %.3g | %.2f | %.3g | %.3g | %.3g | %.2f | %.2f | "
+			       "%.1fx | %.2f | %.2f |\n", s, r1, rc, rc * gb, rz, rz * gb, us, zq,
+			       rw, rw * gb, mc * gb, best / zq, best / rw, best / mc);
 			if (s == 64) { r64 = best; z64 = zq; }
 			if (s == 1048576) { r1m = best; m1m = mc; }
 		}

@@ -5,16 +5,17 @@
  * The sleep/wake handshake (docs/ring.md, "Wait protocol"). Each end has a
  * `sleeping` flag and a 32-bit `futex_seq` word in its own control block.
  *
- *   sleeper (wants the peer's index to move)      waker (just moved its index)
- *   S1 seq = load-acquire(me->futex_seq)          W1 store-release(my index)
+ *   sleeper (waits for the peer to move)          waker (made progress visible)
+ *   S1 seq = load-acquire(me->futex_seq)          W1 store-release of a record
+ *                                                    header (R1) or of tail (C2)
  *   S2 store-release(me->sleeping, 1)             W2 full fence
  *   S3 full fence                                 W3 load-acquire(peer->sleeping)
- *   S4 re-check the peer's index; ready? leave    W4 if 1: seq += 1 (release),
+ *   S4 re-check header / tail; ready? leave       W4 if 1: seq += 1 (release),
  *   S5 FUTEX_WAIT(&futex_seq, seq, slice)            FUTEX_WAKE(&futex_seq)
  *   S6 store(me->sleeping, 0)
  *
  * S3/W2 pair as a Dekker handshake: either the waker's W3 sees sleeping == 1,
- * or the sleeper's S4 sees the new index (both cannot miss). If W3 sees 1, it
+ * or the sleeper's S4 sees the new header or tail (both cannot miss). If W3 sees 1, it
  * read the value S2 stored, and S2 is a release after S1: so S1 happens
  * before W4's increment and read an older seq; FUTEX_WAIT then finds the word
  * changed (-EAGAIN) or is woken by W4. A wake-up between S4 and S5 is
@@ -96,10 +97,10 @@ bool smr_owner_alive(uint64_t owner)
 
 void smr_wake_peer(struct shmring *r)
 {
-	/* W2: full fence. Orders the store-release of our index (W1, done by the
-	 * caller) before the load of the peer's sleeping flag; pairs with the
+	/* W2: full fence. Orders the caller's store-release (W1: a header or
+	 * tail) before the load of the peer's sleeping flag; pairs with the
 	 * sleeper's S3 fence. Without it the store could sit in the store buffer
-	 * while we read a stale 0, and the sleeper would miss the new index. */
+	 * while we read a stale 0, and the sleeper would miss it. */
 	smr_fence_full();
 	/* W3: acquire pairs with the sleeper's S2 store-release, so the sleeper's
 	 * S1 read of futex_seq happens before our increment below. */
