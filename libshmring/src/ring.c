@@ -163,6 +163,7 @@ static struct shmring *handle_new(const char *name)
 	r->fd = -1;
 	r->wait = SHMRING_WAIT_ADAPTIVE;
 	r->spin_us = 50;
+	r->peer_check_ms = smr_peer_check_ms();
 	snprintf(r->name, sizeof(r->name), "%s", name ? name : "");
 	return r;
 }

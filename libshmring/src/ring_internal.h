@@ -44,6 +44,7 @@ struct shmring {
 	enum shmring_role role;
 	enum shmring_wait wait;
 	uint32_t  spin_us;
+	uint64_t  peer_check_ms; /* sleep slice and dead-peer check interval */
 	uint64_t  owner_word;  /* what we stored in me->owner */
 	char      name[SHMRING_NAME_MAX + 1];
 };
@@ -57,6 +58,7 @@ int  smr_wait(struct shmring *r, int timeout_ms, smr_ready_fn ready);
 void smr_wake_peer(struct shmring *r);
 void smr_wake_peer_always(struct shmring *r);
 uint64_t smr_owner_word_self(void);
+uint64_t smr_peer_check_ms(void);
 bool smr_owner_alive(uint64_t owner);
 
 /* ring_io.c */

@@ -22,8 +22,11 @@
  * therefore never lost. The futex system call itself is no barrier
  * (circular-buffers.rst): all ordering comes from the atomics above.
  *
- * Waits sleep in slices of at most SMR_PEER_CHECK_MS so a dead peer, who will
- * never wake us, is noticed.
+ * Waits sleep in slices of at most r->peer_check_ms (100 ms, or
+ * SHMRING_PEER_CHECK_MS from the environment) so a dead peer, who will never
+ * wake us, is noticed. The slices also hide a lost wake-up from anything but
+ * latency, so the futex stress tests run with 60 s slices: there a lost
+ * wake-up hangs, and the watchdog fails the test.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -37,8 +40,6 @@
 
 #include "ring_internal.h"
 #include "sys.h"
-
-#define SMR_PEER_CHECK_MS 100u
 
 /* Low 32 bits of this process's start time, in clock ticks since boot (field
  * 22 of /proc/PID/stat), or 0 if /proc is not there. */
@@ -69,6 +70,20 @@ static uint32_t proc_start_ticks(pid_t pid, char *state)
 	if (!p)
 		return 0;
 	return (uint32_t)strtoull(p, NULL, 10);
+}
+
+/* How often a waiting end checks that its peer lives: 100 ms, or
+ * SHMRING_PEER_CHECK_MS (1 to 3600000) from the environment. */
+uint64_t smr_peer_check_ms(void)
+{
+	const char *e = getenv("SHMRING_PEER_CHECK_MS");
+	if (e && *e) {
+		char *end;
+		unsigned long long v = strtoull(e, &end, 10);
+		if (!*end && v >= 1 && v <= 3600000)
+			return v;
+	}
+	return 100;
 }
 
 uint64_t smr_owner_word_self(void)
@@ -128,7 +143,7 @@ static int check_peer(struct shmring *r, uint64_t *next_check, uint64_t now)
 {
 	if (now < *next_check)
 		return 0;
-	*next_check = now + SMR_PEER_CHECK_MS * 1000000ull;
+	*next_check = now + r->peer_check_ms * 1000000ull;
 	uint64_t owner = smr_load_acquire(&r->peer->owner);
 	if (owner != 0 && !smr_owner_alive(owner))
 		return -EOWNERDEAD;
@@ -145,7 +160,7 @@ int smr_wait(struct shmring *r, int timeout_ms, smr_ready_fn ready)
 	uint64_t start = smr_now_ns();
 	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX
 		: start + (uint64_t)timeout_ms * 1000000ull;
-	uint64_t next_check = start + SMR_PEER_CHECK_MS * 1000000ull;
+	uint64_t next_check = start + r->peer_check_ms * 1000000ull;
 	int rc;
 
 	if (r->wait != SHMRING_WAIT_FUTEX) {
@@ -190,7 +205,7 @@ int smr_wait(struct shmring *r, int timeout_ms, smr_ready_fn ready)
 			smr_store_relaxed(&r->me->sleeping, 0u);
 			return -ETIMEDOUT;
 		}
-		uint64_t slice = SMR_PEER_CHECK_MS * 1000000ull;
+		uint64_t slice = r->peer_check_ms * 1000000ull;
 		if (deadline != UINT64_MAX && deadline - now < slice)
 			slice = deadline - now;
 		struct timespec ts = { .tv_sec = (time_t)(slice / 1000000000ull),
