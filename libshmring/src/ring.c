@@ -464,8 +464,9 @@ int shmring_close(struct shmring *r)
 		return -EBADF;
 	if (r->pending)
 		smr_publish(r);
-	/* Release: pairs with the consumer's load-acquire of closed; the final
-	 * head published just above is visible before `closed` is. */
+	r->closed = 1;
+	/* Release: pairs with the consumer's load-acquire of closed; the last
+	 * header released just above is visible before `closed` is. */
 	smr_store_release(&r->me->closed, 1u);
 	/* The peer may sleep waiting for an index that will never move: the
 	 * closed flag does not change its futex word, so always bump and wake. */

@@ -32,6 +32,7 @@ struct shmring {
 	uint64_t  held_hdr;   /* ... and its value, released by smr_publish */
 	uint64_t  want;       /* producer: bytes a blocked reserve waits for */
 	int       held;
+	int       closed;     /* this end called shmring_close */
 	_Atomic uint64_t *my_index;   /* head (producer) or tail (consumer) */
 	_Atomic uint64_t *peer_index;
 	struct smr_end_control  *me, *peer;

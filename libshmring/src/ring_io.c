@@ -143,6 +143,8 @@ int shmring_reserve(struct shmring *r, size_t len, void **buf, int timeout_ms)
 		return -EBADF;
 	if (r->cur_rec || len == 0)
 		return -EINVAL; /* one reservation at a time; no empty messages */
+	if (__builtin_expect(r->closed, 0))
+		return -EPIPE; /* after end of stream nobody would read it */
 	if (len > r->max_msg)
 		return -EMSGSIZE;
 	uint64_t rec = smr_rec_size(len);

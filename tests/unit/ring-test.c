@@ -660,6 +660,7 @@ static void close_gives_end_of_stream_after_drain(void **s)
 	assert_int_equal(shmring_send(p.prod, "b", 1, 0), 0);
 	assert_int_equal(shmring_close(p.prod), 0);
 	assert_int_equal(shmring_close(p.prod), 0); /* idempotent */
+	assert_int_equal(shmring_send(p.prod, "c", 1, 0), -EPIPE); /* nobody would read it */
 	assert_int_equal(shmring_recv(p.cons, b, sizeof(b), -1), 1);
 	assert_int_equal(shmring_recv(p.cons, b, sizeof(b), -1), 1);
 	assert_int_equal(shmring_recv(p.cons, b, sizeof(b), -1), 0);

@@ -96,8 +96,9 @@ SHMRING_API int shmring_set_batch(struct shmring *ring, uint32_t batch);
  * commit(len2) with 0 < len2 <= len. One reservation at a time.
  * Errors: -EINVAL (len 0, reservation outstanding), -EMSGSIZE (len larger than
  * shmring_max_message), -EBADF (not the producer), -EAGAIN / -ETIMEDOUT
- * (full), -EPIPE (consumer closed), -EOWNERDEAD (consumer died while we
- * waited), -EBADMSG (the shared tail index is corrupt).
+ * (full), -EPIPE (consumer closed, or this producer already closed),
+ * -EOWNERDEAD (consumer died while we waited), -EBADMSG (the shared tail
+ * index is corrupt).
  */
 SHMRING_API int shmring_reserve(struct shmring *ring, size_t len, void **buf, int timeout_ms);
 SHMRING_API int shmring_commit(struct shmring *ring, size_t len);
@@ -125,7 +126,7 @@ SHMRING_API int shmring_flush(struct shmring *ring);
 
 /*
  * Close this end. Producer: flush, then end of stream; the consumer drains
- * and then reads 0. Consumer: the producer's next blocking reserve fails with
+ * and then reads 0; later reserves fail with -EPIPE. Consumer: the producer's next blocking reserve fails with
  * -EPIPE. Idempotent.
  */
 SHMRING_API int shmring_close(struct shmring *ring);
