@@ -18,6 +18,7 @@ struct bctx {
 	uint32_t pace_us;     /* latency: gap between round trips (0 = back to back) */
 	enum shmring_wait wait;
 	uint32_t batch;       /* shmring publication batch */
+	size_t   capacity;    /* throughput: ring (and raw slot ring) bytes */
 	char     ring_a[32], ring_b[32]; /* "fd:N" of the two rings */
 	int      fd_a[2], fd_b[2];       /* pipes, sockets, eventfds */
 	char     endpoint[96];           /* ZeroMQ */

@@ -338,8 +338,6 @@ void bench_memcpy(struct bctx *c)
  * the bytes between the two cores: a ceiling for any SPSC queue on this
  * machine at this message size.
  */
-#define RAW_SPAN (16u << 20)
-
 static uint8_t *raw_area;
 
 static size_t raw_slot(const struct bctx *c)
@@ -349,14 +347,13 @@ static size_t raw_slot(const struct bctx *c)
 
 static int setup_raw(struct bctx *c)
 {
-	(void)c;
-	raw_area = mmap(NULL, RAW_SPAN, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	raw_area = mmap(NULL, c->capacity, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	return raw_area == MAP_FAILED ? -1 : 0;
 }
 
 static void raw_tx(struct bctx *c)
 {
-	size_t slot = raw_slot(c), nslots = RAW_SPAN / slot;
+	size_t slot = raw_slot(c), nslots = c->capacity / slot;
 	char *buf = calloc(1, c->size);
 	for (uint64_t i = 0; i < c->warmup + c->iters; i++) {
 		uint64_t *seq = (uint64_t *)(void *)(raw_area + (i % nslots) * slot);
@@ -370,7 +367,7 @@ static void raw_tx(struct bctx *c)
 
 static void raw_rx(struct bctx *c)
 {
-	size_t slot = raw_slot(c), nslots = RAW_SPAN / slot;
+	size_t slot = raw_slot(c), nslots = c->capacity / slot;
 	char *buf = calloc(1, c->size);
 	uint64_t t0 = 0;
 	for (uint64_t i = 0; i < c->warmup + c->iters; i++) {
@@ -388,8 +385,7 @@ static void raw_rx(struct bctx *c)
 
 static void teardown_raw(struct bctx *c)
 {
-	(void)c;
-	munmap(raw_area, RAW_SPAN);
+	munmap(raw_area, c->capacity);
 }
 
 const struct bcase tput_raw = { "raw slot ring", setup_raw, { raw_tx, raw_rx }, teardown_raw };
