@@ -454,6 +454,15 @@ int main(int argc, char **argv)
 	}
 	if (!want_lat && !want_tput)
 		want_lat = want_tput = 1;
+	cpu_set_t allowed;
+	if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0 &&
+	    (core[0] == core[1] || core[0] < 0 || core[1] < 0 || core[0] >= CPU_SETSIZE ||
+	     core[1] >= CPU_SETSIZE || !CPU_ISSET(core[0], &allowed) ||
+	     !CPU_ISSET(core[1], &allowed))) {
+		fprintf(stderr, "shmring-bench: cores %d and %d are not two distinct cores this "
+			"process may use: pick them with --cores A,B (see nproc)\n", core[0], core[1]);
+		return 100;
+	}
 	print_machine();
 	int failed = 0;
 

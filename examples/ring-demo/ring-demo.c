@@ -48,7 +48,21 @@ static int consume(const char *where)
 
 int main(int argc, char **argv)
 {
-	unsigned long long count = argc > 1 ? strtoull(argv[1], NULL, 0) : 1000000;
+	unsigned long long count = 1000000;
+	if (argc > 2 || (argc == 2 && !strcmp(argv[1], "--help"))) {
+		fprintf(argc > 2 ? stderr : stdout, "usage: ring-demo [COUNT]\n");
+		return argc > 2 ? 100 : 0;
+	}
+	if (argc == 2) {
+		char *end;
+		errno = 0;
+		count = strtoull(argv[1], &end, 10);
+		if (errno || *end || end == argv[1] || count == 0) {
+			fprintf(stderr, "ring-demo: COUNT must be a positive integer, not '%s'\n",
+				argv[1]);
+			return 100;
+		}
+	}
 	struct shmring_opts opts;
 	struct shmring *ring, *out;
 
