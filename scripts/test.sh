@@ -63,12 +63,19 @@ step "install, then build against it out of tree" install_check
 fuzz() {
   CC=clang build build-fuzz -DSHMRING_BUILD_FUZZ=ON -DSHMRING_BUILD_TESTS=OFF \
     -DSHMRING_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo || return 1
-  mkdir -p build-fuzz/corpus-attach
-  ./build-fuzz/tests/fuzz/fuzz-attach -max_total_time="$fuzz_seconds" -timeout=10 \
-    -rss_limit_mb=2048 -print_final_stats=1 build-fuzz/corpus-attach 2>&1 | tail -4
-  return "${PIPESTATUS[0]}"
+  local target rc=0
+  for target in attach topology; do
+    mkdir -p "build-fuzz/corpus-$target"
+    [ "$target" = topology ] && cp examples/*/*.yaml tests/fuzz/seeds/*.yaml \
+      "build-fuzz/corpus-$target/" 2>/dev/null
+    echo "--- fuzz-$target, ${fuzz_seconds}s"
+    ./build-fuzz/tests/fuzz/fuzz-$target -max_total_time="$fuzz_seconds" -timeout=10 \
+      -rss_limit_mb=2048 -print_final_stats=1 "build-fuzz/corpus-$target" 2>&1 | tail -4
+    [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+  done
+  return $rc
 }
-step "fuzz the segment attach and record parsing (${fuzz_seconds}s)" fuzz
+step "fuzz segment attach and topology parsing (${fuzz_seconds}s each)" fuzz
 
 step "benchmark smoke run (no timing claims)" ./build-ci/bench/shmring-bench --quick
 
