@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "placement.h"
+
+void topo_plan_free(struct topo_plan *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->nkernels; i++)
+		free(p->cpus ? p->cpus[i] : NULL);
+	free(p->cpus);
+	free(p->ncpus);
+	free(p->placed_auto);
+	free(p->ring_numa);
+	free(p->ring_cache);
+	free(p);
+}
+
+/* PUs in placement order: the first PU of every core (cores in logical
+ * order), then the second PU of every core, and so on. Cores holding a
+ * pinned kernel go last within each round. */
+static size_t pu_order(hwloc_topology_t hw, const int *busy_core, int *out, size_t max)
+{
+	int ncores = hwloc_get_nbobjs_by_type(hw, HWLOC_OBJ_CORE);
+	size_t n = 0;
+	for (unsigned round = 0;; round++) {
+		size_t added = 0;
+		for (int pass = 0; pass < 2; pass++)
+			for (int c = 0; c < ncores; c++) {
+				if ((busy_core[c] != 0) != pass)
+					continue;
+				hwloc_obj_t core = hwloc_get_obj_by_type(hw, HWLOC_OBJ_CORE, (unsigned)c);
+				hwloc_obj_t pu = hwloc_get_obj_inside_cpuset_by_type(hw, core->cpuset,
+										      HWLOC_OBJ_PU, round);
+				if (pu && n < max) {
+					out[n++] = (int)pu->os_index;
+					added++;
+				}
+			}
+		if (!added)
+			return n;
+	}
+}
+
+/* Breadth-first from the sources (no inputs), then whatever a cycle left. */
+static void graph_order(const struct topology *t, size_t *order)
+{
+	size_t n = 0;
+	char *seen = calloc(t->nkernels, 1);
+	if (!seen) {
+		for (size_t i = 0; i < t->nkernels; i++)
+			order[i] = i;
+		return;
+	}
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t s = 0; s < t->nkernels; s++) {
+			if (seen[s] || (pass == 0 && t->kernels[s].ninputs))
+				continue;
+			size_t head = n;
+			order[n++] = s;
+			seen[s] = 1;
+			while (head < n) {
+				size_t k = order[head++];
+				for (size_t r = 0; r < t->nrings; r++)
+					if (t->rings[r].from_kernel == k && !seen[t->rings[r].to_kernel]) {
+						seen[t->rings[r].to_kernel] = 1;
+						order[n++] = t->rings[r].to_kernel;
+					}
+			}
+		}
+	free(seen);
+}
+
+static int numa_of(hwloc_topology_t hw, int cpu)
+{
+	hwloc_obj_t pu = hwloc_get_pu_obj_by_os_index(hw, (unsigned)cpu);
+	int nn = hwloc_get_nbobjs_by_type(hw, HWLOC_OBJ_NUMANODE);
+	for (int i = 0; pu && i < nn; i++) {
+		hwloc_obj_t node = hwloc_get_obj_by_type(hw, HWLOC_OBJ_NUMANODE, (unsigned)i);
+		if (hwloc_bitmap_intersects(node->cpuset, pu->cpuset))
+			return (int)node->os_index;
+	}
+	return -1;
+}
+
+static const char *shared_level(hwloc_topology_t hw, int a, int b)
+{
+	hwloc_obj_t x = hwloc_get_pu_obj_by_os_index(hw, (unsigned)a);
+	hwloc_obj_t y = hwloc_get_pu_obj_by_os_index(hw, (unsigned)b);
+	if (!x || !y)
+		return "?";
+	if (x == y)
+		return "same cpu";
+	hwloc_obj_t o = hwloc_get_common_ancestor_obj(hw, x, y);
+	while (o && !hwloc_obj_type_is_cache(o->type) && o->type != HWLOC_OBJ_CORE &&
+	       o->type != HWLOC_OBJ_PACKAGE && o->type != HWLOC_OBJ_MACHINE)
+		o = o->parent;
+	if (!o)
+		return "?";
+	switch (o->type) {
+	case HWLOC_OBJ_CORE: return "core (SMT)";
+	case HWLOC_OBJ_L1CACHE: return "L1";
+	case HWLOC_OBJ_L2CACHE: return "L2";
+	case HWLOC_OBJ_L3CACHE: return "L3";
+	case HWLOC_OBJ_PACKAGE: return "package";
+	default: return "machine";
+	}
+}
+
+int topo_place(const struct topology *t, hwloc_topology_t hw, struct topo_plan **out,
+	       char *err, size_t errlen)
+{
+	struct topo_plan *p = calloc(1, sizeof(*p));
+	int ncores = hwloc_get_nbobjs_by_type(hw, HWLOC_OBJ_CORE);
+	int npus = hwloc_get_nbobjs_by_type(hw, HWLOC_OBJ_PU);
+	int *busy = ncores > 0 ? calloc((size_t)ncores, sizeof(int)) : NULL;
+	int *pool = npus > 0 ? calloc((size_t)npus, sizeof(int)) : NULL;
+	size_t *order = calloc(t->nkernels, sizeof(size_t));
+	int rc = -ENOMEM;
+	*out = NULL;
+	if (!p || !busy || !pool || !order)
+		goto done;
+	p->nkernels = t->nkernels;
+	p->nrings = t->nrings;
+	p->cpus = calloc(t->nkernels, sizeof(int *));
+	p->ncpus = calloc(t->nkernels, sizeof(size_t));
+	p->placed_auto = calloc(t->nkernels, sizeof(int));
+	p->ring_numa = calloc(t->nrings + 1, sizeof(int));
+	p->ring_cache = calloc(t->nrings + 1, sizeof(char *));
+	if (!p->cpus || !p->ncpus || !p->placed_auto || !p->ring_numa || !p->ring_cache)
+		goto done;
+
+	for (size_t i = 0; i < t->nkernels; i++) {
+		const struct topo_kernel *k = &t->kernels[i];
+		for (size_t j = 0; j < k->ncpus; j++) {
+			hwloc_obj_t pu = hwloc_get_pu_obj_by_os_index(hw, (unsigned)k->cpus[j]);
+			if (!pu) {
+				snprintf(err, errlen, "%s:%d: kernel '%s': cpu %d does not exist on this "
+					 "machine (%d cpus); fix cpu, or use cpu: auto", t->file, k->line,
+					 k->name, k->cpus[j], npus);
+				rc = -EINVAL;
+				goto done;
+			}
+			for (int c = 0; c < ncores; c++) {
+				hwloc_obj_t core = hwloc_get_obj_by_type(hw, HWLOC_OBJ_CORE, (unsigned)c);
+				if (hwloc_bitmap_isset(core->cpuset, pu->os_index))
+					busy[c] = 1;
+			}
+		}
+		if (k->ncpus) {
+			if (!(p->cpus[i] = malloc(k->ncpus * sizeof(int))))
+				goto done;
+			memcpy(p->cpus[i], k->cpus, k->ncpus * sizeof(int));
+			p->ncpus[i] = k->ncpus;
+		}
+	}
+	size_t npool = pu_order(hw, busy, pool, (size_t)npus);
+	graph_order(t, order);
+	size_t next = 0;
+	for (size_t n = 0; n < t->nkernels; n++) {
+		size_t i = order[n];
+		if (t->kernels[i].ncpus || !npool)
+			continue;
+		if (!(p->cpus[i] = malloc(sizeof(int))))
+			goto done;
+		p->cpus[i][0] = pool[next++ % npool]; /* shares only past npool kernels */
+		p->ncpus[i] = 1;
+		p->placed_auto[i] = 1;
+	}
+	for (size_t r = 0; r < t->nrings; r++) {
+		const struct topo_ring *g = &t->rings[r];
+		int from = p->ncpus[g->from_kernel] ? p->cpus[g->from_kernel][0] : -1;
+		int to = p->ncpus[g->to_kernel] ? p->cpus[g->to_kernel][0] : -1;
+		p->ring_numa[r] = to >= 0 ? numa_of(hw, to) : -1;
+		p->ring_cache[r] = from >= 0 && to >= 0 ? shared_level(hw, from, to) : "?";
+	}
+	*out = p;
+	p = NULL;
+	rc = 0;
+done:
+	topo_plan_free(p);
+	free(busy);
+	free(pool);
+	free(order);
+	return rc;
+}
+
+static void cpu_list(char *buf, size_t len, const int *cpus, size_t n)
+{
+	buf[0] = '\0';
+	for (size_t j = 0; j < n; j++)
+		snprintf(buf + strlen(buf), len - strlen(buf), "%s%d", j ? "," : "", cpus[j]);
+	if (!n)
+		snprintf(buf, len, "any");
+}
+
+void topo_plan_print(FILE *f, const struct topology *t, const struct topo_plan *p)
+{
+	static const char *const restarts[] = { "permanent", "transient", "temporary" };
+	static const char *const waits[] = { "adaptive", "spin", "yield", "futex" };
+	char cpus[64];
+	fprintf(f, "topology %s (%s): %zu kernels, %zu rings\n\n", t->name, t->file,
+		t->nkernels, t->nrings);
+	fprintf(f, "%-20s %-10s %-8s %-10s %s\n", "kernel", "cpu", "placed", "restart", "exec");
+	for (size_t i = 0; i < t->nkernels; i++) {
+		cpu_list(cpus, sizeof(cpus), p->cpus[i], p->ncpus[i]);
+		fprintf(f, "%-20s %-10s %-8s %-10s %s\n", t->kernels[i].name, cpus,
+			p->placed_auto[i] ? "auto" : "explicit", restarts[t->kernels[i].restart],
+			t->kernels[i].exec);
+	}
+	if (!t->nrings)
+		return;
+	fprintf(f, "\n%-36s %10s %-9s %-5s %s\n", "ring", "capacity", "wait", "numa", "shared by the ends");
+	for (size_t r = 0; r < t->nrings; r++) {
+		const struct topo_ring *g = &t->rings[r];
+		char name[160], numa[16];
+		snprintf(name, sizeof(name), "%s.%s -> %s.%s", t->kernels[g->from_kernel].name,
+			 g->from_port, t->kernels[g->to_kernel].name, g->to_port);
+		snprintf(numa, sizeof(numa), "%d", p->ring_numa[r]);
+		fprintf(f, "%-36s %9lluK %-9s %-5s %s\n", name,
+			(unsigned long long)(g->capacity >> 10), waits[g->wait],
+			p->ring_numa[r] >= 0 ? numa : "-", p->ring_cache[r]);
+	}
+}
