@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,15 @@ static int check_name(struct ctx *c, const yaml_node_t *n, const char *what, cha
 	return check_name_str(c, line_of(n), s, what, out);
 }
 
+/* "a, b, c" for messages that list the valid choices. */
+static const char *join(char *buf, size_t len, char *const *items, size_t n)
+{
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && items[i]; i++)
+		snprintf(buf + strlen(buf), len - strlen(buf), "%s%s", i ? ", " : "", items[i]);
+	return buf;
+}
+
 /* Walk a mapping's pairs; reject keys not in `keys` (a typo otherwise passes
  * silently) and duplicates. */
 typedef int (*pair_fn)(struct ctx *c, const char *key, yaml_node_t *k, yaml_node_t *v, void *arg);
@@ -110,12 +120,9 @@ static int each_pair(struct ctx *c, yaml_node_t *map, const char *what, const ch
 		for (i = 0; keys[i] && strcmp(keys[i], key); i++)
 			;
 		if (!keys[i]) {
-			char list[256] = "";
-			for (i = 0; keys[i]; i++)
-				snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
-					 i ? ", " : "", keys[i]);
-			return fail(c, line_of(k), "unknown key '%.40s' in %s: the keys are %s",
-				    key, what, list);
+			char list[256];
+			return fail(c, line_of(k), "unknown key '%.40s' in %s: the keys are %s", key,
+				    what, join(list, sizeof(list), (char *const *)keys, SIZE_MAX));
 		}
 		for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++)
 			if (!strcmp(scalar(node(c, q->key)) ? scalar(node(c, q->key)) : "", key))
@@ -183,10 +190,9 @@ static int pick(struct ctx *c, yaml_node_t *n, const char *what, const char *con
 	for (int i = 0; s && names[i]; i++)
 		if (!strcmp(s, names[i]))
 			return *out = i, 0;
-	char list[160] = "";
-	for (int i = 0; names[i]; i++)
-		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "", names[i]);
-	return fail(c, line_of(n), "%s '%.40s' is unknown: use one of %s", what, s ? s : kind(n), list);
+	char list[160];
+	return fail(c, line_of(n), "%s '%.40s' is unknown: use one of %s", what, s ? s : kind(n),
+		    join(list, sizeof(list), (char *const *)names, SIZE_MAX));
 }
 
 /* A list of scalars into a malloc'd string array. */
@@ -415,12 +421,11 @@ static int endpoint(struct ctx *c, yaml_node_t *v, int output, size_t *kernel, c
 				snprintf(port, TOPO_NAME_MAX + 1, "%s", ports[j]);
 				return 0;
 			}
-		char list[200] = "";
-		for (size_t j = 0; j < n; j++)
-			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", j ? ", " : "", ports[j]);
+		char list[200];
 		return fail(c, line_of(v), "kernel '%s' has no %s port '%.40s' (its %s: %s): declare it "
 			    "under %s or fix the name", k->name, output ? "output" : "input", dot + 1,
-			    output ? "outputs" : "inputs", n ? list : "none", output ? "outputs" : "inputs");
+			    output ? "outputs" : "inputs", n ? join(list, sizeof(list), ports, n) : "none",
+			    output ? "outputs" : "inputs");
 	}
 	return fail(c, line_of(v), "no kernel named '%.*s': declare it under kernels or fix the name",
 		    (int)(klen > 40 ? 40 : klen), s);
