@@ -15,17 +15,20 @@
 
 #define USAGE \
 	"usage: shmring-supervisor check FILE\n" \
+	"       shmring-supervisor check -e 'gen --count 1000 ! double ! print'\n" \
 	"\n" \
 	"  check FILE   validate a topology file and print where each kernel would run\n" \
 	"               and where each ring's memory would live\n" \
+	"  check -e P   the same for a one-line pipeline: stages separated by a lone '!'\n" \
 	"\n" \
 	"exit: 0 valid, 1 invalid topology, 100 bad usage, 111 system error\n"
 
-static int check(const char *path)
+static int check(const char *path, const char *pipeline)
 {
 	char err[512];
 	struct topology *t;
-	int rc = topo_load(path, &t, err, sizeof(err));
+	int rc = pipeline ? topo_parse_pipeline(pipeline, &t, err, sizeof(err))
+			  : topo_load(path, &t, err, sizeof(err));
 	if (rc < 0) {
 		fprintf(stderr, "shmring-supervisor: %s\n", err);
 		return rc == -EINVAL ? 1 : 111;
@@ -59,11 +62,13 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (argc == 3 && !strcmp(argv[1], "check"))
-		return check(argv[2]);
+		return check(argv[2], NULL);
+	if (argc == 4 && !strcmp(argv[1], "check") && !strcmp(argv[2], "-e"))
+		return check(NULL, argv[3]);
 	if (argc >= 2 && strcmp(argv[1], "check"))
 		fprintf(stderr, "shmring-supervisor: unknown command '%s'\n", argv[1]);
 	else
-		fprintf(stderr, "shmring-supervisor: check takes exactly one FILE\n");
+		fprintf(stderr, "shmring-supervisor: check takes one FILE, or -e PIPELINE\n");
 	fputs(USAGE, stderr);
 	return 100;
 }

@@ -739,3 +739,156 @@ int topo_check_host(const struct topology *t, int ncpu, char **resolved, char *e
 	}
 	return 0;
 }
+
+/* ---- the one-line pipeline form ----------------------------------------- */
+
+/* Split expr into words: whitespace separates, '...' and "..." quote, a lone
+ * '!' is its own word. Returns the count, or -1 with err set. */
+static int split_words(const char *expr, char ***words, char *err, size_t errlen)
+{
+	size_t n = 0, cap = 8;
+	char **w = calloc(cap, sizeof(char *));
+	char *buf = malloc(strlen(expr) + 1);
+	const char *p = expr;
+	if (!w || !buf)
+		goto nomem;
+	for (;;) {
+		while (*p == ' ' || *p == '\t' || *p == '\n')
+			p++;
+		if (!*p)
+			break;
+		size_t len = 0;
+		int quoted = 0;
+		while (*p && *p != ' ' && *p != '\t' && *p != '\n') {
+			if (*p == '\'' || *p == '"') {
+				char q = *p++;
+				quoted = 1;
+				while (*p && *p != q)
+					buf[len++] = *p++;
+				if (!*p) {
+					snprintf(err, errlen, "-e:1: unterminated %c quote: close it", q);
+					goto fail;
+				}
+				p++;
+			} else {
+				buf[len++] = *p++;
+			}
+		}
+		buf[len] = '\0';
+		if (n + 1 >= cap) {
+			char **g = realloc(w, (cap *= 2) * sizeof(char *));
+			if (!g)
+				goto nomem;
+			w = g;
+		}
+		/* A quoted "!" is an argument, not a separator. */
+		if (!(w[n++] = quoted && !strcmp(buf, "!") ? strdup("\\!") : strdup(buf)))
+			goto nomem;
+	}
+	free(buf);
+	*words = w;
+	return (int)n;
+nomem:
+	snprintf(err, errlen, "-e: out of memory");
+fail:
+	free_strings(w, n);
+	free(buf);
+	return -1;
+}
+
+static int one_port(char ***ports, size_t *n, const char *name)
+{
+	if (!(*ports = calloc(2, sizeof(char *))) || !((*ports)[0] = strdup(name)))
+		return -ENOMEM;
+	*n = 1;
+	return 0;
+}
+
+int topo_parse_pipeline(const char *expr, struct topology **out, char *err, size_t errlen)
+{
+	char **words = NULL;
+	int nw = split_words(expr, &words, err, errlen);
+	*out = NULL;
+	if (nw < 0)
+		return -EINVAL;
+	size_t nstages = 1;
+	for (int i = 0; i < nw; i++)
+		nstages += !strcmp(words[i], "!");
+	struct topology *t = calloc(1, sizeof(*t));
+	int rc = -ENOMEM;
+	if (!t || !(t->file = strdup("-e")) ||
+	    !(t->kernels = calloc(nstages, sizeof(*t->kernels))) ||
+	    (nstages > 1 && !(t->rings = calloc(nstages - 1, sizeof(*t->rings)))))
+		goto done;
+	snprintf(t->name, sizeof(t->name), "pipeline");
+	t->strategy = TOPO_ONE_FOR_ONE;
+	t->intensity = 3;
+	t->period_ms = 5000;
+	t->grace_ms = 2000;
+	for (int i = 0, start = 0; i <= nw; i++) {
+		if (i < nw && strcmp(words[i], "!"))
+			continue;
+		size_t s = t->nkernels;
+		struct topo_kernel *k = &t->kernels[t->nkernels++];
+		k->line = 1;
+		if (i == start) {
+			snprintf(err, errlen, "-e:1: stage %zu is empty: write e.g. 'gen ! double ! print'",
+				 s + 1);
+			rc = -EINVAL;
+			goto done;
+		}
+		if (!(k->exec = strdup(words[start])) ||
+		    !(k->args = calloc((size_t)(i - start), sizeof(char *))))
+			goto done;
+		for (int a = start + 1; a < i; a++)
+			if (!(k->args[k->nargs++] = strdup(strcmp(words[a], "\\!") ? words[a] : "!")))
+				goto done;
+		/* Name after the executable's basename, made a valid, unique name. */
+		const char *base = strrchr(k->exec, '/') ? strrchr(k->exec, '/') + 1 : k->exec;
+		char name[TOPO_NAME_MAX + 1];
+		size_t len = 0;
+		for (const char *c = base; *c && len < TOPO_NAME_MAX - 3; c++)
+			name[len++] = (char)(((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+					      (*c >= '0' && *c <= '9') || *c == '_' || *c == '-') ? *c : '-');
+		name[len] = '\0';
+		if (!len || name[0] == '-' || name[0] == '_')
+			snprintf(name, sizeof(name), "stage%zu", s + 1);
+		snprintf(k->name, sizeof(k->name), "%s", name);
+		for (unsigned dup = 2;; dup++) {
+			size_t j;
+			for (j = 0; j < s && strcmp(t->kernels[j].name, k->name); j++)
+				;
+			if (j == s)
+				break;
+			snprintf(k->name, sizeof(k->name), "%.*s-%u", TOPO_NAME_MAX - 4, name, dup);
+		}
+		if ((s > 0 && one_port(&k->inputs, &k->ninputs, "in")) ||
+		    (i < nw && one_port(&k->outputs, &k->noutputs, "out")))
+			goto done;
+		if (s > 0) {
+			struct topo_ring *r = &t->rings[t->nrings++];
+			r->from_kernel = s - 1;
+			r->to_kernel = s;
+			snprintf(r->from_port, sizeof(r->from_port), "out");
+			snprintf(r->to_port, sizeof(r->to_port), "in");
+			r->capacity = 1u << 20;
+			r->wait = SHMRING_WAIT_ADAPTIVE;
+			r->line = 1;
+		}
+		start = i + 1;
+	}
+	if (nw == 0) {
+		snprintf(err, errlen, "-e:1: the pipeline is empty: write e.g. 'gen ! double ! print'");
+		rc = -EINVAL;
+		goto done;
+	}
+	*out = t;
+	t = NULL;
+	rc = 0;
+done:
+	if (rc == -ENOMEM)
+		snprintf(err, errlen, "-e: out of memory");
+	free_strings(words, nw > 0 ? (size_t)nw : 0);
+	topo_free(t);
+	return rc;
+}

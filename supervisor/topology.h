@@ -80,6 +80,15 @@ struct topology {
 int topo_parse(const char *file, const char *text, size_t len, struct topology **out,
 	       char *err, size_t errlen);
 int topo_load(const char *path, struct topology **out, char *err, size_t errlen);
+
+/*
+ * The one-line form: "gen --count 1000 ! double ! print". Stages are
+ * separated by a lone '!'; words may be quoted with '...' or "...". Each
+ * stage is a kernel named after its executable (made unique with -2, -3),
+ * with an input port "in" unless first and an output port "out" unless last,
+ * joined by 1 MiB adaptive rings. Messages name the file as "-e".
+ */
+int topo_parse_pipeline(const char *expr, struct topology **out, char *err, size_t errlen);
 void topo_free(struct topology *t);
 
 /*

@@ -48,5 +48,8 @@ expect "bad usage" 100 "usage: shmring-supervisor check FILE" "$bin" frobnicate
 expect "help" 0 "usage:" "$bin" --help
 expect "placement on a bigger (synthetic) machine" 0 "L3" \
   env HWLOC_SYNTHETIC="pack:2 [numa] l3:2 core:4 pu:2" "$bin" check "$dir/good.yaml"
-echo "$((7 - fails)) passed, $fails failed"
+expect "one-line pipeline" 0 "cat.out -> cat-2.in" "$bin" check -e 'cat ! cat ! sort -n'
+expect "one-line pipeline, unknown executable" 1 "-e:1: kernel 'no-such-kernel-x': executable 'no-such-kernel-x' not found on PATH" \
+  "$bin" check -e 'cat ! no-such-kernel-x'
+echo "$((9 - fails)) passed, $fails failed"
 [ "$fails" -eq 0 ]

@@ -2,7 +2,8 @@
 /*
  * fuzz-topology: arbitrary bytes as a topology file. The parser must return
  * either a model or one error line, never crash, leak or loop, and every
- * model it returns must be internally consistent.
+ * model it returns must be internally consistent. The same bytes also go
+ * through the one-line pipeline parser.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -26,5 +27,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 	} else if (!err[0] || !memchr(err, ':', strlen(err))) {
 		abort(); /* every failure says where */
 	}
+	/* The same bytes as a one-line pipeline (-e). */
+	char *expr = malloc(n + 1);
+	if (!expr)
+		return 0;
+	memcpy(expr, d, n);
+	expr[n] = '\0';
+	if (topo_parse_pipeline(expr, &t, err, sizeof(err)) == 0) {
+		if (t->nkernels == 0 || t->nrings != t->nkernels - 1)
+			abort();
+		for (size_t i = 0; i < t->nkernels; i++)
+			for (size_t j = 0; j < i; j++)
+				if (!strcmp(t->kernels[i].name, t->kernels[j].name))
+					abort(); /* names are unique */
+		topo_free(t);
+	} else if (strncmp(err, "-e", 2)) {
+		abort();
+	}
+	free(expr);
 	return 0;
 }

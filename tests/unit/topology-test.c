@@ -247,6 +247,52 @@ static void load_reports_a_missing_file(void **s)
 	assert_null(t);
 }
 
+static void pipeline_form_builds_a_chain(void **s)
+{
+	(void)s;
+	struct topology *t;
+	assert_int_equal(topo_parse_pipeline("gen --count 1000 ! ./bin/double ! print 'a b' \"!\" ! double",
+					     &t, err, sizeof(err)), 0);
+	assert_int_equal(t->nkernels, 4);
+	assert_string_equal(t->kernels[0].name, "gen");
+	assert_int_equal(t->kernels[0].nargs, 2);
+	assert_string_equal(t->kernels[0].args[1], "1000");
+	assert_int_equal(t->kernels[0].ninputs, 0);
+	assert_string_equal(t->kernels[0].outputs[0], "out");
+	assert_string_equal(t->kernels[1].name, "double");
+	assert_string_equal(t->kernels[1].exec, "./bin/double");
+	assert_int_equal(t->kernels[2].nargs, 2);
+	assert_string_equal(t->kernels[2].args[0], "a b");
+	assert_string_equal(t->kernels[2].args[1], "!"); /* quoted: an argument */
+	assert_string_equal(t->kernels[3].name, "double-2");
+	assert_int_equal(t->kernels[3].noutputs, 0);
+	assert_int_equal(t->nrings, 3);
+	assert_int_equal(t->rings[2].from_kernel, 2);
+	assert_int_equal(t->rings[2].to_kernel, 3);
+	assert_int_equal(t->rings[2].capacity, 1u << 20);
+	topo_free(t);
+
+	assert_int_equal(topo_parse_pipeline("cat", &t, err, sizeof(err)), 0);
+	assert_int_equal(t->nkernels, 1);
+	assert_int_equal(t->nrings, 0);
+	topo_free(t);
+}
+
+static void bad_pipelines_say_what_to_write(void **s)
+{
+	(void)s;
+	struct topology *t;
+	assert_int_equal(topo_parse_pipeline("a ! ! b", &t, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "-e:1: stage 2 is empty: write e.g. 'gen ! double ! print'");
+	assert_int_equal(topo_parse_pipeline("a !", &t, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "stage 2 is empty"));
+	assert_int_equal(topo_parse_pipeline("   ", &t, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "-e:1: "));
+	assert_int_equal(topo_parse_pipeline("a 'oops ! b", &t, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "-e:1: unterminated ' quote: close it");
+	assert_null(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -256,6 +302,8 @@ int main(void)
 		cmocka_unit_test(bad_rings_name_the_line_and_the_fix),
 		cmocka_unit_test(host_check_finds_missing_and_unrunnable_executables),
 		cmocka_unit_test(load_reports_a_missing_file),
+		cmocka_unit_test(pipeline_form_builds_a_chain),
+		cmocka_unit_test(bad_pipelines_say_what_to_write),
 	};
 	return cmocka_run_group_tests_name("topology", tests, NULL, NULL);
 }
