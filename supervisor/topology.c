@@ -224,7 +224,7 @@ static int supervision_pair(struct ctx *c, const char *key, yaml_node_t *k, yaml
 	(void)k, (void)arg;
 	struct topology *t = c->t;
 	if (!strcmp(key, "strategy")) {
-		int s;
+		int s = 0;
 		int rc = pick(c, v, "strategy", strategies, &s);
 		t->strategy = (enum topo_strategy)s;
 		return rc;
@@ -349,7 +349,7 @@ static int kernel_pair(struct ctx *c, const char *key, yaml_node_t *k, yaml_node
 	if (!strcmp(key, "cpu"))
 		return parse_cpu(c, v, kn);
 	if (!strcmp(key, "restart")) {
-		int r;
+		int r = 0;
 		int rc = pick(c, v, "restart policy", restarts, &r);
 		kn->restart = (enum topo_restart)r;
 		return rc;
@@ -446,7 +446,7 @@ static int ring_pair(struct ctx *c, const char *key, yaml_node_t *k, yaml_node_t
 	}
 	if (!strcmp(key, "capacity"))
 		return parse_capacity(c, v, &a->r->capacity);
-	int w;
+	int w = 0;
 	int rc = pick(c, v, "wait strategy", waits, &w);
 	a->r->wait = (enum shmring_wait)w; /* same order as enum shmring_wait */
 	return rc;

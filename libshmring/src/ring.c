@@ -79,6 +79,9 @@ static int claim_role(struct shmring *r)
 	uint64_t mine = smr_owner_word_self();
 	uint64_t cur = 0;
 	for (int tries = 0; tries < 16; tries++) {
+		/* CAS, acq_rel. Acquire pairs with the release half of the previous
+		 * holder's give-back (give_role_back): its last publish and counter
+		 * stores happen before our reads of them in bind_role. */
 		if (smr_cas_strong(&r->me->owner, &cur, mine)) {
 			r->owner_word = mine;
 			return 0;
@@ -97,6 +100,15 @@ static int claim_role(struct shmring *r)
 	return -EBUSY;
 }
 
+/* Hand the role back, only if it is still ours (a peer may have judged us
+ * dead and taken it over). CAS, acq_rel: the release half pairs with the
+ * next claimant's acquire in claim_role, after our final publish. */
+static void give_role_back(struct shmring *r)
+{
+	uint64_t mine = r->owner_word;
+	smr_cas_strong(&r->me->owner, &mine, 0);
+}
+
 /* Fill the handle's local fields from a validated header; claim the role. */
 static int bind_role(struct shmring *r)
 {
@@ -111,8 +123,7 @@ static int bind_role(struct shmring *r)
 		r->peer = &h->cons;
 		r->my_ctr = &h->prod_ctr;
 	} else if (r->role == SHMRING_ROLE_CONSUMER) {
-		r->my_index = &h->tail.pos;
-		r->peer_index = &h->head.pos;
+		r->my_index = &h->tail.pos; /* no peer_index: it reads headers only */
 		r->me = &h->cons;
 		r->peer = &h->prod;
 		r->my_ctr = &h->cons_ctr;
@@ -128,7 +139,7 @@ static int bind_role(struct shmring *r)
 	uint64_t tail = smr_load_acquire(&h->tail.pos);
 	uint64_t head = smr_load_acquire(&h->head.pos);
 	if (head - tail > r->cap || (head & 7u) || (tail & 7u)) {
-		smr_store_release(&r->me->owner, 0);
+		give_role_back(r);
 		smr_seterr("ring '%s': head %llu and tail %llu are inconsistent: the segment "
 			   "is corrupt; remove it (shmring_unlink) and recreate", r->name,
 			   (unsigned long long)head, (unsigned long long)tail);
@@ -137,7 +148,7 @@ static int bind_role(struct shmring *r)
 	if (r->role == SHMRING_ROLE_PRODUCER) {
 		r->peer_pos = tail;
 		if ((rc = smr_producer_resume(r, tail)) < 0) {
-			smr_store_release(&r->me->owner, 0);
+			give_role_back(r);
 			return rc;
 		}
 		/* Relaxed: a hint; the walk may have moved it either way. */
@@ -145,10 +156,13 @@ static int bind_role(struct shmring *r)
 	} else {
 		r->pos = tail;
 	}
+	/* Relaxed: our predecessor's final values are ordered by the claim's
+	 * acquire (claim_role); a crashed one's may be a batch behind. */
 	r->msgs = smr_load_relaxed(&r->my_ctr->msgs);
 	r->bytes = smr_load_relaxed(&r->my_ctr->bytes);
-	/* A new holder reopens its end. Relaxed: nothing is published with it;
-	 * the consumer learns of new data through the record headers. */
+	/* A new holder reopens its end. Relaxed, both: nothing is published
+	 * with them; the consumer learns of new data through the record headers
+	 * and wait_strategy is for display only. */
 	smr_store_relaxed(&r->me->closed, 0u);
 	smr_store_relaxed(&r->me->wait_strategy, (uint32_t)r->wait);
 	smr_counter_add(&r->my_ctr->attaches, 1);
@@ -435,10 +449,7 @@ void shmring_detach(struct shmring *r)
 	if (r->role == SHMRING_ROLE_PRODUCER || r->role == SHMRING_ROLE_CONSUMER) {
 		if (r->pending)
 			smr_publish(r);
-		/* Give the role up only if it is still ours (a peer may have judged
-		 * us dead and taken it over). */
-		uint64_t mine = r->owner_word;
-		smr_cas_strong(&r->me->owner, &mine, 0);
+		give_role_back(r);
 	}
 	handle_free(r);
 }
@@ -481,7 +492,7 @@ int shmring_set_wait(struct shmring *r, enum shmring_wait wait, uint32_t spin_us
 		return -EINVAL;
 	r->wait = wait;
 	r->spin_us = spin_us;
-	if (r->me)
+	if (r->me) /* Relaxed: for display (shmring-stat) only. */
 		smr_store_relaxed(&r->me->wait_strategy, (uint32_t)wait);
 	return 0;
 }

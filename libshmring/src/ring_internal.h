@@ -34,7 +34,7 @@ struct shmring {
 	int       held;
 	int       closed;     /* this end called shmring_close */
 	_Atomic uint64_t *my_index;   /* head (producer) or tail (consumer) */
-	_Atomic uint64_t *peer_index;
+	_Atomic uint64_t *peer_index; /* producer: the consumer's tail */
 	struct smr_end_control  *me, *peer;
 	struct smr_end_counters *my_ctr;
 
