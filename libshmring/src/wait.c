@@ -137,7 +137,7 @@ static int deadline_passed(uint64_t deadline, uint64_t now)
 	return deadline != UINT64_MAX && now >= deadline;
 }
 
-/* Every SMR_PEER_CHECK_MS of waiting: is the peer still there? A role never
+/* Every peer_check_ms of waiting: is the peer still there? A role never
  * taken (owner 0) is not dead: a consumer may attach later. */
 static int check_peer(struct shmring *r, uint64_t *next_check, uint64_t now)
 {

@@ -110,7 +110,7 @@ SHMRING_API int shmring_commit(struct shmring *ring, size_t len);
  * release returns the same message.
  * Errors: -EBADF (not the consumer), -EAGAIN / -ETIMEDOUT (empty),
  * -EOWNERDEAD (producer died without closing, ring drained), -EBADMSG (a
- * record or the head index in shared memory is corrupt).
+ * record in shared memory is corrupt).
  */
 SHMRING_API int shmring_peek(struct shmring *ring, const void **buf, size_t *len, int timeout_ms);
 SHMRING_API int shmring_release(struct shmring *ring);
