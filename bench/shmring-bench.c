@@ -434,19 +434,30 @@ int main(int argc, char **argv)
 		case 'w':
 			tput_wait = (enum shmring_wait)atoi(optarg);
 			if (tput_wait > SHMRING_WAIT_FUTEX) {
-				fputs(USAGE, stderr);
+				fprintf(stderr, "shmring-bench: --wait takes 0 (adaptive), 1 (spin), "
+					"2 (yield) or 3 (futex)\n");
 				return 100;
 			}
 			break;
 		case 'b':
-			tput_batch = (uint32_t)atoi(optarg);
+			tput_batch = optarg[0] >= '0' && optarg[0] <= '9' ? (uint32_t)atoi(optarg) : 0;
 			if (tput_batch == 0) {
-				fputs(USAGE, stderr);
+				fprintf(stderr, "shmring-bench: --batch must be at least 1\n");
 				return 100;
 			}
 			break;
 		case 'r': only_ring = 1; break;
-		case 'C': tput_capacity = strtoull(optarg, NULL, 0); break;
+		case 'C': {
+			char *end;
+			errno = 0;
+			tput_capacity = strtoull(optarg, &end, 10);
+			if (errno || *end || optarg[0] < '0' || optarg[0] > '9' || !tput_capacity) {
+				fprintf(stderr, "shmring-bench: --ring-capacity takes a size in bytes, "
+					"not '%s'\n", optarg);
+				return 100;
+			}
+			break;
+		}
 		case 't': want_tput = 1; break;
 		case 'h': fputs(USAGE, stdout); return 0;
 		default: fputs(USAGE, stderr); return 100;

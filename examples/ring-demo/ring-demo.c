@@ -57,7 +57,8 @@ int main(int argc, char **argv)
 		char *end;
 		errno = 0;
 		count = strtoull(argv[1], &end, 10);
-		if (errno || *end || end == argv[1] || count == 0) {
+		if (errno || *end || end == argv[1] || count == 0 || argv[1][0] < '0' ||
+		    argv[1][0] > '9') { /* strtoull would wrap "-5" around */
 			fprintf(stderr, "ring-demo: COUNT must be a positive integer, not '%s'\n",
 				argv[1]);
 			return 100;

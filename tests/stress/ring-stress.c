@@ -371,6 +371,20 @@ static int run_processes(struct cfg *c)
 	return failed;
 }
 
+/* A non-negative decimal number; anything else (strtoull would wrap "-1") is
+ * reported and the program exits 100. */
+static uint64_t number(const char *opt, const char *s)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end || s[0] < '0' || s[0] > '9') {
+		fprintf(stderr, "ring-stress: %s takes a non-negative number, not '%s'\n", opt, s);
+		exit(100);
+	}
+	return v;
+}
+
 static int parse_wait(const char *s, enum shmring_wait *w)
 {
 	static const char *names[] = { "adaptive", "spin", "yield", "futex" };
@@ -405,19 +419,23 @@ int main(int argc, char **argv)
 				return 100;
 			}
 			break;
-		case 'n': c.messages = strtoull(optarg, NULL, 0); break;
-		case 'c': c.capacity = strtoull(optarg, NULL, 0); break;
-		case 'd': c.watchdog = (unsigned)strtoul(optarg, NULL, 0); break;
+		case 'n': c.messages = number("--messages", optarg); break;
+		case 'c': c.capacity = number("--capacity", optarg); break;
+		case 'd': c.watchdog = (unsigned)number("--watchdog", optarg); break;
 		case 't': c.threads = 1; break;
-		case 'b': c.batch = (unsigned)strtoul(optarg, NULL, 0); break;
-		case 'k': c.crash_consumer = (unsigned)strtoul(optarg, NULL, 0); break;
+		case 'b': c.batch = (unsigned)number("--batch", optarg); break;
+		case 'k': c.crash_consumer = (unsigned)number("--crash-consumer", optarg); break;
 		case 'h': fputs(USAGE, stdout); return 0;
 		default: fputs(USAGE, stderr); return 100;
 		}
 	}
-	if (c.messages == 0 || c.watchdog == 0 || c.batch == 0 ||
-	    (c.crash_consumer && c.threads)) {
-		fputs(USAGE, stderr);
+	const char *bad = c.messages == 0 ? "--messages must be at least 1"
+			: c.watchdog == 0 ? "--watchdog must be at least 1 second"
+			: c.batch == 0 ? "--batch must be at least 1"
+			: c.crash_consumer && c.threads ? "--crash-consumer needs processes, not --threads"
+			: NULL;
+	if (bad) {
+		fprintf(stderr, "ring-stress: %s\n" USAGE, bad);
 		return 100;
 	}
 	c.prog = mmap(NULL, sizeof(*c.prog), PROT_READ | PROT_WRITE,
