@@ -40,7 +40,7 @@
 #include "atomics.h"
 
 #define SHMRING_MAGIC          0x31474e4952524d53ull /* "SMRRING1" little-endian */
-#define SHMRING_LAYOUT_VERSION 1u
+#define SHMRING_LAYOUT_VERSION 2u
 #define SHMRING_BLOCK          128u
 #define SHMRING_DATA_OFFSET    4096u
 #define SHMRING_REC_HDR        8u
@@ -91,7 +91,13 @@ struct smr_end_counters {
 	_Atomic uint64_t wakes;   /* futex wakes issued to the peer */
 	_Atomic uint64_t high_fill; /* producer only: highest fill seen at publish */
 	_Atomic uint64_t attaches; /* times this role was taken */
-	uint8_t  pad_[SHMRING_BLOCK - 56];
+	/* Consumer only: the end of the furthest record handed out by peek, so
+	 * a successor can count what it delivers again ... */
+	_Atomic uint64_t peeked;
+	/* ... and that count, summed over every takeover (at-least-once made
+	 * visible: shmring_stats().redelivered). */
+	_Atomic uint64_t redelivered;
+	uint8_t  pad_[SHMRING_BLOCK - 72];
 };
 
 struct smr_index {

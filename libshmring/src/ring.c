@@ -155,6 +155,7 @@ static int bind_role(struct shmring *r)
 		smr_store_relaxed(&h->head.pos, r->pos);
 	} else {
 		r->pos = tail;
+		smr_count_redelivered(r, tail);
 	}
 	/* Relaxed: our predecessor's final values are ordered by the claim's
 	 * acquire (claim_role); a crashed one's may be a batch behind. */
@@ -522,6 +523,7 @@ int shmring_stats(const struct shmring *r, struct shmring_stats *st)
 	st->msgs_in = smr_load_relaxed(&h->prod_ctr.msgs);
 	st->bytes_in = smr_load_relaxed(&h->prod_ctr.bytes);
 	st->msgs_out = smr_load_relaxed(&h->cons_ctr.msgs);
+	st->redelivered = smr_load_relaxed(&h->cons_ctr.redelivered);
 	st->bytes_out = smr_load_relaxed(&h->cons_ctr.bytes);
 	st->full_events = smr_load_relaxed(&h->prod_ctr.stalls);
 	st->empty_events = smr_load_relaxed(&h->cons_ctr.stalls);

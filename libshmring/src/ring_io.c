@@ -218,7 +218,7 @@ int shmring_send(struct shmring *r, const void *buf, size_t len, int timeout_ms)
 
 /* ---- consumer ---------------------------------------------------------- */
 
-static int consumer_ready(struct shmring *r)
+int smr_consumer_ready(struct shmring *r)
 {
 	/* C1 */
 	if (smr_load_acquire(hdr_at(r, r->pos)) != 0)
@@ -249,7 +249,7 @@ static COLD int peek_slow(struct shmring *r, int timeout_ms)
 	smr_counter_add(&r->my_ctr->stalls, 1);
 	if (timeout_ms == 0)
 		return -EAGAIN;
-	int rc = smr_wait(r, timeout_ms, consumer_ready);
+	int rc = smr_wait(r, timeout_ms, smr_consumer_ready);
 	return rc < 0 ? rc : 1;
 }
 
@@ -274,6 +274,10 @@ int shmring_peek(struct shmring *r, const void **buf, size_t *len, int timeout_m
 				     off + rec <= r->cap, 1)) {
 			r->cur_rec = rec;
 			r->cur_len = n;
+			/* Relaxed, on the consumer's own counter line (no one reads it
+			 * on a fast path): only a successor taking the role over reads
+			 * it, after this process died or gave the role back. */
+			smr_store_relaxed(&r->my_ctr->peeked, r->pos + rec);
 			*buf = r->data + off + SHMRING_REC_HDR;
 			*len = n;
 			return (int)n;
@@ -359,4 +363,37 @@ int smr_producer_resume(struct shmring *r, uint64_t tail)
 		return corrupt(r, pos & r->mask, 0, 0);
 	r->pos = pos;
 	return 0;
+}
+
+/*
+ * A consumer taking the role re-reads from the tail what its predecessor
+ * peeked but never released. Count those messages: walk the records from the
+ * tail to the predecessor's furthest peek. Everything here comes from shared
+ * memory, so each step is bounds-checked and the walk is capped; a bad value
+ * only ends the count early (peek itself reports corrupt records).
+ */
+void smr_count_redelivered(struct shmring *r, uint64_t tail)
+{
+	/* Relaxed: the predecessor is dead (its stores are all visible) or gave
+	 * the role back with a release CAS that our claim acquired. */
+	uint64_t peeked = smr_load_relaxed(&r->my_ctr->peeked);
+	if (peeked <= tail || peeked - tail > r->cap)
+		return;
+	uint64_t pos = tail, n = 0;
+	for (uint64_t steps = 0; pos < peeked && steps < r->cap / SHMRING_REC_HDR; steps++) {
+		uint64_t off = pos & r->mask;
+		/* Acquire, as peek's C1: the header was committed before. */
+		uint64_t h = smr_load_acquire(hdr_at(r, pos));
+		uint32_t len = (uint32_t)h, type = (uint32_t)(h >> 32);
+		if (type == SHMRING_REC_MSG && len != 0 && len <= r->max_msg &&
+		    off + smr_rec_size(len) <= r->cap) {
+			n++;
+			pos += smr_rec_size(len);
+		} else if (type == SHMRING_REC_PAD && off != 0) {
+			pos += r->cap - off;
+		} else {
+			break;
+		}
+	}
+	smr_counter_add(&r->my_ctr->redelivered, n);
 }

@@ -875,11 +875,14 @@ static int peek_and_crash(void *arg)
 	struct shmring *r;
 	const void *m;
 	size_t len;
-	if (shmring_attach(arg, SHMRING_ROLE_CONSUMER, &r) < 0)
+	if (shmring_attach(arg, SHMRING_ROLE_CONSUMER, &r) < 0 || shmring_set_batch(r, 8) < 0)
 		return 1;
+	/* "first" is released but the release is batched, never published */
+	if (shmring_peek(r, &m, &len, 1000) != 5 || shmring_release(r) < 0)
+		return 2;
 	if (shmring_peek(r, &m, &len, 1000) != 5)
 		return 2;
-	kill(getpid(), SIGKILL); /* dies holding the message */
+	kill(getpid(), SIGKILL); /* dies holding "secnd" */
 	return 3;
 }
 
@@ -891,11 +894,28 @@ static void message_peeked_by_crashed_consumer_is_delivered_again(void **s)
 	assert_int_equal(shmring_create(NULL, NULL, &owner), 0);
 	snprintf(where, sizeof(where), "fd:%d", shmring_fd(owner));
 	assert_int_equal(shmring_attach(where, SHMRING_ROLE_PRODUCER, &p), 0);
+	struct shmring_stats st;
 	assert_int_equal(shmring_send(p, "first", 5, 0), 0);
+	assert_int_equal(shmring_send(p, "secnd", 5, 0), 0);
+	assert_int_equal(shmring_send(p, "third", 5, 0), 0);
 	assert_int_equal(reap(child(peek_and_crash, where)), 128 + SIGKILL);
+	assert_int_equal(shmring_stats(owner, &st), 0);
+	assert_int_equal(st.redelivered, 0);
 	assert_int_equal(shmring_attach(where, SHMRING_ROLE_CONSUMER, &c), 0);
+	/* both messages the dead consumer saw come again, counted; then the rest */
+	assert_int_equal(shmring_stats(owner, &st), 0);
+	assert_int_equal(st.redelivered, 2);
 	assert_int_equal(shmring_recv(c, b, sizeof(b), 0), 5);
 	assert_memory_equal(b, "first", 5);
+	assert_int_equal(shmring_recv(c, b, sizeof(b), 0), 5);
+	assert_memory_equal(b, "secnd", 5);
+	assert_int_equal(shmring_recv(c, b, sizeof(b), 0), 5);
+	assert_memory_equal(b, "third", 5);
+	shmring_detach(c);
+	/* a clean detach after releasing everything leaves nothing to redeliver */
+	assert_int_equal(shmring_attach(where, SHMRING_ROLE_CONSUMER, &c), 0);
+	assert_int_equal(shmring_stats(owner, &st), 0);
+	assert_int_equal(st.redelivered, 2);
 	shmring_detach(c);
 	shmring_detach(p);
 	shmring_detach(owner);

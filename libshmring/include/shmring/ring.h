@@ -139,6 +139,8 @@ struct shmring_stats {
 	uint64_t high_fill;      /* highest fill the producer saw at publish */
 	uint64_t msgs_in, bytes_in;   /* committed by the producer */
 	uint64_t msgs_out, bytes_out; /* released by the consumer */
+	uint64_t redelivered;    /* handed out again to a consumer that took over
+				    from one that peeked them and died or detached */
 	uint64_t full_events;    /* producer found the ring full */
 	uint64_t empty_events;   /* consumer found the ring empty */
 	uint64_t producer_sleeps, consumer_sleeps; /* futex waits entered */
