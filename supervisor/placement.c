@@ -46,35 +46,6 @@ static size_t pu_order(hwloc_topology_t hw, const int *busy_core, int *out, size
 	}
 }
 
-/* Breadth-first from the sources (no inputs), then whatever a cycle left. */
-static void graph_order(const struct topology *t, size_t *order)
-{
-	size_t n = 0;
-	char *seen = calloc(t->nkernels, 1);
-	if (!seen) {
-		for (size_t i = 0; i < t->nkernels; i++)
-			order[i] = i;
-		return;
-	}
-	for (int pass = 0; pass < 2; pass++)
-		for (size_t s = 0; s < t->nkernels; s++) {
-			if (seen[s] || (pass == 0 && t->kernels[s].ninputs))
-				continue;
-			size_t head = n;
-			order[n++] = s;
-			seen[s] = 1;
-			while (head < n) {
-				size_t k = order[head++];
-				for (size_t r = 0; r < t->nrings; r++)
-					if (t->rings[r].from_kernel == k && !seen[t->rings[r].to_kernel]) {
-						seen[t->rings[r].to_kernel] = 1;
-						order[n++] = t->rings[r].to_kernel;
-					}
-			}
-		}
-	free(seen);
-}
-
 static int numa_of(hwloc_topology_t hw, int cpu)
 {
 	hwloc_obj_t pu = hwloc_get_pu_obj_by_os_index(hw, (unsigned)cpu);
@@ -159,7 +130,9 @@ int topo_place(const struct topology *t, hwloc_topology_t hw, struct topo_plan *
 		}
 	}
 	size_t npool = pu_order(hw, busy, pool, (size_t)npus);
-	graph_order(t, order);
+	if (topo_graph_order(t, order) < 0)
+		for (size_t i = 0; i < t->nkernels; i++)
+			order[i] = i;
 	size_t next = 0;
 	for (size_t n = 0; n < t->nkernels; n++) {
 		size_t i = order[n];

@@ -892,3 +892,30 @@ done:
 	topo_free(t);
 	return rc;
 }
+
+int topo_graph_order(const struct topology *t, size_t *order)
+{
+	size_t n = 0;
+	char *seen = calloc(t->nkernels ? t->nkernels : 1, 1);
+	if (!seen)
+		return -ENOMEM;
+	/* Breadth-first from the sources (no inputs), then whatever a cycle left. */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t s = 0; s < t->nkernels; s++) {
+			if (seen[s] || (pass == 0 && t->kernels[s].ninputs))
+				continue;
+			size_t head = n;
+			order[n++] = s;
+			seen[s] = 1;
+			while (head < n) {
+				size_t k = order[head++];
+				for (size_t r = 0; r < t->nrings; r++)
+					if (t->rings[r].from_kernel == k && !seen[t->rings[r].to_kernel]) {
+						seen[t->rings[r].to_kernel] = 1;
+						order[n++] = t->rings[r].to_kernel;
+					}
+			}
+		}
+	free(seen);
+	return 0;
+}

@@ -99,4 +99,9 @@ void topo_free(struct topology *t);
  */
 int topo_check_host(const struct topology *t, int ncpu, char **resolved, char *err, size_t errlen);
 
+/* Graph order: breadth first from the sources (kernels with no inputs), file
+ * order among equals, then kernels only reachable through a cycle. order[]
+ * receives the nkernels indices. 0 or -ENOMEM. */
+int topo_graph_order(const struct topology *t, size_t *order);
+
 #endif

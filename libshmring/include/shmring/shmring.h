@@ -4,5 +4,6 @@
 #define SHMRING_SHMRING_H
 
 #include <shmring/ring.h>
+#include <shmring/kernel.h>
 
 #endif

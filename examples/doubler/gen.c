@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gen: the source of the doubler example. Sends --count pairs {seq, seq} on
+ * its output port "out", then finishes (end of stream downstream).
+ */
+#include "pair.h"
+
+int main(int argc, char **argv)
+{
+	uint64_t count = 1000000;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--count") && i + 1 < argc) {
+			count = example_u64(argv[++i], "--count");
+		} else {
+			fprintf(stderr, "usage: gen [--count N]   (a kernel: run it with shmring-supervisor)\n");
+			return 2;
+		}
+	}
+	struct shmring_kernel *k = example_attach();
+	struct shmring *out = example_port(k, "out");
+	uint64_t seq = 0;
+	for (; seq < count; seq++) {
+		struct pair p = { seq, seq };
+		int rc = example_send(k, out, &p);
+		if (rc == 1)
+			break; /* asked to stop */
+		if (rc < 0) {
+			fprintf(stderr, "consumer closed after %llu messages\n", (unsigned long long)seq);
+			shmring_kernel_detach(k);
+			return 1;
+		}
+	}
+	printf("sent %llu\n", (unsigned long long)seq);
+	return shmring_kernel_detach(k);
+}

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sink: checks every result of the doubler pipeline. Sequence numbers must
+ * arrive in order; a number seen before is a redelivery after a crash
+ * upstream (counted, allowed: at-least-once); a gap is a lost message (an
+ * error). value must be 2 * seq. At end of stream it prints what it counted
+ * and, with --expect N, fails unless all N arrived.
+ */
+#include "pair.h"
+
+int main(int argc, char **argv)
+{
+	uint64_t expect = UINT64_MAX;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--expect") && i + 1 < argc) {
+			expect = example_u64(argv[++i], "--expect");
+		} else {
+			fprintf(stderr, "usage: sink [--expect N]   (a kernel: run it with shmring-supervisor)\n");
+			return 2;
+		}
+	}
+	struct shmring_kernel *k = example_attach();
+	struct shmring *in = example_port(k, "in");
+	uint64_t next = 0, dup = 0;
+	int stopped = 0;
+	for (;;) {
+		const void *m;
+		size_t len;
+		int rc = shmring_peek(in, &m, &len, 0);
+		if (rc == -EAGAIN) {
+			if (shmring_kernel_wait(k, -1) == 0) {
+				stopped = 1;
+				break;
+			}
+			continue;
+		}
+		if (rc == 0)
+			break;
+		if (rc < 0 || len != sizeof(struct pair)) {
+			fprintf(stderr, "bad input (%s, %zu bytes)\n", rc < 0 ? strerror(-rc) : "ok", len);
+			return 1;
+		}
+		struct pair p;
+		memcpy(&p, m, sizeof(p));
+		shmring_release(in);
+		if (p.value != 2 * p.seq) {
+			fprintf(stderr, "wrong result: seq %llu value %llu\n",
+				(unsigned long long)p.seq, (unsigned long long)p.value);
+			return 1;
+		}
+		if (p.seq < next) {
+			dup++;
+		} else if (p.seq > next) {
+			fprintf(stderr, "lost messages: expected seq %llu, got %llu\n",
+				(unsigned long long)next, (unsigned long long)p.seq);
+			return 1;
+		} else {
+			next++;
+		}
+	}
+	printf("received %llu in order, %llu duplicates (redelivered), 0 lost\n",
+	       (unsigned long long)next, (unsigned long long)dup);
+	if (!stopped && expect != UINT64_MAX && next != expect) {
+		fprintf(stderr, "expected %llu results, got %llu\n", (unsigned long long)expect,
+			(unsigned long long)next);
+		return 1;
+	}
+	return shmring_kernel_detach(k);
+}

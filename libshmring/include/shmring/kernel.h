@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The kernel API: a kernel is an ordinary main() that shmring-supervisor
+ * launches as one stage of a topology.
+ *
+ *   struct shmring_kernel *k;
+ *   if (shmring_kernel_attach(&k) < 0) {            // ready, then wait for go
+ *           fprintf(stderr, "%s\n", shmring_errmsg());
+ *           return 1;
+ *   }
+ *   struct shmring *in = shmring_kernel_port(k, "in");
+ *   struct shmring *out = shmring_kernel_port(k, "out");
+ *   while (!shmring_kernel_should_stop(k)) { ... peek(in) ... send(out) ... }
+ *   return shmring_kernel_detach(k);
+ *
+ * Lifecycle: launched -> ready -> active -> stopping -> exited. attach maps
+ * the topology's control segment, attaches every port (inputs as consumer,
+ * outputs as producer), reports ready and returns only when every kernel of
+ * the topology is ready (or when a stop is requested first), so no producer
+ * starts before its consumers are attached. A kernel restarted after a crash
+ * takes its ports over where its predecessor left them.
+ *
+ * Conventions as ring.h: 0 or a count on success, a negative errno on
+ * failure, shmring_errmsg() for the one-line reason on cold-path failures.
+ */
+#ifndef SHMRING_KERNEL_H
+#define SHMRING_KERNEL_H
+
+#include "ring.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct shmring_kernel;
+
+/*
+ * Attach to the supervisor that launched this process (it passes
+ * SHMRING_CONTROL and SHMRING_KERNEL in the environment). Errors:
+ * -ENOENT (not started by a supervisor: the message says how to launch it),
+ * -EPROTO (the control segment is corrupt or from another version), or any
+ * error of shmring_attach for one of the ports. Sets stdout line-buffered,
+ * since the supervisor prefixes each line with the kernel's name.
+ */
+SHMRING_API int shmring_kernel_attach(struct shmring_kernel **k);
+
+/*
+ * The ring behind a port, by the name the topology gives it: an input
+ * (this kernel is its consumer) or an output (its producer). NULL if the
+ * kernel has no such port; shmring_errmsg() lists the ports it has.
+ * The handle belongs to k: do not detach it yourself.
+ */
+SHMRING_API struct shmring *shmring_kernel_port(struct shmring_kernel *k, const char *name);
+
+/* The i-th input / output in topology order (0-based), NULL past the end;
+ * for kernels with a variable number of ports (fan-in, fan-out). */
+SHMRING_API struct shmring *shmring_kernel_input(struct shmring_kernel *k, unsigned i);
+SHMRING_API struct shmring *shmring_kernel_output(struct shmring_kernel *k, unsigned i);
+SHMRING_API unsigned shmring_kernel_ninputs(const struct shmring_kernel *k);
+SHMRING_API unsigned shmring_kernel_noutputs(const struct shmring_kernel *k);
+
+/* This kernel's name in the topology. */
+SHMRING_API const char *shmring_kernel_name(const struct shmring_kernel *k);
+
+/*
+ * Non-zero once the supervisor asked this kernel to stop (Ctrl-C, SIGTERM,
+ * `shmring-supervisor stop`, or a restart of its siblings). One load from
+ * shared memory: cheap enough to call every iteration.
+ */
+SHMRING_API int shmring_kernel_should_stop(const struct shmring_kernel *k);
+
+/*
+ * Wait until at least one input has something to read (a message, or end of
+ * stream: a peek with timeout 0 then does not return -EAGAIN), or a stop is
+ * requested, or timeout_ms passes (0 = look once, -1 = no limit). Publishes
+ * every port's pending (batched) commits and releases first. One futex_waitv
+ * sleep covers every input and the stop flag: the producers' ordinary wake
+ * ends it, with the ring's no-lost-wake-up protocol (docs/ring.md).
+ * Returns the number of ready inputs (> 0), 0 if a stop was requested,
+ * -EAGAIN (timeout 0) or -ETIMEDOUT. Output space is not waited for.
+ */
+SHMRING_API int shmring_kernel_wait(struct shmring_kernel *k, int timeout_ms);
+
+/*
+ * Leave. If no stop was requested, the kernel has finished its stream: every
+ * output is closed (its consumer reads end of stream after the last message)
+ * and every input too, and the supervisor will not restart it. After a stop
+ * request the ports are detached without closing, so a restarted kernel can
+ * carry on. Frees k. Returns 0, to be used as the exit code.
+ */
+SHMRING_API int shmring_kernel_detach(struct shmring_kernel *k);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,377 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The kernel side of a topology: map the control segment the supervisor
+ * passed down, attach this kernel's ports, meet the ready/activate barrier,
+ * watch the stop flag, wait on several inputs at once. See kernel.h and
+ * docs/supervisor.md.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "shmring/kernel.h"
+#include "control.h"
+#include "ring_internal.h"
+#include "sys.h"
+
+#ifndef FUTEX_WAITV_MAX
+#define FUTEX_WAITV_MAX 128
+#endif
+
+struct port {
+	struct shmring *ring;
+	const char *name; /* points into the control segment, checked */
+	int input;
+};
+
+struct shmring_kernel {
+	struct smr_ctl_header *ctl;
+	size_t ctl_len;
+	struct smr_ctl_kernel *me;
+	uint32_t index;
+	int event_fd;
+	struct port *ports;
+	unsigned nports, ninputs, noutputs;
+	char name[SHMRING_CTL_NAME];
+};
+
+static int parse_fd(const char *s)
+{
+	if (!s || strncmp(s, "fd:", 3) != 0)
+		return -1;
+	char *end;
+	long v = strtol(s + 3, &end, 10);
+	return (s[3] && !*end && v >= 0 && v <= 1 << 20) ? (int)v : -1;
+}
+
+/* Map and validate the control segment. Nothing in it is trusted. */
+static int map_control(struct shmring_kernel *k, int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0 || st.st_size < (off_t)SHMRING_CTL_HDR ||
+	    st.st_size > (off_t)smr_ctl_size(SHMRING_CTL_MAX_KERNELS, SHMRING_CTL_MAX_RINGS)) {
+		smr_seterr("SHMRING_CONTROL=fd:%d is not a shmring control segment (size %lld): "
+			   "start kernels with shmring-supervisor run", fd, (long long)st.st_size);
+		return -EPROTO;
+	}
+	void *m = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED) {
+		int e = errno;
+		smr_seterr("cannot map the control segment: %s", strerror(e));
+		return -e;
+	}
+	k->ctl = m;
+	k->ctl_len = (size_t)st.st_size;
+	struct smr_ctl_header *h = m;
+	/* Acquire: pairs with the supervisor's release of version, published
+	 * after every other field. */
+	uint32_t version = smr_load_acquire(&h->version);
+	if (h->magic != SHMRING_CTL_MAGIC || version != SHMRING_CTL_VERSION ||
+	    h->size != k->ctl_len || h->nkernels > SHMRING_CTL_MAX_KERNELS ||
+	    h->nrings > SHMRING_CTL_MAX_RINGS ||
+	    smr_ctl_size(h->nkernels, h->nrings) != k->ctl_len) {
+		smr_seterr("the control segment is corrupt or from another shmring version "
+			   "(magic %#llx, version %u): run kernels built with this "
+			   "shmring-supervisor's library", (unsigned long long)h->magic, version);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+static int add_port(struct shmring_kernel *k, const struct smr_ctl_ring *cr, int input)
+{
+	const char *name = input ? cr->to_port : cr->from_port;
+	if (!smr_ctl_name_ok(name) || cr->fd < 0 || cr->wait > SHMRING_WAIT_FUTEX) {
+		smr_seterr("kernel '%s': a ring entry in the control segment is corrupt: "
+			   "restart the topology", k->name);
+		return -EPROTO;
+	}
+	char where[32];
+	snprintf(where, sizeof(where), "fd:%d", (int)cr->fd);
+	struct port *p = &k->ports[k->nports];
+	int rc = shmring_attach(where, input ? SHMRING_ROLE_CONSUMER : SHMRING_ROLE_PRODUCER,
+			       &p->ring);
+	if (rc < 0)
+		return rc;
+	/* attach duplicated the descriptor: the inherited one is not needed */
+	close(cr->fd);
+	shmring_set_wait(p->ring, (enum shmring_wait)cr->wait, 50);
+	p->name = name;
+	p->input = input;
+	k->nports++;
+	return 0;
+}
+
+static void free_kernel(struct shmring_kernel *k, int close_ports)
+{
+	for (unsigned i = 0; i < k->nports; i++) {
+		if (close_ports)
+			shmring_close(k->ports[i].ring);
+		shmring_detach(k->ports[i].ring);
+	}
+	free(k->ports);
+	if (k->ctl)
+		munmap(k->ctl, k->ctl_len);
+	if (k->event_fd >= 0)
+		close(k->event_fd);
+	free(k);
+}
+
+static void poke_supervisor(struct shmring_kernel *k)
+{
+	uint64_t one = 1;
+	if (k->event_fd >= 0 && write(k->event_fd, &one, sizeof(one)) < 0) {
+		/* the supervisor is gone: PDEATHSIG is on its way */
+	}
+}
+
+/* Ready, then wait until the topology is active or we are told to stop. */
+static void barrier(struct shmring_kernel *k)
+{
+	/* Release: the ports attached above are visible to the supervisor (and
+	 * to shmring-stat) before it sees READY. */
+	smr_store_release(&k->me->state, (uint32_t)SMR_K_READY);
+	poke_supervisor(k);
+	for (;;) {
+		/* Acquire pairs with the supervisor's release of state (after
+		 * every kernel was READY) and of our stop flag. */
+		uint32_t seq = smr_load_acquire(&k->ctl->active_seq);
+		if (smr_load_acquire(&k->ctl->state) != SMR_TOPO_STARTING ||
+		    smr_load_acquire(&k->me->stop))
+			break;
+		/* The supervisor stores state, then bumps active_seq, then wakes:
+		 * if it bumped after our load, the wait returns at once. */
+		struct timespec ts = { .tv_sec = 0, .tv_nsec = 100 * 1000000L };
+		smr_futex_wait(&k->ctl->active_seq, seq, &ts);
+	}
+	/* Relaxed: informational (stat); the supervisor only ever moves a
+	 * kernel out of ACTIVE, never waits for it. */
+	if (!smr_load_acquire(&k->me->stop))
+		smr_store_relaxed(&k->me->state, (uint32_t)SMR_K_ACTIVE);
+}
+
+int shmring_kernel_attach(struct shmring_kernel **out)
+{
+	*out = NULL;
+	const char *prog = program_invocation_short_name;
+	const char *ctl = getenv("SHMRING_CONTROL"), *idx = getenv("SHMRING_KERNEL");
+	if (!ctl || !idx) {
+		smr_seterr("%s: not started by shmring-supervisor (SHMRING_CONTROL is unset): "
+			   "run it in a topology, e.g. shmring-supervisor run -e '... ! %s ! ...'",
+			   prog, prog);
+		return -ENOENT;
+	}
+	int fd = parse_fd(ctl);
+	char *end;
+	unsigned long index = strtoul(idx, &end, 10);
+	if (fd < 0 || !*idx || *end) {
+		smr_seterr("%s: SHMRING_CONTROL='%s' / SHMRING_KERNEL='%s' are malformed: "
+			   "let shmring-supervisor set them", prog, ctl, idx);
+		return -EINVAL;
+	}
+	struct shmring_kernel *k = calloc(1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	k->event_fd = -1;
+	int rc = map_control(k, fd);
+	close(fd);
+	if (rc < 0)
+		goto fail;
+	struct smr_ctl_header *h = k->ctl;
+	if (index >= h->nkernels || !smr_ctl_name_ok(smr_ctl_kernels(h)[index].name)) {
+		smr_seterr("%s: SHMRING_KERNEL=%lu is not a kernel of this topology: "
+			   "let shmring-supervisor set it", prog, index);
+		rc = -EPROTO;
+		goto fail;
+	}
+	k->index = (uint32_t)index;
+	k->me = &smr_ctl_kernels(h)[index];
+	memcpy(k->name, k->me->name, SHMRING_CTL_NAME);
+	k->event_fd = h->event_fd >= 0 ? h->event_fd : -1;
+	k->ports = calloc(h->nrings ? h->nrings : 1, sizeof(*k->ports));
+	if (!k->ports) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	struct smr_ctl_ring *rings = smr_ctl_rings(h);
+	for (uint32_t pass = 0; pass < 2; pass++) { /* inputs first, then outputs */
+		for (uint32_t i = 0; i < h->nrings; i++) {
+			const struct smr_ctl_ring *cr = &rings[i];
+			int mine = pass == 0 ? cr->to_kernel == k->index : cr->from_kernel == k->index;
+			if (!mine)
+				continue;
+			if ((rc = add_port(k, cr, pass == 0)) < 0)
+				goto fail;
+			if (pass == 0)
+				k->ninputs++;
+			else
+				k->noutputs++;
+		}
+	}
+	/* stdout is a pipe to the supervisor, which prefixes whole lines */
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	barrier(k);
+	*out = k;
+	return 0;
+fail:
+	free_kernel(k, 0);
+	return rc;
+}
+
+struct shmring *shmring_kernel_port(struct shmring_kernel *k, const char *name)
+{
+	char list[256];
+	size_t n = 0;
+	list[0] = '\0';
+	for (unsigned i = 0; i < k->nports; i++) {
+		if (!strcmp(k->ports[i].name, name))
+			return k->ports[i].ring;
+		int w = snprintf(list + n, sizeof(list) - n, "%s%s %s", i ? ", " : "",
+				 k->ports[i].input ? "input" : "output", k->ports[i].name);
+		if (w > 0 && (size_t)w < sizeof(list) - n)
+			n += (size_t)w;
+	}
+	smr_seterr("kernel '%s' has no port '%s' (it has: %s): fix the name in the kernel "
+		   "or in the topology's rings", k->name, name, n ? list : "no ports");
+	return NULL;
+}
+
+struct shmring *shmring_kernel_input(struct shmring_kernel *k, unsigned i)
+{
+	return i < k->ninputs ? k->ports[i].ring : NULL;
+}
+
+struct shmring *shmring_kernel_output(struct shmring_kernel *k, unsigned i)
+{
+	return i < k->noutputs ? k->ports[k->ninputs + i].ring : NULL;
+}
+
+unsigned shmring_kernel_ninputs(const struct shmring_kernel *k)
+{
+	return k->ninputs;
+}
+
+unsigned shmring_kernel_noutputs(const struct shmring_kernel *k)
+{
+	return k->noutputs;
+}
+
+const char *shmring_kernel_name(const struct shmring_kernel *k)
+{
+	return k->name;
+}
+
+int shmring_kernel_should_stop(const struct shmring_kernel *k)
+{
+	/* Acquire: pairs with the supervisor's release of the flag. */
+	return smr_load_acquire(&k->me->stop) != 0;
+}
+
+static int count_ready(struct shmring_kernel *k)
+{
+	int n = 0;
+	for (unsigned i = 0; i < k->ninputs; i++)
+		n += smr_consumer_ready(k->ports[i].ring) > 0;
+	return n;
+}
+
+struct smr_futex_waitv {
+	uint64_t val;
+	uint64_t uaddr;
+	uint32_t flags;
+	uint32_t reserved;
+};
+
+int shmring_kernel_wait(struct shmring_kernel *k, int timeout_ms)
+{
+	for (unsigned i = 0; i < k->nports; i++)
+		shmring_flush(k->ports[i].ring);
+	if (smr_load_acquire(&k->me->stop))
+		return 0;
+	int n = count_ready(k);
+	if (n)
+		return n;
+	if (timeout_ms == 0)
+		return -EAGAIN;
+	uint64_t now = smr_now_ns();
+	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : now + (uint64_t)timeout_ms * 1000000ull;
+	unsigned nw = k->ninputs < FUTEX_WAITV_MAX - 1 ? k->ninputs : FUTEX_WAITV_MAX - 1;
+	struct smr_futex_waitv w[FUTEX_WAITV_MAX];
+	for (;;) {
+		/* The stop flag: the supervisor stores 1 (release), then wakes. */
+		w[0] = (struct smr_futex_waitv){ .val = 0, .uaddr = (uintptr_t)&k->me->stop,
+						 .flags = FUTEX_32 };
+		for (unsigned i = 0; i < nw; i++) {
+			struct shmring *r = k->ports[i].ring;
+			/* S1 and S2 of the ring's sleep protocol (wait.c), for each
+			 * input: the value to sleep on, then the announcement
+			 * (release orders S1 before it). */
+			uint32_t seq = smr_load_acquire(&r->me->futex_seq);
+			smr_store_release(&r->me->sleeping, 1u);
+			w[i + 1] = (struct smr_futex_waitv){ .val = seq, .uaddr = (uintptr_t)&r->me->futex_seq,
+							     .flags = FUTEX_32 };
+		}
+		/* S3: full fence; pairs with each producer's W2 (and orders our
+		 * announcements before the re-check of the stop flag, which the
+		 * supervisor stores before its wake). */
+		smr_fence_full();
+		n = count_ready(k); /* S4 */
+		int stop = smr_load_acquire(&k->me->stop) != 0;
+		now = smr_now_ns();
+		if (!n && !stop && now < deadline) {
+			/* S5: one sleep over every input and the stop flag, in slices
+			 * so the caller sees dead producers through peek. */
+			uint64_t until = deadline;
+			uint64_t slice = now + 100 * 1000000ull;
+			if (slice < until)
+				until = slice;
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			uint64_t abs_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec +
+					  (until - now);
+			ts.tv_sec = (time_t)(abs_ns / 1000000000ull);
+			ts.tv_nsec = (long)(abs_ns % 1000000000ull);
+			long r = syscall(SYS_futex_waitv, w, nw + 1, 0, &ts, CLOCK_MONOTONIC);
+			if (r < 0 && errno == ENOSYS) {
+				/* Before Linux 5.16: no vector wait. Nap briefly and
+				 * look again (documented fallback). */
+				struct timespec nap = { 0, 1000000L };
+				nanosleep(&nap, NULL);
+			}
+		}
+		/* S6. Relaxed: only this end writes its flags (wait.c). */
+		for (unsigned i = 0; i < nw; i++)
+			smr_store_relaxed(&k->ports[i].ring->me->sleeping, 0u);
+		if (stop || smr_load_acquire(&k->me->stop))
+			return 0;
+		if (n || (n = count_ready(k)) > 0)
+			return n;
+		if (smr_now_ns() >= deadline)
+			return -ETIMEDOUT;
+	}
+}
+
+int shmring_kernel_detach(struct shmring_kernel *k)
+{
+	if (!k)
+		return 0;
+	int finished = !smr_load_acquire(&k->me->stop);
+	if (finished) {
+		/* Release: every close above (end of stream on each output) is
+		 * published before the supervisor reads finished. */
+		for (unsigned i = 0; i < k->nports; i++)
+			shmring_close(k->ports[i].ring);
+		smr_store_release(&k->me->finished, 1u);
+		poke_supervisor(k);
+	}
+	free_kernel(k, 0);
+	return 0;
+}
