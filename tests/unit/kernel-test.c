@@ -1,0 +1,346 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The kernel API without a supervisor: each test builds a control segment by
+ * hand (as shmring-supervisor would), points SHMRING_CONTROL at it, and
+ * checks attach, ports, the ready/activate barrier, the multi-input wait, the
+ * stop flag and detach. Peers are forked children that only _exit.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/futex.h>
+#include <cmocka.h>
+
+#include <shmring/shmring.h>
+#include "control.h"
+
+/* Kernel 0 "k" is the one under test; kernel 1 "peer" is the other end of
+ * every ring: peer.o1 -> k.a, peer.o2 -> k.b, k.out -> peer.in. */
+struct fixture {
+	struct shmring *ring[3];
+	struct smr_ctl_header *ctl;
+	size_t len;
+	int ctl_fd, ev_fd;
+};
+
+static void env_for(struct fixture *f, unsigned kernel)
+{
+	char v[32];
+	snprintf(v, sizeof(v), "fd:%d", dup(f->ctl_fd)); /* attach closes it */
+	setenv("SHMRING_CONTROL", v, 1);
+	snprintf(v, sizeof(v), "%u", kernel);
+	setenv("SHMRING_KERNEL", v, 1);
+}
+
+static void build(struct fixture *f, uint32_t state)
+{
+	memset(f, 0, sizeof(*f));
+	f->len = smr_ctl_size(2, 3);
+	f->ctl_fd = memfd_create("shmring-ctl.test", MFD_CLOEXEC);
+	assert_true(f->ctl_fd >= 0);
+	assert_int_equal(ftruncate(f->ctl_fd, (off_t)f->len), 0);
+	f->ctl = mmap(NULL, f->len, PROT_READ | PROT_WRITE, MAP_SHARED, f->ctl_fd, 0);
+	assert_true(f->ctl != MAP_FAILED);
+	f->ev_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	struct smr_ctl_header *h = f->ctl;
+	h->size = (uint32_t)f->len;
+	h->magic = SHMRING_CTL_MAGIC;
+	h->nkernels = 2;
+	h->nrings = 3;
+	h->event_fd = f->ev_fd;
+	h->state = state;
+	strcpy(h->name, "test");
+	strcpy(smr_ctl_kernels(h)[0].name, "k");
+	strcpy(smr_ctl_kernels(h)[1].name, "peer");
+	static const char *const from[3] = { "o1", "o2", "out" };
+	static const char *const to[3] = { "a", "b", "in" };
+	struct smr_ctl_ring *cr = smr_ctl_rings(h);
+	for (int r = 0; r < 3; r++) {
+		assert_int_equal(shmring_create(NULL, NULL, &f->ring[r]), 0);
+		cr[r].from_kernel = r < 2 ? 1 : 0;
+		cr[r].to_kernel = r < 2 ? 0 : 1;
+		strcpy(cr[r].from_port, from[r]);
+		strcpy(cr[r].to_port, to[r]);
+		cr[r].fd = dup(shmring_fd(f->ring[r])); /* the kernel closes it */
+		cr[r].wait = SHMRING_WAIT_ADAPTIVE;
+	}
+	h->version = SHMRING_CTL_VERSION;
+	env_for(f, 0);
+}
+
+static void teardown_fixture(struct fixture *f)
+{
+	for (int r = 0; r < 3; r++)
+		shmring_detach(f->ring[r]);
+	munmap(f->ctl, f->len);
+	close(f->ctl_fd);
+	close(f->ev_fd);
+	unsetenv("SHMRING_CONTROL");
+	unsetenv("SHMRING_KERNEL");
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static pid_t child(int (*fn)(struct fixture *), struct fixture *f)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(fn(f));
+	return pid;
+}
+
+static int reap(pid_t pid)
+{
+	int st;
+	if (waitpid(pid, &st, 0) != pid)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void attach_outside_supervisor_says_how_to_launch(void **s)
+{
+	(void)s;
+	unsetenv("SHMRING_CONTROL");
+	unsetenv("SHMRING_KERNEL");
+	struct shmring_kernel *k = (void *)1;
+	assert_int_equal(shmring_kernel_attach(&k), -ENOENT);
+	assert_null(k);
+	assert_non_null(strstr(shmring_errmsg(), "not started by shmring-supervisor"));
+	assert_non_null(strstr(shmring_errmsg(), "shmring-supervisor run -e"));
+}
+
+static void attach_rejects_malformed_environment(void **s)
+{
+	(void)s;
+	struct shmring_kernel *k;
+	setenv("SHMRING_CONTROL", "fd:x", 1);
+	setenv("SHMRING_KERNEL", "0", 1);
+	assert_int_equal(shmring_kernel_attach(&k), -EINVAL);
+	setenv("SHMRING_CONTROL", "fd:3", 1);
+	setenv("SHMRING_KERNEL", "-1x", 1);
+	assert_int_equal(shmring_kernel_attach(&k), -EINVAL);
+	unsetenv("SHMRING_CONTROL");
+	unsetenv("SHMRING_KERNEL");
+}
+
+static void attach_rejects_foreign_or_corrupt_segment(void **s)
+{
+	(void)s;
+	struct shmring_kernel *k;
+	struct fixture f;
+	/* not a control segment at all: a ring */
+	char v[32];
+	struct shmring *r;
+	assert_int_equal(shmring_create(NULL, NULL, &r), 0);
+	snprintf(v, sizeof(v), "fd:%d", dup(shmring_fd(r)));
+	setenv("SHMRING_CONTROL", v, 1);
+	setenv("SHMRING_KERNEL", "0", 1);
+	assert_int_equal(shmring_kernel_attach(&k), -EPROTO);
+	assert_non_null(strstr(shmring_errmsg(), "is not a shmring control segment"));
+	shmring_detach(r);
+	/* right size, wrong magic */
+	build(&f, SMR_TOPO_ACTIVE);
+	f.ctl->magic ^= 1;
+	assert_int_equal(shmring_kernel_attach(&k), -EPROTO);
+	assert_non_null(strstr(shmring_errmsg(), "corrupt or from another shmring version"));
+	f.ctl->magic ^= 1;
+	/* counts that do not match the size */
+	f.ctl->nrings = 4000;
+	assert_int_equal(shmring_kernel_attach(&k), -EPROTO);
+	f.ctl->nrings = 3;
+	/* a kernel index past the end */
+	env_for(&f, 7);
+	assert_int_equal(shmring_kernel_attach(&k), -EPROTO);
+	assert_non_null(strstr(shmring_errmsg(), "SHMRING_KERNEL=7"));
+	/* a port name without its NUL */
+	env_for(&f, 0);
+	memset(smr_ctl_rings(f.ctl)[0].to_port, 'x', SHMRING_CTL_NAME);
+	assert_int_equal(shmring_kernel_attach(&k), -EPROTO);
+	teardown_fixture(&f);
+}
+
+static void ports_are_found_by_name_and_in_order(void **s)
+{
+	(void)s;
+	struct fixture f;
+	struct shmring_kernel *k;
+	build(&f, SMR_TOPO_ACTIVE);
+	assert_int_equal(shmring_kernel_attach(&k), 0);
+	assert_string_equal(shmring_kernel_name(k), "k");
+	assert_int_equal(shmring_kernel_ninputs(k), 2);
+	assert_int_equal(shmring_kernel_noutputs(k), 1);
+	struct shmring *a = shmring_kernel_port(k, "a"), *out = shmring_kernel_port(k, "out");
+	assert_non_null(a);
+	assert_non_null(out);
+	assert_ptr_equal(shmring_kernel_input(k, 0), a);
+	assert_ptr_equal(shmring_kernel_input(k, 1), shmring_kernel_port(k, "b"));
+	assert_ptr_equal(shmring_kernel_output(k, 0), out);
+	assert_null(shmring_kernel_input(k, 2));
+	assert_null(shmring_kernel_output(k, 1));
+	assert_null(shmring_kernel_port(k, "nope"));
+	assert_non_null(strstr(shmring_errmsg(), "kernel 'k' has no port 'nope' (it has: input a, input b, output out)"));
+	/* the roles are right: inputs consume, outputs produce */
+	assert_int_equal(shmring_send(out, "x", 1, 0), 0);
+	assert_int_equal(shmring_send(a, "x", 1, 0), -EBADF);
+	assert_int_equal(smr_ctl_kernels(f.ctl)[0].state, SMR_K_ACTIVE);
+	uint64_t pokes = 0;
+	assert_int_equal(read(f.ev_fd, &pokes, sizeof(pokes)), (ssize_t)sizeof(pokes));
+	assert_true(pokes >= 1); /* it told the supervisor it was ready */
+	shmring_kernel_detach(k);
+	teardown_fixture(&f);
+}
+
+static int activate_later(struct fixture *f)
+{
+	sleep_ms(150);
+	if (smr_ctl_kernels(f->ctl)[0].state != SMR_K_READY)
+		return 1;
+	atomic_store(&f->ctl->state, (uint32_t)SMR_TOPO_ACTIVE);
+	atomic_fetch_add(&f->ctl->active_seq, 1u);
+	syscall(SYS_futex, &f->ctl->active_seq, FUTEX_WAKE, 100, NULL, NULL, 0);
+	return 0;
+}
+
+static void attach_returns_only_once_the_topology_is_active(void **s)
+{
+	(void)s;
+	struct fixture f;
+	struct shmring_kernel *k;
+	build(&f, SMR_TOPO_STARTING);
+	pid_t pid = child(activate_later, &f);
+	uint64_t t0 = now_ms();
+	assert_int_equal(shmring_kernel_attach(&k), 0);
+	assert_true(now_ms() - t0 >= 100);
+	assert_int_equal(reap(pid), 0); /* it saw READY before activating */
+	assert_int_equal(smr_ctl_kernels(f.ctl)[0].state, SMR_K_ACTIVE);
+	assert_false(shmring_kernel_should_stop(k));
+	shmring_kernel_detach(k);
+	teardown_fixture(&f);
+}
+
+static int send_on_b_later(struct fixture *f)
+{
+	char v[32];
+	struct shmring *p;
+	snprintf(v, sizeof(v), "fd:%d", shmring_fd(f->ring[1]));
+	if (shmring_attach(v, SHMRING_ROLE_PRODUCER, &p) < 0)
+		return 1;
+	sleep_ms(150);
+	int rc = shmring_send(p, "hello", 5, 1000);
+	shmring_detach(p);
+	return rc == 0 ? 0 : 2;
+}
+
+static int stop_later(struct fixture *f)
+{
+	sleep_ms(150);
+	atomic_store(&smr_ctl_kernels(f->ctl)[0].stop, 1u);
+	syscall(SYS_futex, &smr_ctl_kernels(f->ctl)[0].stop, FUTEX_WAKE, 100, NULL, NULL, 0);
+	return 0;
+}
+
+static void wait_wakes_on_any_input_and_on_stop(void **s)
+{
+	(void)s;
+	struct fixture f;
+	struct shmring_kernel *k;
+	build(&f, SMR_TOPO_ACTIVE);
+	/* no peer-liveness slices hide a lost wake-up here */
+	setenv("SHMRING_PEER_CHECK_MS", "60000", 1);
+	assert_int_equal(shmring_kernel_attach(&k), 0);
+	assert_int_equal(shmring_kernel_wait(k, 0), -EAGAIN);
+	assert_int_equal(shmring_kernel_wait(k, 50), -ETIMEDOUT);
+	/* the second input: a message from another process ends the wait */
+	pid_t pid = child(send_on_b_later, &f);
+	uint64_t t0 = now_ms();
+	assert_int_equal(shmring_kernel_wait(k, 10000), 1);
+	assert_true(now_ms() - t0 < 5000);
+	char buf[8];
+	assert_int_equal(shmring_recv(shmring_kernel_port(k, "b"), buf, sizeof(buf), 0), 5);
+	assert_int_equal(shmring_recv(shmring_kernel_port(k, "a"), buf, sizeof(buf), 0), -EAGAIN);
+	assert_int_equal(reap(pid), 0);
+	/* the stop flag ends it too, and should_stop says so */
+	pid = child(stop_later, &f);
+	t0 = now_ms();
+	assert_int_equal(shmring_kernel_wait(k, 10000), 0);
+	assert_true(now_ms() - t0 < 5000);
+	assert_true(shmring_kernel_should_stop(k));
+	assert_int_equal(reap(pid), 0);
+	/* stopped: detach leaves the rings open for a successor */
+	shmring_kernel_detach(k);
+	struct shmring_stats st;
+	assert_int_equal(shmring_stats(f.ring[2], &st), 0);
+	assert_false(st.producer_closed);
+	assert_int_equal(smr_ctl_kernels(f.ctl)[0].finished, 0);
+	unsetenv("SHMRING_PEER_CHECK_MS");
+	teardown_fixture(&f);
+}
+
+static void finished_kernel_closes_its_ports_on_detach(void **s)
+{
+	(void)s;
+	struct fixture f;
+	struct shmring_kernel *k;
+	build(&f, SMR_TOPO_ACTIVE);
+	assert_int_equal(shmring_kernel_attach(&k), 0);
+	assert_int_equal(shmring_send(shmring_kernel_port(k, "out"), "last", 4, 0), 0);
+	assert_int_equal(shmring_kernel_detach(k), 0);
+	assert_int_equal(smr_ctl_kernels(f.ctl)[0].finished, 1);
+	struct shmring_stats st;
+	assert_int_equal(shmring_stats(f.ring[2], &st), 0);
+	assert_true(st.producer_closed);
+	assert_int_equal(st.msgs_in, 1);
+	assert_int_equal(shmring_stats(f.ring[0], &st), 0);
+	assert_true(st.consumer_closed);
+	/* the consumer of "out" reads the message, then end of stream */
+	char v[32], buf[8];
+	struct shmring *c;
+	snprintf(v, sizeof(v), "fd:%d", shmring_fd(f.ring[2]));
+	assert_int_equal(shmring_attach(v, SHMRING_ROLE_CONSUMER, &c), 0);
+	assert_int_equal(shmring_recv(c, buf, sizeof(buf), 0), 4);
+	assert_int_equal(shmring_recv(c, buf, sizeof(buf), 0), 0);
+	shmring_detach(c);
+	teardown_fixture(&f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(attach_outside_supervisor_says_how_to_launch),
+		cmocka_unit_test(attach_rejects_malformed_environment),
+		cmocka_unit_test(attach_rejects_foreign_or_corrupt_segment),
+		cmocka_unit_test(ports_are_found_by_name_and_in_order),
+		cmocka_unit_test(attach_returns_only_once_the_topology_is_active),
+		cmocka_unit_test(wait_wakes_on_any_input_and_on_stop),
+		cmocka_unit_test(finished_kernel_closes_its_ports_on_detach),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
