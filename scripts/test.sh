@@ -64,8 +64,9 @@ fuzz() {
   CC=clang build build-fuzz -DSHMRING_BUILD_FUZZ=ON -DSHMRING_BUILD_TESTS=OFF \
     -DSHMRING_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo || return 1
   local target rc=0
-  for target in attach topology; do
+  for target in attach control topology; do
     mkdir -p "build-fuzz/corpus-$target"
+    [ "$target" = control ] && cp tests/fuzz/seeds/*.bin "build-fuzz/corpus-$target/"
     [ "$target" = topology ] && cp examples/*/*.yaml tests/fuzz/seeds/*.yaml \
       "build-fuzz/corpus-$target/" 2>/dev/null
     echo "--- fuzz-$target, ${fuzz_seconds}s"
@@ -75,7 +76,7 @@ fuzz() {
   done
   return $rc
 }
-step "fuzz segment attach and topology parsing (${fuzz_seconds}s each)" fuzz
+step "fuzz ring attach, control-segment attach and topology parsing (${fuzz_seconds}s each)" fuzz
 
 step "benchmark smoke run (no timing claims)" ./build-ci/bench/shmring-bench --quick
 
