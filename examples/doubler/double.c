@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * double: reads pairs on "in", writes {seq, 2 * value} on "out", until end
+ * double: reads pairs on "in", writes {seq, 2 * value} on "out" (--factor N:
+ * N * value), until end
  * of stream or a stop request. Zero-copy both ways: the result is written
  * straight into the output ring, the input released only after the commit,
  * so a crash in between redelivers the input (at-least-once) and never
@@ -10,10 +11,14 @@
 
 int main(int argc, char **argv)
 {
-	(void)argv;
-	if (argc != 1) {
-		fprintf(stderr, "usage: double   (a kernel: run it with shmring-supervisor)\n");
-		return 2;
+	uint64_t factor = 2;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--factor") && i + 1 < argc) {
+			factor = example_u64(argv[++i], "--factor");
+		} else {
+			fprintf(stderr, "usage: double [--factor N]   (a kernel: run it with shmring-supervisor)\n");
+			return 2;
+		}
 	}
 	struct shmring_kernel *k = example_attach();
 	struct shmring *in = example_port(k, "in");
@@ -36,7 +41,7 @@ int main(int argc, char **argv)
 		}
 		struct pair p;
 		memcpy(&p, m, sizeof(p));
-		p.value *= 2;
+		p.value *= factor;
 		rc = example_send(k, out, &p);
 		if (rc == 1)
 			break;

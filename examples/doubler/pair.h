@@ -38,7 +38,7 @@ static inline struct shmring *example_port(struct shmring_kernel *k, const char 
 }
 
 /*
- * Send one pair, waiting for room in slices so a stop request is seen.
+ * Send one pair, waiting for room (a stop request ends the wait).
  * 0 sent; 1 stop requested; -EPIPE the consumer closed for good. A consumer
  * that died is restarted by the supervisor: keep trying.
  */
@@ -53,6 +53,8 @@ static inline int example_send(struct shmring_kernel *k, struct shmring *out, co
 		}
 		if (rc == -EPIPE)
 			return rc;
+		if (rc == -ECANCELED)
+			return 1; /* a stop was requested while we waited */
 		if (rc != -ETIMEDOUT && rc != -EOWNERDEAD) {
 			fprintf(stderr, "send: %s\n", strerror(-rc));
 			exit(1);

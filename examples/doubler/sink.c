@@ -3,19 +3,31 @@
  * sink: checks every result of the doubler pipeline. Sequence numbers must
  * arrive in order; a number seen before is a redelivery after a crash
  * upstream (counted, allowed: at-least-once); a gap is a lost message (an
- * error). value must be 2 * seq. At end of stream it prints what it counted
- * and, with --expect N, fails unless all N arrived.
+ * error). value must be 2 * seq (--factor F: F * seq). At end of stream it
+ * prints what it counted and, with --expect N, fails unless all N arrived.
  */
+#define _POSIX_C_SOURCE 200809L
+#include <time.h>
+
 #include "pair.h"
+
+static double seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 int main(int argc, char **argv)
 {
-	uint64_t expect = UINT64_MAX;
+	uint64_t expect = UINT64_MAX, factor = 2;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--expect") && i + 1 < argc) {
 			expect = example_u64(argv[++i], "--expect");
+		} else if (!strcmp(argv[i], "--factor") && i + 1 < argc) {
+			factor = example_u64(argv[++i], "--factor");
 		} else {
-			fprintf(stderr, "usage: sink [--expect N]   (a kernel: run it with shmring-supervisor)\n");
+			fprintf(stderr, "usage: sink [--expect N] [--factor F]   (a kernel: run it with shmring-supervisor)\n");
 			return 2;
 		}
 	}
@@ -23,6 +35,7 @@ int main(int argc, char **argv)
 	struct shmring *in = example_port(k, "in");
 	uint64_t next = 0, dup = 0;
 	int stopped = 0;
+	double first = 0;
 	for (;;) {
 		const void *m;
 		size_t len;
@@ -43,7 +56,9 @@ int main(int argc, char **argv)
 		struct pair p;
 		memcpy(&p, m, sizeof(p));
 		shmring_release(in);
-		if (p.value != 2 * p.seq) {
+		if (first == 0)
+			first = seconds();
+		if (p.value != factor * p.seq) {
 			fprintf(stderr, "wrong result: seq %llu value %llu\n",
 				(unsigned long long)p.seq, (unsigned long long)p.value);
 			return 1;
@@ -58,8 +73,10 @@ int main(int argc, char **argv)
 			next++;
 		}
 	}
-	printf("received %llu in order, %llu duplicates (redelivered), 0 lost\n",
-	       (unsigned long long)next, (unsigned long long)dup);
+	double took = first > 0 ? seconds() - first : 0;
+	printf("received %llu in order, %llu duplicates (redelivered), 0 lost; %.2f M msg/s\n",
+	       (unsigned long long)next, (unsigned long long)dup,
+	       took > 0 ? (double)next / took / 1e6 : 0.0);
 	if (!stopped && expect != UINT64_MAX && next != expect) {
 		fprintf(stderr, "expected %llu results, got %llu\n", (unsigned long long)expect,
 			(unsigned long long)next);

@@ -104,6 +104,7 @@ static int add_port(struct shmring_kernel *k, const struct smr_ctl_ring *cr, int
 	/* attach duplicated the descriptor: the inherited one is not needed */
 	close(cr->fd);
 	shmring_set_wait(p->ring, (enum shmring_wait)cr->wait, 50);
+	p->ring->cancel = &k->me->stop; /* blocking ring calls end on a stop */
 	p->name = name;
 	p->input = input;
 	k->nports++;
@@ -283,12 +284,6 @@ static int count_ready(struct shmring_kernel *k)
 	return n;
 }
 
-struct smr_futex_waitv {
-	uint64_t val;
-	uint64_t uaddr;
-	uint32_t flags;
-	uint32_t reserved;
-};
 
 int shmring_kernel_wait(struct shmring_kernel *k, int timeout_ms)
 {
@@ -303,6 +298,32 @@ int shmring_kernel_wait(struct shmring_kernel *k, int timeout_ms)
 		return -EAGAIN;
 	uint64_t now = smr_now_ns();
 	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : now + (uint64_t)timeout_ms * 1000000ull;
+	/* Spin first, as the adaptive strategy does: a message due within
+	 * spin_us is taken without two system calls (sleep here, wake there).
+	 * The longest spin of the inputs' strategies; none for futex inputs. */
+	uint64_t spin_ns = 0;
+	for (unsigned i = 0; i < k->ninputs; i++) {
+		const struct shmring *r = k->ports[i].ring;
+		uint64_t ns = r->wait == SHMRING_WAIT_FUTEX ? 0
+			: r->wait == SHMRING_WAIT_ADAPTIVE ? (uint64_t)r->spin_us * 1000ull : UINT64_MAX;
+		if (ns > spin_ns)
+			spin_ns = ns;
+	}
+	uint64_t spin_end = spin_ns == UINT64_MAX ? deadline : now + spin_ns;
+	if (spin_end > deadline)
+		spin_end = deadline;
+	while (now < spin_end) {
+		for (int j = 0; j < 64; j++) {
+			smr_cpu_relax();
+			if ((n = count_ready(k)) > 0)
+				return n;
+		}
+		if (smr_load_acquire(&k->me->stop))
+			return 0;
+		now = smr_now_ns();
+	}
+	if (now >= deadline)
+		return -ETIMEDOUT;
 	unsigned nw = k->ninputs < FUTEX_WAITV_MAX - 1 ? k->ninputs : FUTEX_WAITV_MAX - 1;
 	struct smr_futex_waitv w[FUTEX_WAITV_MAX];
 	for (;;) {
@@ -329,18 +350,9 @@ int shmring_kernel_wait(struct shmring_kernel *k, int timeout_ms)
 		if (!n && !stop && now < deadline) {
 			/* S5: one sleep over every input and the stop flag, in slices
 			 * so the caller sees dead producers through peek. */
-			uint64_t until = deadline;
-			uint64_t slice = now + 100 * 1000000ull;
-			if (slice < until)
-				until = slice;
-			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			uint64_t abs_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec +
-					  (until - now);
-			ts.tv_sec = (time_t)(abs_ns / 1000000000ull);
-			ts.tv_nsec = (long)(abs_ns % 1000000000ull);
-			long r = syscall(SYS_futex_waitv, w, nw + 1, 0, &ts, CLOCK_MONOTONIC);
-			if (r < 0 && errno == ENOSYS) {
+			uint64_t slice = deadline - now < 100 * 1000000ull ? deadline - now
+									  : 100 * 1000000ull;
+			if (smr_futex_waitv(w, nw + 1, slice) == -ENOSYS) {
 				/* Before Linux 5.16: no vector wait. Nap briefly and
 				 * look again (documented fallback). */
 				struct timespec nap = { 0, 1000000L };

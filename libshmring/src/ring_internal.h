@@ -47,6 +47,9 @@ struct shmring {
 	uint32_t  spin_us;
 	uint64_t  peer_check_ms; /* sleep slice and dead-peer check interval */
 	uint64_t  owner_word;  /* what we stored in me->owner */
+	/* A kernel's port: its stop flag in the control segment. Waits end with
+	 * -ECANCELED once it is non-zero; NULL for plain rings. */
+	_Atomic uint32_t *cancel;
 	char      name[SHMRING_NAME_MAX + 1];
 };
 

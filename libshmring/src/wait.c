@@ -27,6 +27,11 @@
  * wake us, is noticed. The slices also hide a lost wake-up from anything but
  * latency, so the futex stress tests run with 60 s slices: there a lost
  * wake-up hangs, and the watchdog fails the test.
+ *
+ * A kernel's ports (kernel.c) also watch the kernel's stop flag
+ * (r->cancel): the sleep is a futex_waitv over futex_seq and the flag, and
+ * the wait ends with -ECANCELED once the supervisor sets it, so a kernel
+ * blocked in any ring call notices a stop at once.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -132,6 +137,12 @@ void smr_wake_peer_always(struct shmring *r)
 		smr_counter_add(&r->my_ctr->wakes, 1);
 }
 
+/* Acquire: pairs with the supervisor's release of the stop flag. */
+static inline int cancelled(const struct shmring *r)
+{
+	return r->cancel && smr_load_acquire(r->cancel) != 0;
+}
+
 static int deadline_passed(uint64_t deadline, uint64_t now)
 {
 	return deadline != UINT64_MAX && now >= deadline;
@@ -180,6 +191,8 @@ int smr_wait(struct shmring *r, int timeout_ms, smr_ready_fn ready)
 				return -ETIMEDOUT;
 			if ((rc = check_peer(r, &next_check, now)) < 0)
 				return rc;
+			if (cancelled(r))
+				return -ECANCELED;
 			if (now >= spin_end)
 				break; /* adaptive: spun long enough, go to sleep */
 		}
@@ -201,9 +214,9 @@ int smr_wait(struct shmring *r, int timeout_ms, smr_ready_fn ready)
 			return rc;
 		}
 		uint64_t now = smr_now_ns();
-		if (deadline_passed(deadline, now)) {
+		if (deadline_passed(deadline, now) || cancelled(r)) {
 			smr_store_relaxed(&r->me->sleeping, 0u);
-			return -ETIMEDOUT;
+			return cancelled(r) ? -ECANCELED : -ETIMEDOUT;
 		}
 		uint64_t slice = r->peer_check_ms * 1000000ull;
 		if (deadline != UINT64_MAX && deadline - now < slice)
@@ -211,12 +224,26 @@ int smr_wait(struct shmring *r, int timeout_ms, smr_ready_fn ready)
 		struct timespec ts = { .tv_sec = (time_t)(slice / 1000000000ull),
 				       .tv_nsec = (long)(slice % 1000000000ull) };
 		smr_counter_add(&r->my_ctr->sleeps, 1);
-		smr_futex_wait(&r->me->futex_seq, seq, &ts); /* S5; any result: re-check */
+		/* S5; any result: re-check. A kernel's port also sleeps on its
+		 * stop flag (expected 0: a stop stored before the call returns at
+		 * once). */
+		if (!r->cancel) {
+			smr_futex_wait(&r->me->futex_seq, seq, &ts);
+		} else {
+			struct smr_futex_waitv w[2] = {
+				{ .val = seq, .uaddr = (uintptr_t)&r->me->futex_seq, .flags = FUTEX_32 },
+				{ .val = 0, .uaddr = (uintptr_t)r->cancel, .flags = FUTEX_32 },
+			};
+			if (smr_futex_waitv(w, 2, slice) == -ENOSYS) /* before 5.16 */
+				smr_futex_wait(&r->me->futex_seq, seq, &ts);
+		}
 		smr_store_relaxed(&r->me->sleeping, 0u);  /* S6, relaxed as above */
 		if ((rc = ready(r)) != 0)
 			return rc;
 		now = smr_now_ns();
 		if ((rc = check_peer(r, &next_check, now)) < 0)
 			return rc;
+		if (cancelled(r))
+			return -ECANCELED;
 	}
 }

@@ -294,6 +294,23 @@ static void wait_wakes_on_any_input_and_on_stop(void **s)
 	assert_true(now_ms() - t0 < 5000);
 	assert_true(shmring_kernel_should_stop(k));
 	assert_int_equal(reap(pid), 0);
+	/* a port blocked in a plain ring call ends with -ECANCELED on a stop */
+	atomic_store(&smr_ctl_kernels(f.ctl)[0].stop, 0u);
+	pid = child(stop_later, &f);
+	t0 = now_ms();
+	const void *m;
+	size_t len;
+	assert_int_equal(shmring_peek(shmring_kernel_port(k, "a"), &m, &len, -1), -ECANCELED);
+	assert_true(now_ms() - t0 < 5000);
+	assert_int_equal(reap(pid), 0);
+	/* ... and so does a producer waiting for room */
+	atomic_store(&smr_ctl_kernels(f.ctl)[0].stop, 0u);
+	struct shmring *out = shmring_kernel_port(k, "out");
+	while (shmring_send(out, buf, 8, 0) == 0)
+		;
+	pid = child(stop_later, &f);
+	assert_int_equal(shmring_send(out, buf, 8, -1), -ECANCELED);
+	assert_int_equal(reap(pid), 0);
 	/* stopped: detach leaves the rings open for a successor */
 	shmring_kernel_detach(k);
 	struct shmring_stats st;

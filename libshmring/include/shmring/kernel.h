@@ -48,7 +48,10 @@ SHMRING_API int shmring_kernel_attach(struct shmring_kernel **k);
  * The ring behind a port, by the name the topology gives it: an input
  * (this kernel is its consumer) or an output (its producer). NULL if the
  * kernel has no such port; shmring_errmsg() lists the ports it has.
- * The handle belongs to k: do not detach it yourself.
+ * The handle belongs to k: do not detach it yourself. Blocking calls on it
+ * (reserve, send, peek, recv with a timeout) end with -ECANCELED when a
+ * stop is requested while they wait, so a kernel blocked on a ring still
+ * stops at once; calls that need not wait still succeed.
  */
 SHMRING_API struct shmring *shmring_kernel_port(struct shmring_kernel *k, const char *name);
 

@@ -98,7 +98,8 @@ SHMRING_API int shmring_set_batch(struct shmring *ring, uint32_t batch);
  * shmring_max_message), -EBADF (not the producer), -EAGAIN / -ETIMEDOUT
  * (full), -EPIPE (consumer closed, or this producer already closed),
  * -EOWNERDEAD (consumer died while we waited), -EBADMSG (the shared tail
- * index is corrupt).
+ * index is corrupt), -ECANCELED (a kernel's port: the supervisor asked the
+ * kernel to stop while it waited; see kernel.h).
  */
 SHMRING_API int shmring_reserve(struct shmring *ring, size_t len, void **buf, int timeout_ms);
 SHMRING_API int shmring_commit(struct shmring *ring, size_t len);
@@ -110,7 +111,8 @@ SHMRING_API int shmring_commit(struct shmring *ring, size_t len);
  * release returns the same message.
  * Errors: -EBADF (not the consumer), -EAGAIN / -ETIMEDOUT (empty),
  * -EOWNERDEAD (producer died without closing, ring drained), -EBADMSG (a
- * record in shared memory is corrupt).
+ * record in shared memory is corrupt), -ECANCELED (a kernel's port: a stop
+ * was requested while it waited).
  */
 SHMRING_API int shmring_peek(struct shmring *ring, const void **buf, size_t *len, int timeout_ms);
 SHMRING_API int shmring_release(struct shmring *ring);
