@@ -5,6 +5,8 @@
  * upstream (counted, allowed: at-least-once); a gap is a lost message (an
  * error). value must be 2 * seq (--factor F: F * seq). At end of stream it
  * prints what it counted and, with --expect N, fails unless all N arrived.
+ * --from-any starts checking at the first number that arrives (for a sink
+ * that is itself restarted, which cannot know where its predecessor was).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <time.h>
@@ -21,13 +23,16 @@ static double seconds(void)
 int main(int argc, char **argv)
 {
 	uint64_t expect = UINT64_MAX, factor = 2;
+	int from_any = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--expect") && i + 1 < argc) {
 			expect = example_u64(argv[++i], "--expect");
+		} else if (!strcmp(argv[i], "--from-any")) {
+			from_any = 1; /* a restarted sink: start at whatever comes first */
 		} else if (!strcmp(argv[i], "--factor") && i + 1 < argc) {
 			factor = example_u64(argv[++i], "--factor");
 		} else {
-			fprintf(stderr, "usage: sink [--expect N] [--factor F]   (a kernel: run it with shmring-supervisor)\n");
+			fprintf(stderr, "usage: sink [--expect N] [--factor F] [--from-any]   (a kernel: run it with shmring-supervisor)\n");
 			return 2;
 		}
 	}
@@ -56,8 +61,11 @@ int main(int argc, char **argv)
 		struct pair p;
 		memcpy(&p, m, sizeof(p));
 		shmring_release(in);
-		if (first == 0)
+		if (first == 0) {
 			first = seconds();
+			if (from_any)
+				next = p.seq;
+		}
 		if (p.value != factor * p.seq) {
 			fprintf(stderr, "wrong result: seq %llu value %llu\n",
 				(unsigned long long)p.seq, (unsigned long long)p.value);

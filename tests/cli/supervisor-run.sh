@@ -88,6 +88,27 @@ if [ $rc = 1 ] && grep -q "no topology named 'long-doubler' is running" "$dir/ou
 then ok "stop of a topology that is not running: exit 1, one line"
 else fail "stop not running (exit $rc)"; fi
 
+# 3b. Strategies: kill double; rest_for_one restarts it and the sink after
+# it (graph order), not gen; one_for_all restarts all three.
+for strategy in rest_for_one one_for_all; do
+  sed -e "s/one_for_one/$strategy/" -e 's/--expect, "1000000000"/--from-any/' \
+      "$dir/long.yaml" > "$dir/$strategy.yaml"
+  "$sup" run "$dir/$strategy.yaml" > "$dir/out" 2>&1 & spid=$!
+  wait_for "active" "$dir/out" 10; sleep 0.3
+  before=$(for n in gen double sink; do pgrep -P $spid -x $n; done | tr '\n' ' ')
+  pkill -9 -P $spid -x double
+  wait_for "restarting ($strategy" "$dir/out" 10; sleep 0.5
+  after=$(for n in gen double sink; do pgrep -P $spid -x $n; done | tr '\n' ' ')
+  kill -TERM $spid; wait $spid; rc=$?
+  read -r g0 d0 s0 <<<"$before"; read -r g1 d1 s1 <<<"$after"
+  if [ "$strategy" = rest_for_one ]; then want_gen_same=yes; else want_gen_same=no; fi
+  gen_same=no; [ "$g0" = "$g1" ] && gen_same=yes
+  if [ $rc = 4 ] && [ -n "$s1" ] && [ -n "$d1" ] && [ "$d0" != "$d1" ] && [ "$s0" != "$s1" ] &&
+     [ $gen_same = $want_gen_same ] && ! grep -q ' lost messages' "$dir/out"; then
+    ok "$strategy: double killed; restarted double and sink, gen kept: $want_gen_same"
+  else fail "$strategy (exit $rc, pids before '$before' after '$after')"; fi
+done
+
 # 4. A kernel that crashes in a loop: intensity trips, exit 3, clear message.
 cat > "$dir/crash.yaml" <<Y
 topology: crashloop
