@@ -734,7 +734,7 @@ int topo_check_host(const struct topology *t, int ncpu, char **resolved, char *e
 	}
 	if ((int)pinned > ncpu) {
 		snprintf(err, errlen, "%s:1: %zu kernels are pinned but this machine has %d cores: "
-			 "pin fewer, share cores with cpu lists, or use cpu: auto", t->file, pinned, ncpu);
+			 "pin fewer, or use cpu: auto (which shares cores when it must)", t->file, pinned, ncpu);
 		return -EINVAL;
 	}
 	return 0;
