@@ -111,6 +111,22 @@ static int add_port(struct shmring_kernel *k, const struct smr_ctl_ring *cr, int
 	return 0;
 }
 
+/* The descriptor number comes from shared memory: use (and later close) it
+ * only if it really is the inherited eventfd, not whatever else that number
+ * is in this process. */
+static int is_eventfd(int fd)
+{
+	if (fd < 0)
+		return 0;
+	char path[64], target[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(path, target, sizeof(target) - 1);
+	if (n <= 0)
+		return 0;
+	target[n] = '\0';
+	return strcmp(target, "anon_inode:[eventfd]") == 0;
+}
+
 static void free_kernel(struct shmring_kernel *k, int close_ports)
 {
 	for (unsigned i = 0; i < k->nports; i++) {
@@ -196,7 +212,7 @@ int shmring_kernel_attach(struct shmring_kernel **out)
 	k->index = (uint32_t)index;
 	k->me = &smr_ctl_kernels(h)[index];
 	memcpy(k->name, k->me->name, SHMRING_CTL_NAME);
-	k->event_fd = h->event_fd >= 0 ? h->event_fd : -1;
+	k->event_fd = is_eventfd(h->event_fd) ? h->event_fd : -1;
 	k->ports = calloc(h->nrings ? h->nrings : 1, sizeof(*k->ports));
 	if (!k->ports) {
 		rc = -ENOMEM;

@@ -348,6 +348,26 @@ static void finished_kernel_closes_its_ports_on_detach(void **s)
 	teardown_fixture(&f);
 }
 
+static void event_fd_that_is_not_an_eventfd_is_left_alone(void **s)
+{
+	(void)s;
+	struct fixture f;
+	struct shmring_kernel *k;
+	int p[2];
+	assert_int_equal(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+	build(&f, SMR_TOPO_ACTIVE);
+	f.ctl->event_fd = p[1]; /* corrupt: names a pipe of this process */
+	assert_int_equal(shmring_kernel_attach(&k), 0);
+	shmring_kernel_detach(k);
+	char b;
+	assert_int_equal(read(p[0], &b, 1), -1); /* nothing was written to it ... */
+	assert_int_equal(errno, EAGAIN);
+	assert_true(fcntl(p[1], F_GETFD) >= 0); /* ... and it was not closed */
+	close(p[0]);
+	close(p[1]);
+	teardown_fixture(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -358,6 +378,7 @@ int main(void)
 		cmocka_unit_test(attach_returns_only_once_the_topology_is_active),
 		cmocka_unit_test(wait_wakes_on_any_input_and_on_stop),
 		cmocka_unit_test(finished_kernel_closes_its_ports_on_detach),
+		cmocka_unit_test(event_fd_that_is_not_an_eventfd_is_left_alone),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
