@@ -23,9 +23,11 @@
 #define SHMRING_SRC_CONTROL_H
 
 #include <assert.h>
+#include <errno.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define SHMRING_CTL_MAGIC    0x314c54434d524d53ull /* "SMRMCTL1" little-endian */
 #define SHMRING_CTL_VERSION  1u
@@ -120,6 +122,41 @@ static inline int smr_ctl_name_ok(const char *s)
 	for (unsigned i = 0; i < SHMRING_CTL_NAME; i++)
 		if (s[i] == '\0')
 			return i > 0;
+	return 0;
+}
+
+/*
+ * Is this mapping of len bytes a complete control segment of our version?
+ * Checks the header only (kernel and ring entries are checked where used).
+ * 0, or -EAGAIN (being created: version 0), -EPROTO (other version), -EBADMSG
+ * (not a control segment, or sizes inconsistent), with one line in why.
+ */
+static inline int smr_ctl_check(const struct smr_ctl_header *h, size_t len, char *why, size_t cap)
+{
+	if (len < SHMRING_CTL_HDR || h->magic != SHMRING_CTL_MAGIC) {
+		snprintf(why, cap, "not a shmring control segment (%zu bytes): check the name", len);
+		return -EBADMSG;
+	}
+	/* Acquire: pairs with the supervisor's release of version, last. */
+	uint32_t v = atomic_load_explicit(&((struct smr_ctl_header *)h)->version,
+					  memory_order_acquire);
+	if (v == 0) {
+		snprintf(why, cap, "the topology is still being created: try again");
+		return -EAGAIN;
+	}
+	if (v != SHMRING_CTL_VERSION) {
+		snprintf(why, cap, "control segment version %u, this program reads version %u: "
+			 "use the shmring tools of the same release as the supervisor",
+			 v, SHMRING_CTL_VERSION);
+		return -EPROTO;
+	}
+	if (h->size != len || h->nkernels > SHMRING_CTL_MAX_KERNELS ||
+	    h->nrings > SHMRING_CTL_MAX_RINGS || smr_ctl_size(h->nkernels, h->nrings) != len ||
+	    !smr_ctl_name_ok(h->name)) {
+		snprintf(why, cap, "the control segment is corrupt (size %zu, %u kernels, %u rings): "
+			 "restart the topology", len, h->nkernels, h->nrings);
+		return -EBADMSG;
+	}
 	return 0;
 }
 

@@ -70,17 +70,10 @@ static int map_control(struct shmring_kernel *k, int fd)
 	}
 	k->ctl = m;
 	k->ctl_len = (size_t)st.st_size;
-	struct smr_ctl_header *h = m;
-	/* Acquire: pairs with the supervisor's release of version, published
-	 * after every other field. */
-	uint32_t version = smr_load_acquire(&h->version);
-	if (h->magic != SHMRING_CTL_MAGIC || version != SHMRING_CTL_VERSION ||
-	    h->size != k->ctl_len || h->nkernels > SHMRING_CTL_MAX_KERNELS ||
-	    h->nrings > SHMRING_CTL_MAX_RINGS ||
-	    smr_ctl_size(h->nkernels, h->nrings) != k->ctl_len) {
-		smr_seterr("the control segment is corrupt or from another shmring version "
-			   "(magic %#llx, version %u): run kernels built with this "
-			   "shmring-supervisor's library", (unsigned long long)h->magic, version);
+	char why[200];
+	int rc = smr_ctl_check(m, k->ctl_len, why, sizeof(why));
+	if (rc < 0) {
+		smr_seterr("SHMRING_CONTROL=fd:%d: %s", fd, why);
 		return -EPROTO;
 	}
 	return 0;

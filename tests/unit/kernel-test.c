@@ -170,11 +170,19 @@ static void attach_rejects_foreign_or_corrupt_segment(void **s)
 	build(&f, SMR_TOPO_ACTIVE);
 	f.ctl->magic ^= 1;
 	assert_int_equal(shmring_kernel_attach(&k), -EPROTO);
-	assert_non_null(strstr(shmring_errmsg(), "corrupt or from another shmring version"));
+	assert_non_null(strstr(shmring_errmsg(), "not a shmring control segment"));
 	f.ctl->magic ^= 1;
+	/* another version */
+	f.ctl->version = SHMRING_CTL_VERSION + 1;
+	env_for(&f, 0); /* each attach closes the descriptor it was given */
+	assert_int_equal(shmring_kernel_attach(&k), -EPROTO);
+	assert_non_null(strstr(shmring_errmsg(), "control segment version 2, this program reads version 1"));
+	f.ctl->version = SHMRING_CTL_VERSION;
 	/* counts that do not match the size */
 	f.ctl->nrings = 4000;
+	env_for(&f, 0);
 	assert_int_equal(shmring_kernel_attach(&k), -EPROTO);
+	assert_non_null(strstr(shmring_errmsg(), "the control segment is corrupt"));
 	f.ctl->nrings = 3;
 	/* a kernel index past the end */
 	env_for(&f, 7);
