@@ -1,18 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * gen: the source of the doubler example. Sends --count pairs {seq, seq} on
- * its output port "out", then finishes (end of stream downstream).
+ * its output port "out", then finishes (end of stream downstream); with
+ * --hold it keeps the topology up until stopped (for inspecting it).
  */
 #include "pair.h"
 
 int main(int argc, char **argv)
 {
 	uint64_t count = 1000000;
+	int hold = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--count") && i + 1 < argc) {
 			count = example_u64(argv[++i], "--count");
+		} else if (!strcmp(argv[i], "--hold")) {
+			hold = 1; /* after sending, wait for a stop instead of finishing */
 		} else {
-			fprintf(stderr, "usage: gen [--count N]   (a kernel: run it with shmring-supervisor)\n");
+			fprintf(stderr, "usage: gen [--count N] [--hold]   (a kernel: run it with shmring-supervisor)\n");
 			return 2;
 		}
 	}
@@ -31,5 +35,7 @@ int main(int argc, char **argv)
 		}
 	}
 	printf("sent %llu\n", (unsigned long long)seq);
+	while (hold && shmring_kernel_wait(k, -1) != 0)
+		; /* no inputs: returns 0 only on a stop */
 	return shmring_kernel_detach(k);
 }

@@ -361,6 +361,8 @@ int shmring_kernel_wait(struct shmring_kernel *k, int timeout_ms)
 			 * so the caller sees dead producers through peek. */
 			uint64_t slice = deadline - now < 100 * 1000000ull ? deadline - now
 									  : 100 * 1000000ull;
+			for (unsigned i = 0; i < nw; i++) /* each input's consumer slept */
+				smr_counter_add(&k->ports[i].ring->my_ctr->sleeps, 1);
 			if (smr_futex_waitv(w, nw + 1, slice) == -ENOSYS) {
 				/* Before Linux 5.16: no vector wait. Nap briefly and
 				 * look again (documented fallback). */

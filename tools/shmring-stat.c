@@ -1,0 +1,851 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shmring-stat: every ring and kernel of the running topologies, read-only.
+ *
+ * A topology is found through /proc (its control segment is a memfd of its
+ * supervisor, supervisor/discover.h); each ring is attached as an OBSERVER
+ * through /proc/SUPERVISOR/fd/N: a read-only mapping, no role taken, nothing
+ * written, so the data path never notices. Named rings of the plain ring API
+ * (/dev/shm/shmring.*) are listed too, and those no process maps any more
+ * are stale and can be removed with --clean.
+ *
+ * See docs/shmring-stat.md for every column.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <shmring/ring.h>
+#include "control.h"
+#include "discover.h"
+
+#define USAGE \
+	"usage: shmring-stat [NAME] [--watch [SECONDS]] [--json | --prometheus] [--interval SECONDS]\n" \
+	"       shmring-stat --clean\n" \
+	"\n" \
+	"  (no NAME)        every running topology, and the named rings in /dev/shm\n" \
+	"  NAME             rings and kernels of topology NAME (or one named ring)\n" \
+	"  --watch [S]      redraw every S seconds (default 1); q or Ctrl-C quits\n" \
+	"  --interval S     the sampling interval for rates in one-shot mode (default 0.5)\n" \
+	"  --json           one JSON document per sample, one per line\n" \
+	"  --prometheus     Prometheus text exposition format\n" \
+	"  --clean          remove named rings no process uses any more (this user's)\n" \
+	"\n" \
+	"exit: 0 ok; 1 no such topology or ring, or a segment could not be read;\n" \
+	"     100 bad usage\n"
+
+enum fmt { FMT_TEXT, FMT_JSON, FMT_PROM };
+
+struct kernel_s {
+	char name[SHMRING_CTL_NAME];
+	int pid, cpu, last_status;
+	uint32_t state, restarts;
+	uint64_t started_ns;
+	uint64_t cpu_ticks; /* utime + stime of pid */
+};
+
+struct ring_s {
+	char label[2 * SHMRING_CTL_NAME * 2 + 8]; /* "k.port -> k.port" or a name */
+	struct shmring_stats st;
+	int ok;
+	char err[256];
+};
+
+struct sample {
+	char name[SHMRING_CTL_NAME + 32];
+	int supervisor;      /* pid, 0 for a named ring */
+	uint32_t state;
+	uint64_t started_ns; /* realtime */
+	uint64_t t;          /* monotonic ns of the sample */
+	size_t nk, nr;
+	struct kernel_s *k;
+	struct ring_s *r;
+};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t real_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t proc_cpu_ticks(int pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return 0;
+	p += 2; /* field 3 */
+	for (int f = 3; f < 14 && p; f++) {
+		p = strchr(p, ' ');
+		if (p)
+			p++;
+	}
+	if (!p)
+		return 0;
+	unsigned long long ut = 0, st = 0;
+	if (sscanf(p, "%llu %llu", &ut, &st) != 2)
+		return 0;
+	return ut + st;
+}
+
+static void free_sample(struct sample *s)
+{
+	free(s->k);
+	free(s->r);
+	memset(s, 0, sizeof(*s));
+}
+
+/* Observer stats of the ring behind an open descriptor (ours; closed here). */
+static void ring_from_fd(struct ring_s *r, int fd)
+{
+	char where[32];
+	struct shmring *h;
+	snprintf(where, sizeof(where), "fd:%d", fd);
+	int rc = shmring_attach(where, SHMRING_ROLE_OBSERVER, &h);
+	close(fd);
+	if (rc < 0) {
+		snprintf(r->err, sizeof(r->err), "%s", shmring_errmsg());
+		return;
+	}
+	r->ok = shmring_stats(h, &r->st) == 0;
+	shmring_detach(h);
+}
+
+/* One sample of a running topology. 0, or -1 with one line in err. */
+static int sample_topology(const struct running_topo *rt, struct sample *s, char *err, size_t cap)
+{
+	memset(s, 0, sizeof(*s));
+	int fd = topo_open_control(rt);
+	if (fd < 0) {
+		snprintf(err, cap, "topology '%s' ended while being read", rt->name);
+		return -1;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0 || st.st_size < (off_t)SHMRING_CTL_HDR ||
+	    st.st_size > (off_t)smr_ctl_size(SHMRING_CTL_MAX_KERNELS, SHMRING_CTL_MAX_RINGS)) {
+		snprintf(err, cap, "topology '%s': not a shmring control segment", rt->name);
+		close(fd);
+		return -1;
+	}
+	size_t len = (size_t)st.st_size;
+	struct smr_ctl_header *h = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (h == MAP_FAILED) {
+		snprintf(err, cap, "topology '%s': cannot map its control segment: %s", rt->name,
+			 strerror(errno));
+		return -1;
+	}
+	char why[256];
+	if (smr_ctl_check(h, len, why, sizeof(why)) < 0) {
+		snprintf(err, cap, "topology '%s': %s", rt->name, why);
+		munmap(h, len);
+		return -1;
+	}
+	snprintf(s->name, sizeof(s->name), "%s", h->name);
+	s->supervisor = rt->pid;
+	s->state = atomic_load_explicit(&h->state, memory_order_relaxed);
+	s->started_ns = h->started_ns;
+	s->nk = h->nkernels;
+	s->nr = h->nrings;
+	s->k = calloc(s->nk ? s->nk : 1, sizeof(*s->k));
+	s->r = calloc(s->nr ? s->nr : 1, sizeof(*s->r));
+	if (!s->k || !s->r) {
+		snprintf(err, cap, "out of memory");
+		munmap(h, len);
+		free_sample(s);
+		return -1;
+	}
+	struct smr_ctl_kernel *ck = smr_ctl_kernels(h);
+	for (size_t i = 0; i < s->nk; i++) {
+		struct kernel_s *k = &s->k[i];
+		snprintf(k->name, sizeof(k->name), "%s", smr_ctl_name_ok(ck[i].name) ? ck[i].name : "?");
+		/* Relaxed: each field is a snapshot for display. */
+		k->pid = atomic_load_explicit(&ck[i].pid, memory_order_relaxed);
+		k->cpu = atomic_load_explicit(&ck[i].cpu, memory_order_relaxed);
+		k->state = atomic_load_explicit(&ck[i].state, memory_order_relaxed);
+		k->restarts = atomic_load_explicit(&ck[i].restarts, memory_order_relaxed);
+		k->started_ns = atomic_load_explicit(&ck[i].started_ns, memory_order_relaxed);
+		k->last_status = atomic_load_explicit(&ck[i].last_status, memory_order_relaxed);
+		k->cpu_ticks = k->pid > 0 ? proc_cpu_ticks(k->pid) : 0;
+	}
+	struct smr_ctl_ring *cr = smr_ctl_rings(h);
+	for (size_t i = 0; i < s->nr; i++) {
+		struct ring_s *r = &s->r[i];
+		uint32_t f = cr[i].from_kernel, t = cr[i].to_kernel;
+		int names = f < s->nk && t < s->nk && smr_ctl_name_ok(cr[i].from_port) &&
+			    smr_ctl_name_ok(cr[i].to_port);
+		if (!names) {
+			snprintf(r->label, sizeof(r->label), "ring %zu", i);
+			snprintf(r->err, sizeof(r->err), "corrupt ring entry in the control segment");
+			continue;
+		}
+		snprintf(r->label, sizeof(r->label), "%s.%s -> %s.%s", s->k[f].name, cr[i].from_port,
+			 s->k[t].name, cr[i].to_port);
+		struct running_topo ring_fd = *rt;
+		ring_fd.fd = cr[i].fd;
+		int rfd = cr[i].fd >= 0 ? topo_open_control(&ring_fd) : -EBADF;
+		if (rfd < 0) {
+			snprintf(r->err, sizeof(r->err), "cannot open the ring: %s", strerror(-rfd));
+			continue;
+		}
+		ring_from_fd(r, rfd);
+	}
+	munmap(h, len);
+	s->t = mono_ns();
+	return 0;
+}
+
+/* A named ring of the plain API, as a one-ring sample. */
+static int sample_named(const char *name, struct sample *s, char *err, size_t cap)
+{
+	memset(s, 0, sizeof(*s));
+	struct shmring *h;
+	if (shmring_attach(name, SHMRING_ROLE_OBSERVER, &h) < 0) {
+		snprintf(err, cap, "%s", shmring_errmsg());
+		return -1;
+	}
+	s->r = calloc(1, sizeof(*s->r));
+	s->k = calloc(1, sizeof(*s->k));
+	if (!s->r || !s->k) {
+		shmring_detach(h);
+		free_sample(s);
+		snprintf(err, cap, "out of memory");
+		return -1;
+	}
+	s->nr = 1;
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	snprintf(s->r[0].label, sizeof(s->r[0].label), "%s", name);
+	s->r[0].ok = shmring_stats(h, &s->r[0].st) == 0;
+	shmring_detach(h);
+	s->t = mono_ns();
+	return 0;
+}
+
+/* ---- named rings in /dev/shm ---- */
+
+/* Does any process (that we may look at) map or hold /dev/shm/NAME? */
+static int in_use(const char *file)
+{
+	char path[300];
+	snprintf(path, sizeof(path), "/dev/shm/%s", file);
+	DIR *proc = opendir("/proc");
+	if (!proc)
+		return 1; /* cannot tell: treat as used */
+	int used = 0;
+	struct dirent *pe;
+	while (!used && (pe = readdir(proc))) {
+		if (pe->d_name[0] < '0' || pe->d_name[0] > '9')
+			continue;
+		char maps[300];
+		snprintf(maps, sizeof(maps), "/proc/%s/maps", pe->d_name);
+		FILE *f = fopen(maps, "re");
+		if (f) {
+			char line[1024];
+			while (!used && fgets(line, sizeof(line), f)) {
+				char *p = strchr(line, '/');
+				if (p && !strncmp(p, path, strlen(path)) &&
+				    (p[strlen(path)] == '\n' || p[strlen(path)] == ' '))
+					used = 1;
+			}
+			fclose(f);
+		}
+		char fds[300];
+		snprintf(fds, sizeof(fds), "/proc/%s/fd", pe->d_name);
+		DIR *d = opendir(fds);
+		if (!d)
+			continue;
+		struct dirent *fe;
+		while (!used && (fe = readdir(d))) {
+			char l[600], t[400];
+			snprintf(l, sizeof(l), "%s/%s", fds, fe->d_name);
+			ssize_t n = readlink(l, t, sizeof(t) - 1);
+			if (n > 0) {
+				t[n] = '\0';
+				used = !strcmp(t, path);
+			}
+		}
+		closedir(d);
+	}
+	closedir(proc);
+	return used;
+}
+
+struct named {
+	char name[SHMRING_NAME_MAX + 1];
+	uid_t uid;
+	int used;
+};
+
+static int list_named(struct named *out, int max)
+{
+	DIR *d = opendir("/dev/shm");
+	if (!d)
+		return 0;
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (strncmp(e->d_name, "shmring.", 8) || strlen(e->d_name + 8) > SHMRING_NAME_MAX ||
+		    !e->d_name[8])
+			continue;
+		if (n < max) {
+			struct stat st;
+			char p[300];
+			snprintf(p, sizeof(p), "/dev/shm/%s", e->d_name);
+			snprintf(out[n].name, sizeof(out[n].name), "%s", e->d_name + 8);
+			out[n].uid = stat(p, &st) == 0 ? st.st_uid : (uid_t)-1;
+			out[n].used = in_use(e->d_name);
+		}
+		n++;
+	}
+	closedir(d);
+	return n < max ? n : max;
+}
+
+/* ---- output ---- */
+
+static const char *topo_state(uint32_t s)
+{
+	switch (s) {
+	case SMR_TOPO_STARTING: return "starting";
+	case SMR_TOPO_ACTIVE: return "active";
+	case SMR_TOPO_STOPPING: return "stopping";
+	}
+	return "?";
+}
+
+static const char *kernel_state(uint32_t s)
+{
+	switch (s) {
+	case SMR_K_LAUNCHED: return "launched";
+	case SMR_K_READY: return "ready";
+	case SMR_K_ACTIVE: return "active";
+	case SMR_K_STOPPING: return "stopping";
+	case SMR_K_EXITED: return "exited";
+	case SMR_K_DONE: return "done";
+	}
+	return "?";
+}
+
+static void human(char *b, size_t cap, double v)
+{
+	static const char *const u[] = { "", "K", "M", "G", "T" };
+	int i = 0;
+	while (v >= 1000 && i < 4) {
+		v /= 1000;
+		i++;
+	}
+	snprintf(b, cap, i ? "%.1f%s" : "%.0f%s", v, u[i]);
+}
+
+static void bytes_h(char *b, size_t cap, double v)
+{
+	static const char *const u[] = { "B", "K", "M", "G", "T" };
+	int i = 0;
+	while (v >= 1024 && i < 4) {
+		v /= 1024;
+		i++;
+	}
+	snprintf(b, cap, i ? "%.1f%s" : "%.0f%s", v, u[i]);
+}
+
+static void uptime_h(char *b, size_t cap, uint64_t since_ns)
+{
+	uint64_t now = real_ns();
+	uint64_t s = since_ns && now > since_ns ? (now - since_ns) / 1000000000ull : 0;
+	if (s >= 3600)
+		snprintf(b, cap, "%lluh%02llum", (unsigned long long)(s / 3600),
+			 (unsigned long long)(s % 3600 / 60));
+	else
+		snprintf(b, cap, "%llum%02llus", (unsigned long long)(s / 60), (unsigned long long)(s % 60));
+}
+
+static uint64_t dropped(const struct shmring_stats *st)
+{
+	return st->consumer_closed && st->msgs_in > st->msgs_out ? st->msgs_in - st->msgs_out : 0;
+}
+
+/* Rates of ring i between two samples of the same topology; 0 without prev. */
+static void rates(const struct sample *s, const struct sample *prev, size_t i, double *mps, double *bps)
+{
+	*mps = *bps = 0;
+	if (!prev || prev->nr != s->nr || i >= prev->nr || !prev->r[i].ok || !s->r[i].ok ||
+	    s->t <= prev->t)
+		return;
+	double dt = (double)(s->t - prev->t) / 1e9;
+	const struct shmring_stats *a = &prev->r[i].st, *b = &s->r[i].st;
+	if (b->msgs_out >= a->msgs_out)
+		*mps = (double)(b->msgs_out - a->msgs_out) / dt;
+	if (b->bytes_out >= a->bytes_out)
+		*bps = (double)(b->bytes_out - a->bytes_out) / dt;
+}
+
+static double cpu_pct(const struct sample *s, const struct sample *prev, size_t i)
+{
+	if (!prev || i >= prev->nk || prev->k[i].pid != s->k[i].pid || s->t <= prev->t ||
+	    s->k[i].cpu_ticks < prev->k[i].cpu_ticks)
+		return 0;
+	double dt = (double)(s->t - prev->t) / 1e9;
+	return (double)(s->k[i].cpu_ticks - prev->k[i].cpu_ticks) / (double)sysconf(_SC_CLK_TCK) / dt * 100;
+}
+
+static void print_text(FILE *o, const struct sample *s, const struct sample *prev)
+{
+	char up[32];
+	if (s->supervisor) {
+		uptime_h(up, sizeof(up), s->started_ns);
+		fprintf(o, "topology %s  supervisor %d  %s  up %s\n\n", s->name, s->supervisor,
+			topo_state(s->state), up);
+	}
+	fprintf(o, "%-32s %7s %7s %6s %6s %6s %8s %8s %10s %10s %7s %7s %11s %11s %7s %7s\n",
+		"RING", "PROD", "CONS", "CAP", "FILL", "HIGH", "MSG/S", "B/S", "MSGS IN", "MSGS OUT",
+		"FULL", "EMPTY", "SLEEPS P/C", "WAKES P/C", "REDELIV", "DROPPED");
+	for (size_t i = 0; i < s->nr; i++) {
+		const struct ring_s *r = &s->r[i];
+		if (!r->ok) {
+			fprintf(o, "%-32s unreadable: %s\n", r->label, r->err);
+			continue;
+		}
+		const struct shmring_stats *st = &r->st;
+		char cap[16], fill[16], high[16], m[16], b[16], in[16], out[16], sl[40], wk[40], a[16], c[16];
+		double mps, bps;
+		rates(s, prev, i, &mps, &bps);
+		bytes_h(cap, sizeof(cap), (double)st->capacity);
+		bytes_h(fill, sizeof(fill), (double)st->fill);
+		bytes_h(high, sizeof(high), (double)st->high_fill);
+		human(m, sizeof(m), mps);
+		bytes_h(b, sizeof(b), bps);
+		human(in, sizeof(in), (double)st->msgs_in);
+		human(out, sizeof(out), (double)st->msgs_out);
+		human(a, sizeof(a), (double)st->producer_sleeps);
+		human(c, sizeof(c), (double)st->consumer_sleeps);
+		snprintf(sl, sizeof(sl), "%s/%s", a, c);
+		human(a, sizeof(a), (double)st->producer_wakes);
+		human(c, sizeof(c), (double)st->consumer_wakes);
+		snprintf(wk, sizeof(wk), "%s/%s", a, c);
+		char pp[16], cp[16];
+		snprintf(pp, sizeof(pp), "%d", (int)st->producer_pid);
+		snprintf(cp, sizeof(cp), "%d", (int)st->consumer_pid);
+		fprintf(o, "%-32s %7s %7s %6s %6s %6s %8s %8s %10s %10s %7llu %7llu %11s %11s %7llu %7llu\n",
+			r->label, st->producer_closed ? "closed" : st->producer_pid ? pp : "-",
+			st->consumer_closed ? "closed" : st->consumer_pid ? cp : "-", cap, fill, high, m,
+			b, in, out, (unsigned long long)st->full_events,
+			(unsigned long long)st->empty_events, sl, wk,
+			(unsigned long long)st->redelivered, (unsigned long long)dropped(st));
+	}
+	if (!s->supervisor)
+		return;
+	fprintf(o, "\n%-20s %8s %5s %-9s %8s %9s %6s\n", "KERNEL", "PID", "CORE", "STATE", "RESTARTS",
+		"UPTIME", "CPU%");
+	for (size_t i = 0; i < s->nk; i++) {
+		const struct kernel_s *k = &s->k[i];
+		char pid[16], core[16];
+		snprintf(pid, sizeof(pid), "%d", k->pid);
+		snprintf(core, sizeof(core), "%d", k->cpu);
+		uptime_h(up, sizeof(up), k->pid > 0 ? k->started_ns : 0);
+		fprintf(o, "%-20s %8s %5s %-9s %8u %9s %6.1f\n", k->name, k->pid > 0 ? pid : "-",
+			k->cpu >= 0 ? core : "-", kernel_state(k->state), k->restarts,
+			k->pid > 0 ? up : "-", cpu_pct(s, prev, i));
+	}
+}
+
+static void json_str(FILE *o, const char *s)
+{
+	fputc('"', o);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			fprintf(o, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(o, "\\u%04x", c);
+		else
+			fputc(c, o);
+	}
+	fputc('"', o);
+}
+
+static void print_json(FILE *o, const struct sample *s, const struct sample *prev)
+{
+	fprintf(o, "{\"topology\":");
+	json_str(o, s->name);
+	fprintf(o, ",\"supervisor_pid\":%d,\"state\":\"%s\",\"started_ns\":%llu,\"time_ns\":%llu,"
+		"\"rings\":[", s->supervisor, s->supervisor ? topo_state(s->state) : "named",
+		(unsigned long long)s->started_ns, (unsigned long long)real_ns());
+	for (size_t i = 0; i < s->nr; i++) {
+		const struct ring_s *r = &s->r[i];
+		const struct shmring_stats *st = &r->st;
+		fprintf(o, "%s{\"ring\":", i ? "," : "");
+		json_str(o, r->label);
+		if (!r->ok) {
+			fprintf(o, ",\"error\":");
+			json_str(o, r->err);
+			fputc('}', o);
+			continue;
+		}
+		double mps, bps;
+		rates(s, prev, i, &mps, &bps);
+		fprintf(o, ",\"producer_pid\":%d,\"consumer_pid\":%d,\"producer_closed\":%s,"
+			"\"consumer_closed\":%s,\"capacity\":%llu,\"max_message\":%llu,\"fill\":%llu,"
+			"\"high_fill\":%llu,\"msgs_per_s\":%.1f,\"bytes_per_s\":%.1f,\"msgs_in\":%llu,"
+			"\"bytes_in\":%llu,\"msgs_out\":%llu,\"bytes_out\":%llu,\"full_events\":%llu,"
+			"\"empty_events\":%llu,\"producer_sleeps\":%llu,\"consumer_sleeps\":%llu,"
+			"\"producer_wakes\":%llu,\"consumer_wakes\":%llu,\"redelivered\":%llu,"
+			"\"dropped\":%llu}",
+			(int)st->producer_pid, (int)st->consumer_pid, st->producer_closed ? "true" : "false",
+			st->consumer_closed ? "true" : "false", (unsigned long long)st->capacity,
+			(unsigned long long)st->max_message, (unsigned long long)st->fill,
+			(unsigned long long)st->high_fill, mps, bps, (unsigned long long)st->msgs_in,
+			(unsigned long long)st->bytes_in, (unsigned long long)st->msgs_out,
+			(unsigned long long)st->bytes_out, (unsigned long long)st->full_events,
+			(unsigned long long)st->empty_events, (unsigned long long)st->producer_sleeps,
+			(unsigned long long)st->consumer_sleeps, (unsigned long long)st->producer_wakes,
+			(unsigned long long)st->consumer_wakes, (unsigned long long)st->redelivered,
+			(unsigned long long)dropped(st));
+	}
+	fprintf(o, "],\"kernels\":[");
+	for (size_t i = 0; i < s->nk && s->supervisor; i++) {
+		const struct kernel_s *k = &s->k[i];
+		fprintf(o, "%s{\"kernel\":", i ? "," : "");
+		json_str(o, k->name);
+		fprintf(o, ",\"pid\":%d,\"core\":%d,\"state\":\"%s\",\"restarts\":%u,\"started_ns\":%llu,"
+			"\"last_status\":%d,\"cpu_percent\":%.1f}", k->pid, k->cpu, kernel_state(k->state),
+			k->restarts, (unsigned long long)k->started_ns, k->last_status, cpu_pct(s, prev, i));
+	}
+	fprintf(o, "]}\n");
+}
+
+static void print_prom(FILE *o, const struct sample *s, const struct sample *prev)
+{
+	static const struct {
+		const char *name, *type, *help;
+		size_t off;
+	} m[] = {
+#define C(f, t, h) { "shmring_ring_" #f, t, h, offsetof(struct shmring_stats, f) }
+		C(capacity, "gauge", "Data bytes of the ring."),
+		C(fill, "gauge", "Bytes between tail and head now."),
+		C(high_fill, "gauge", "Highest fill the producer saw."),
+		C(msgs_in, "counter", "Messages committed by the producer."),
+		C(bytes_in, "counter", "Payload bytes committed by the producer."),
+		C(msgs_out, "counter", "Messages released by the consumer."),
+		C(bytes_out, "counter", "Payload bytes released by the consumer."),
+		C(full_events, "counter", "Times the producer found the ring full."),
+		C(empty_events, "counter", "Times the consumer found the ring empty."),
+		C(producer_sleeps, "counter", "Futex waits entered by the producer."),
+		C(consumer_sleeps, "counter", "Futex waits entered by the consumer."),
+		C(producer_wakes, "counter", "Futex wakes issued by the producer."),
+		C(consumer_wakes, "counter", "Futex wakes issued by the consumer."),
+		C(redelivered, "counter", "Messages delivered again after a consumer takeover."),
+#undef C
+	};
+	(void)prev;
+	for (size_t j = 0; j < sizeof(m) / sizeof(m[0]); j++) {
+		fprintf(o, "# HELP %s %s\n# TYPE %s %s\n", m[j].name, m[j].help, m[j].name, m[j].type);
+		for (size_t i = 0; i < s->nr; i++) {
+			if (!s->r[i].ok)
+				continue;
+			uint64_t v = *(const uint64_t *)((const char *)&s->r[i].st + m[j].off);
+			fprintf(o, "%s{topology=\"%s\",ring=\"%s\"} %llu\n", m[j].name, s->name,
+				s->r[i].label, (unsigned long long)v);
+		}
+	}
+	if (!s->supervisor)
+		return;
+	fprintf(o, "# HELP shmring_kernel_restarts_total Restarts of the kernel.\n"
+		   "# TYPE shmring_kernel_restarts_total counter\n");
+	for (size_t i = 0; i < s->nk; i++)
+		fprintf(o, "shmring_kernel_restarts_total{topology=\"%s\",kernel=\"%s\"} %u\n", s->name,
+			s->k[i].name, s->k[i].restarts);
+	fprintf(o, "# HELP shmring_kernel_up Whether the kernel runs now.\n"
+		   "# TYPE shmring_kernel_up gauge\n");
+	for (size_t i = 0; i < s->nk; i++)
+		fprintf(o, "shmring_kernel_up{topology=\"%s\",kernel=\"%s\"} %d\n", s->name,
+			s->k[i].name, s->k[i].pid > 0);
+}
+
+/* ---- modes ---- */
+
+static int list_all(enum fmt fmt)
+{
+	struct running_topo rt[256];
+	int n = topo_find_running(NULL, rt, 256);
+	if (n < 0) {
+		fprintf(stderr, "shmring-stat: cannot read /proc: %s\n", strerror(-n));
+		return 1;
+	}
+	if (n > 256)
+		n = 256;
+	struct named nm[512];
+	int nn = list_named(nm, 512);
+	int bad = 0;
+	if (fmt == FMT_JSON)
+		printf("{\"topologies\":[");
+	else
+		printf("%-32s %10s %-9s %8s %6s %6s\n", "TOPOLOGY", "SUPERVISOR", "STATE", "UPTIME",
+		       "KERNELS", "RINGS");
+	for (int i = 0; i < n; i++) {
+		struct sample s;
+		char err[300], up[32];
+		if (sample_topology(&rt[i], &s, err, sizeof(err)) < 0) {
+			fprintf(stderr, "shmring-stat: %s\n", err);
+			bad = 1;
+			continue;
+		}
+		uptime_h(up, sizeof(up), s.started_ns);
+		if (fmt == FMT_JSON) {
+			printf("%s{\"topology\":", i ? "," : "");
+			json_str(stdout, s.name);
+			printf(",\"supervisor_pid\":%d,\"state\":\"%s\",\"started_ns\":%llu,\"kernels\":%zu,"
+			       "\"rings\":%zu}", s.supervisor, topo_state(s.state),
+			       (unsigned long long)s.started_ns, s.nk, s.nr);
+		} else {
+			printf("%-32s %10d %-9s %8s %6zu %6zu\n", s.name, s.supervisor,
+			       topo_state(s.state), up, s.nk, s.nr);
+		}
+		free_sample(&s);
+	}
+	if (fmt == FMT_JSON)
+		printf("],\"named_rings\":[");
+	else if (nn)
+		printf("\n%-32s %7s %7s %6s %6s  %s\n", "NAMED RING", "PROD", "CONS", "CAP", "FILL", "STATUS");
+	for (int i = 0; i < nn; i++) {
+		struct shmring *h;
+		struct shmring_stats st = { 0 };
+		int ok = shmring_attach(nm[i].name, SHMRING_ROLE_OBSERVER, &h) == 0;
+		char why[300] = "";
+		if (ok) {
+			shmring_stats(h, &st);
+			shmring_detach(h);
+		} else {
+			snprintf(why, sizeof(why), "%s", shmring_errmsg());
+			bad = 1;
+		}
+		const char *status = !ok ? "unreadable" : nm[i].used ? "in use" : "stale";
+		if (fmt == FMT_JSON) {
+			printf("%s{\"ring\":", i ? "," : "");
+			json_str(stdout, nm[i].name);
+			printf(",\"status\":\"%s\"", status);
+			if (!ok) {
+				printf(",\"error\":");
+				json_str(stdout, why);
+			}
+			printf(",\"producer_pid\":%d,\"consumer_pid\":%d,\"capacity\":%llu,\"fill\":%llu}",
+			       (int)st.producer_pid, (int)st.consumer_pid, (unsigned long long)st.capacity,
+			       (unsigned long long)st.fill);
+		} else if (!ok) {
+			printf("%-32s %s: %s\n", nm[i].name, status, why);
+		} else {
+			char cap[16], fill[16];
+			bytes_h(cap, sizeof(cap), (double)st.capacity);
+			bytes_h(fill, sizeof(fill), (double)st.fill);
+			printf("%-32s %7d %7d %6s %6s  %s%s\n", nm[i].name, (int)st.producer_pid,
+			       (int)st.consumer_pid, cap, fill, status,
+			       nm[i].used ? "" : " (no process uses it: shmring-stat --clean removes it)");
+		}
+	}
+	if (fmt == FMT_JSON)
+		printf("]}\n");
+	else if (!n && !nn)
+		printf("(no running topology, no named ring)\n");
+	return bad;
+}
+
+static int clean(void)
+{
+	struct named nm[512];
+	int nn = list_named(nm, 512), removed = 0, refused = 0;
+	for (int i = 0; i < nn; i++) {
+		if (nm[i].uid != getuid()) {
+			fprintf(stderr, "shmring-stat: not removing '%s': it belongs to uid %d\n",
+				nm[i].name, (int)nm[i].uid);
+			refused++;
+			continue;
+		}
+		if (nm[i].used) {
+			printf("kept    %s (in use)\n", nm[i].name);
+			continue;
+		}
+		if (shmring_unlink(nm[i].name) == 0) {
+			printf("removed %s\n", nm[i].name);
+			removed++;
+		}
+	}
+	printf("%d removed; running topologies hold no names and never need cleaning\n", removed);
+	return refused ? 1 : 0;
+}
+
+static struct termios saved_tty;
+static int tty_raw;
+static volatile sig_atomic_t quit;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	quit = 1;
+}
+
+static void restore_tty(void)
+{
+	if (tty_raw)
+		tcsetattr(0, TCSANOW, &saved_tty);
+	tty_raw = 0;
+}
+
+static int sample_by_name(const char *name, struct sample *s, char *err, size_t cap)
+{
+	struct running_topo rt;
+	int n = topo_find_running(name, &rt, 1);
+	if (n > 0)
+		return sample_topology(&rt, s, err, cap);
+	char path[300];
+	snprintf(path, sizeof(path), "/dev/shm/shmring.%s", name);
+	if (access(path, F_OK) == 0)
+		return sample_named(name, s, err, cap);
+	snprintf(err, cap, "no running topology or named ring called '%s': shmring-stat "
+		 "without arguments lists them", name);
+	return -1;
+}
+
+static int show(const char *name, enum fmt fmt, int watch, double interval)
+{
+	struct sample prev = { 0 }, cur;
+	char err[300];
+	int first = 1;
+	int tty = isatty(1);
+	if (watch && isatty(0)) {
+		struct termios t;
+		if (tcgetattr(0, &saved_tty) == 0) {
+			t = saved_tty;
+			t.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+			t.c_cc[VMIN] = 0;
+			t.c_cc[VTIME] = 0;
+			if (tcsetattr(0, TCSANOW, &t) == 0)
+				tty_raw = 1;
+		}
+	}
+	atexit(restore_tty);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	if (sample_by_name(name, &prev, err, sizeof(err)) < 0) {
+		fprintf(stderr, "shmring-stat: %s\n", err);
+		return 1;
+	}
+	for (;;) {
+		/* wait one interval; in a watch, q on stdin quits */
+		struct pollfd p = { .fd = 0, .events = POLLIN };
+		int ms = (int)(interval * 1000);
+		int r = watch ? poll(&p, 1, ms) : (usleep((useconds_t)ms * 1000), 0);
+		if (r > 0) {
+			char c;
+			if (read(0, &c, 1) == 1 && (c == 'q' || c == 'Q'))
+				quit = 1;
+		}
+		if (quit)
+			break;
+		if (sample_by_name(name, &cur, err, sizeof(err)) < 0) {
+			if (!first || !watch)
+				fprintf(stderr, "shmring-stat: %s\n", err);
+			free_sample(&prev);
+			return watch && !first ? 0 : 1;
+		}
+		if (watch && tty && fmt == FMT_TEXT)
+			fputs("\033[H\033[2J", stdout); /* home, clear: redraw in place */
+		if (fmt == FMT_JSON)
+			print_json(stdout, &cur, &prev);
+		else if (fmt == FMT_PROM)
+			print_prom(stdout, &cur, &prev);
+		else
+			print_text(stdout, &cur, &prev);
+		if (watch && fmt == FMT_TEXT)
+			printf("\n(every %.1f s; q quits)\n", interval);
+		fflush(stdout);
+		free_sample(&prev);
+		prev = cur;
+		first = 0;
+		if (!watch)
+			break;
+	}
+	free_sample(&prev);
+	return 0;
+}
+
+static int parse_seconds(const char *s, double *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+	if (!*s || *end || !(v >= 0.05 && v <= 3600))
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *name = NULL;
+	enum fmt fmt = FMT_TEXT;
+	int watch = 0, do_clean = 0;
+	double interval = 0.5, every = 1.0;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			fputs(USAGE, stdout);
+			return 0;
+		} else if (!strcmp(a, "--json")) {
+			fmt = FMT_JSON;
+		} else if (!strcmp(a, "--prometheus")) {
+			fmt = FMT_PROM;
+		} else if (!strcmp(a, "--clean")) {
+			do_clean = 1;
+		} else if (!strcmp(a, "--watch")) {
+			watch = 1;
+			if (i + 1 < argc && argv[i + 1][0] != '-' && parse_seconds(argv[i + 1], &every) == 0)
+				i++;
+		} else if (!strcmp(a, "--interval") && i + 1 < argc) {
+			if (parse_seconds(argv[++i], &interval) < 0) {
+				fprintf(stderr, "shmring-stat: --interval takes seconds, 0.05 to 3600\n");
+				return 100;
+			}
+		} else if (a[0] != '-' && !name) {
+			name = a;
+		} else {
+			fprintf(stderr, "shmring-stat: unexpected argument '%s'\n%s", a, USAGE);
+			return 100;
+		}
+	}
+	if (do_clean)
+		return name || watch ? (fputs(USAGE, stderr), 100) : clean();
+	if (!name) {
+		if (watch) {
+			fprintf(stderr, "shmring-stat: --watch needs a topology NAME\n");
+			return 100;
+		}
+		return list_all(fmt);
+	}
+	return show(name, fmt, watch, watch ? every : interval);
+}
