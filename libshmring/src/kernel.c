@@ -17,14 +17,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "shmring/io.h"
 #include "shmring/kernel.h"
 #include "control.h"
+#include "io_internal.h"
 #include "ring_internal.h"
 #include "sys.h"
-
-#ifndef FUTEX_WAITV_MAX
-#define FUTEX_WAITV_MAX 128
-#endif
 
 struct port {
 	struct shmring *ring;
@@ -40,6 +38,8 @@ struct shmring_kernel {
 	int event_fd;
 	struct port *ports;
 	unsigned nports, ninputs, noutputs;
+	struct shmring_io *io; /* io.h, when the kernel does I/O */
+	uint64_t slice_ns;      /* longest sleep: SHMRING_PEER_CHECK_MS, as ring waits */
 	char name[SHMRING_CTL_NAME];
 };
 
@@ -128,6 +128,7 @@ static void free_kernel(struct shmring_kernel *k, int close_ports)
 		shmring_detach(k->ports[i].ring);
 	}
 	free(k->ports);
+	smr_io_free(k->io);
 	if (k->ctl)
 		munmap(k->ctl, k->ctl_len);
 	if (k->event_fd >= 0)
@@ -191,6 +192,9 @@ int shmring_kernel_attach(struct shmring_kernel **out)
 	if (!k)
 		return -ENOMEM;
 	k->event_fd = -1;
+	/* Sliced like ring waits (wait.c), so the futex tests' 60 s slices make
+	 * a lost wake-up hang here too instead of hiding as latency. */
+	k->slice_ns = smr_peer_check_ms() * 1000000ull;
 	int rc = map_control(k, fd);
 	close(fd);
 	if (rc < 0)
@@ -285,9 +289,24 @@ int shmring_kernel_should_stop(const struct shmring_kernel *k)
 	return smr_load_acquire(&k->me->stop) != 0;
 }
 
+int shmring_io_init(struct shmring_kernel *k, unsigned entries, struct shmring_io **io)
+{
+	if (k->io) {
+		smr_seterr("kernel '%s' already has an io_uring: use the one from the first "
+			   "shmring_io_init", k->name);
+		return -EEXIST;
+	}
+	int rc = smr_io_new(entries, &k->io);
+	if (rc < 0)
+		return rc;
+	*io = k->io;
+	return 0;
+}
+
+/* Inputs with something to read, plus finished I/O not yet taken. */
 static int count_ready(struct shmring_kernel *k)
 {
-	int n = 0;
+	int n = k->io ? (int)smr_io_ready(k->io) : 0;
 	for (unsigned i = 0; i < k->ninputs; i++)
 		n += smr_consumer_ready(k->ports[i].ring) > 0;
 	return n;
@@ -298,6 +317,8 @@ int shmring_kernel_wait(struct shmring_kernel *k, int timeout_ms)
 {
 	for (unsigned i = 0; i < k->nports; i++)
 		shmring_flush(k->ports[i].ring);
+	if (k->io)
+		shmring_io_submit(k->io);
 	if (smr_load_acquire(&k->me->stop))
 		return 0;
 	int n = count_ready(k);
@@ -358,12 +379,14 @@ int shmring_kernel_wait(struct shmring_kernel *k, int timeout_ms)
 		now = smr_now_ns();
 		if (!n && !stop && now < deadline) {
 			/* S5: one sleep over every input and the stop flag, in slices
-			 * so the caller sees dead producers through peek. */
-			uint64_t slice = deadline - now < 100 * 1000000ull ? deadline - now
-									  : 100 * 1000000ull;
+			 * of SHMRING_PEER_CHECK_MS (100 ms) so the caller sees dead
+			 * producers through peek. */
+			uint64_t slice = deadline - now < k->slice_ns ? deadline - now : k->slice_ns;
 			for (unsigned i = 0; i < nw; i++) /* each input's consumer slept */
 				smr_counter_add(&k->ports[i].ring->my_ctr->sleeps, 1);
-			if (smr_futex_waitv(w, nw + 1, slice) == -ENOSYS) {
+			if (k->io) {
+				smr_io_sleep(k->io, w, nw + 1, slice); /* and I/O (io.c) */
+			} else if (smr_futex_waitv(w, nw + 1, slice) == -ENOSYS) {
 				/* Before Linux 5.16: no vector wait. Nap briefly and
 				 * look again (documented fallback). */
 				struct timespec nap = { 0, 1000000L };

@@ -35,6 +35,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -133,7 +134,10 @@ void smr_wake_peer_always(struct shmring *r)
 	/* W4: change the word the sleeper waits on, then wake it. The increment
 	 * makes a FUTEX_WAIT that has not started yet return at once. */
 	smr_fetch_add_release(&r->peer->futex_seq, 1u);
-	if (smr_futex_wake(&r->peer->futex_seq, 1) >= 0)
+	/* Every waiter on the word, not one: a kernel doing I/O may have a
+	 * futex operation parked in its io_uring on the same word (io.c); a
+	 * wake of one could land there and miss the thread that sleeps. */
+	if (smr_futex_wake(&r->peer->futex_seq, INT_MAX) >= 0)
 		smr_counter_add(&r->my_ctr->wakes, 1);
 }
 

@@ -26,6 +26,7 @@
 #include <linux/futex.h>
 #include <cmocka.h>
 
+#include <shmring/io.h>
 #include <shmring/shmring.h>
 #include "control.h"
 
@@ -376,6 +377,125 @@ static void event_fd_that_is_not_an_eventfd_is_left_alone(void **s)
 	teardown_fixture(&f);
 }
 
+/* ---- io.h: the one wait over rings, I/O and stop, in both modes ---- */
+
+struct io_mode {
+	const char *futex; /* SHMRING_IO_FUTEX */
+};
+
+static int write_pipe_later(struct fixture *f)
+{
+	(void)f;
+	sleep_ms(150);
+	int fd = atoi(getenv("TEST_PIPE_W"));
+	return write(fd, "hello", 5) == 5 ? 0 : 1;
+}
+
+/* attach, then an io_uring in the mode under test; 0 or skipped */
+static struct shmring_io *io_setup(struct fixture *f, struct shmring_kernel **k, const struct io_mode *m)
+{
+	build(f, SMR_TOPO_ACTIVE);
+	setenv("SHMRING_PEER_CHECK_MS", "60000", 1);
+	setenv("SHMRING_IO_FUTEX", m->futex, 1);
+	assert_int_equal(shmring_kernel_attach(k), 0);
+	struct shmring_io *io;
+	int rc = shmring_io_init(*k, 32, &io);
+	if (rc == -EPERM || rc == -ENOSYS)
+		return NULL; /* io_uring disabled here */
+	assert_int_equal(rc, 0);
+	if (!strcmp(m->futex, "0"))
+		assert_false(shmring_io_uses_futex(io));
+	else
+		print_message("io_uring futex wait: %s\n", shmring_io_uses_futex(io)
+			      ? "available (waited on inside io_uring)" : "not on this kernel (fallback)");
+	assert_int_equal(shmring_io_init(*k, 32, &io), -EEXIST);
+	return io;
+}
+
+static void io_teardown(struct fixture *f, struct shmring_kernel *k)
+{
+	shmring_kernel_detach(k);
+	unsetenv("SHMRING_PEER_CHECK_MS");
+	unsetenv("SHMRING_IO_FUTEX");
+	teardown_fixture(f);
+}
+
+static void wait_returns_for_io_ring_data_and_stop(void **state)
+{
+	const struct io_mode *m = *state;
+	struct fixture f;
+	struct shmring_kernel *k;
+	struct shmring_io *io = io_setup(&f, &k, m);
+	if (!io) {
+		io_teardown(&f, k);
+		skip(); /* io_uring is disabled on this machine */
+	}
+	int p[2];
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	char v[16], buf[16];
+	snprintf(v, sizeof(v), "%d", p[1]);
+	setenv("TEST_PIPE_W", v, 1);
+	struct shmring_io_done d;
+
+	/* 1. an I/O completion ends the wait */
+	assert_int_equal(shmring_io_read(io, p[0], buf, sizeof(buf), -1, 7), 0);
+	assert_int_equal(shmring_io_inflight(io), 1);
+	pid_t pid = child(write_pipe_later, &f);
+	uint64_t t0 = now_ms();
+	assert_int_equal(shmring_kernel_wait(k, 10000), 1);
+	assert_true(now_ms() - t0 < 5000);
+	assert_int_equal(shmring_io_complete(io, &d), 1);
+	assert_int_equal(d.tag, 7);
+	assert_int_equal(d.res, 5);
+	assert_memory_equal(buf, "hello", 5);
+	assert_int_equal(shmring_io_complete(io, &d), 0);
+	assert_int_equal(shmring_io_inflight(io), 0);
+	assert_int_equal(reap(pid), 0);
+
+	/* 2. ring data ends it while a read waits on an empty pipe */
+	assert_int_equal(shmring_io_read(io, p[0], buf, sizeof(buf), -1, 8), 0);
+	pid = child(send_on_b_later, &f);
+	t0 = now_ms();
+	assert_int_equal(shmring_kernel_wait(k, 10000), 1);
+	assert_true(now_ms() - t0 < 5000);
+	assert_int_equal(shmring_recv(shmring_kernel_port(k, "b"), buf, sizeof(buf), 0), 5);
+	assert_int_equal(shmring_io_complete(io, &d), 0); /* the read still waits */
+	assert_int_equal(reap(pid), 0);
+
+	/* 3. a timeout operation completes within its time */
+	assert_int_equal(shmring_io_timeout(io, 100, 9), 0);
+	t0 = now_ms();
+	assert_int_equal(shmring_kernel_wait(k, 10000), 1);
+	uint64_t took = now_ms() - t0;
+	assert_true(took >= 90 && took < 5000);
+	assert_int_equal(shmring_io_complete(io, &d), 1);
+	assert_int_equal(d.tag, 9);
+	assert_int_equal(d.res, -ETIME);
+
+	/* 4. nothing happens: the wait's own timeout, I/O still in flight */
+	t0 = now_ms();
+	assert_int_equal(shmring_kernel_wait(k, 150), -ETIMEDOUT);
+	took = now_ms() - t0;
+	assert_true(took >= 140 && took < 5000);
+
+	/* 5. a stop ends it */
+	pid = child(stop_later, &f);
+	t0 = now_ms();
+	assert_int_equal(shmring_kernel_wait(k, 10000), 0);
+	assert_true(now_ms() - t0 < 5000);
+	assert_int_equal(reap(pid), 0);
+
+	/* the pending read finishes when data comes; detach cancels nothing
+	 * we still need */
+	assert_int_equal(write(p[1], "x", 1), 1);
+	close(p[0]);
+	close(p[1]);
+	unsetenv("TEST_PIPE_W");
+	io_teardown(&f, k);
+}
+
+static const struct io_mode futex_in_uring = { "1" }, fallback = { "0" };
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -387,6 +507,8 @@ int main(void)
 		cmocka_unit_test(wait_wakes_on_any_input_and_on_stop),
 		cmocka_unit_test(finished_kernel_closes_its_ports_on_detach),
 		cmocka_unit_test(event_fd_that_is_not_an_eventfd_is_left_alone),
+		cmocka_unit_test_prestate(wait_returns_for_io_ring_data_and_stop, (void *)&futex_in_uring),
+		cmocka_unit_test_prestate(wait_returns_for_io_ring_data_and_stop, (void *)&fallback),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A kernel's io_uring (io.h), and the sleep that waits for ring data, I/O
+ * completions and the stop flag at once.
+ *
+ * Each queued operation carries, as user_data, a pointer to an op record
+ * of ours (the caller's tag, and storage that must outlive the submission,
+ * such as a timeout's timespec). Completions are drained from the CQ into a
+ * list the caller takes from with shmring_io_complete, so our own futex
+ * operation can be consumed wherever it sits in the CQ.
+ *
+ * The sleep (smr_io_sleep), with futex operations in io_uring (Linux 6.7):
+ * one IORING_OP_FUTEX_WAITV over the waitv vector kernel.c built (stop flag
+ * and every input's futex_seq, after the S1-S3 steps of the ring protocol),
+ * then io_uring_submit_and_wait_timeout for one CQE: any I/O completion, or
+ * the futex op completing because a producer or the supervisor woke one of
+ * the words. The futex op stays armed across calls until it completes: a
+ * FUTEX_WAKE on any of the words completes it whatever values it was armed
+ * with, and the producers' wake is FUTEX_WAKE(INT_MAX) (wait.c), so a parked
+ * op never steals a wake from another waiter on the same word.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <liburing.h>
+
+#include "shmring/io.h"
+#include "io_internal.h"
+#include "sys.h"
+
+#ifndef IORING_OP_FUTEX_WAITV_NR
+#define IORING_OP_FUTEX_WAITV_NR 53 /* liburing 2.3 predates it (FACTS.md) */
+#endif
+
+struct op {
+	uint64_t tag;
+	struct __kernel_timespec ts;
+	struct op *next_free;
+	int internal;
+};
+
+struct shmring_io {
+	struct io_uring ring;
+	int futex_ok;       /* IORING_OP_FUTEX_WAITV usable */
+	int futex_armed;    /* our futex op is in the kernel */
+	struct op futex_op;
+	struct smr_futex_waitv w[FUTEX_WAITV_MAX];
+	struct op *ops, *free;
+	unsigned nops;
+	unsigned inflight;  /* user ops queued or submitted, not yet completed */
+	struct shmring_io_done *done; /* completed, not yet taken */
+	unsigned ndone, done_head, done_cap;
+};
+
+static int probe_futex(struct io_uring *ring)
+{
+	const char *e = getenv("SHMRING_IO_FUTEX");
+	if (e && !strcmp(e, "0"))
+		return 0; /* forced fallback (tests, or to compare) */
+	struct io_uring_probe *p = io_uring_get_probe_ring(ring);
+	if (!p)
+		return 0;
+	int ok = io_uring_opcode_supported(p, IORING_OP_FUTEX_WAITV_NR);
+	io_uring_free_probe(p);
+	return ok;
+}
+
+int smr_io_new(unsigned entries, struct shmring_io **out)
+{
+	if (entries < 4 || entries > 4096) {
+		smr_seterr("io_uring size %u is out of range: use 4 to 4096 entries", entries);
+		return -EINVAL;
+	}
+	struct shmring_io *io = calloc(1, sizeof(*io));
+	if (!io)
+		return -ENOMEM;
+	int rc = io_uring_queue_init(entries, &io->ring, 0);
+	if (rc < 0) {
+		smr_seterr("cannot set up io_uring: %s%s", strerror(-rc),
+			   rc == -EPERM ? " (io_uring is disabled: sysctl kernel.io_uring_disabled=0)"
+			 : rc == -ENOMEM ? " (raise RLIMIT_MEMLOCK or use fewer entries)" : "");
+		free(io);
+		return rc;
+	}
+	io->nops = io->ring.cq.ring_entries;
+	io->done_cap = io->nops;
+	io->ops = calloc(io->nops, sizeof(*io->ops));
+	io->done = calloc(io->done_cap, sizeof(*io->done));
+	if (!io->ops || !io->done) {
+		io_uring_queue_exit(&io->ring);
+		free(io->ops);
+		free(io->done);
+		free(io);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < io->nops; i++) {
+		io->ops[i].next_free = io->free;
+		io->free = &io->ops[i];
+	}
+	io->futex_op.internal = 1;
+	io->futex_ok = probe_futex(&io->ring);
+	*out = io;
+	return 0;
+}
+
+void smr_io_free(struct shmring_io *io)
+{
+	if (!io)
+		return;
+	/* Exiting the ring cancels what is in flight, our futex op included. */
+	io_uring_queue_exit(&io->ring);
+	free(io->ops);
+	free(io->done);
+	free(io);
+}
+
+int shmring_io_uses_futex(const struct shmring_io *io)
+{
+	return io->futex_ok;
+}
+
+unsigned shmring_io_inflight(const struct shmring_io *io)
+{
+	return io->inflight;
+}
+
+/* Move every CQE into the done list (ours are consumed here). */
+static void drain(struct shmring_io *io)
+{
+	struct io_uring_cqe *cqe;
+	while (io_uring_peek_cqe(&io->ring, &cqe) == 0) {
+		struct op *o = io_uring_cqe_get_data(cqe);
+		if (o && o->internal) {
+			io->futex_armed = 0;
+		} else if (o) {
+			/* The done list holds at most nops entries: each user op
+			 * holds one op record until it is taken. */
+			unsigned slot = (io->done_head + io->ndone) % io->done_cap;
+			io->done[slot] = (struct shmring_io_done){ .tag = o->tag, .res = cqe->res };
+			io->ndone++;
+			o->next_free = io->free;
+			io->free = o;
+		}
+		io_uring_cqe_seen(&io->ring, cqe);
+	}
+}
+
+unsigned smr_io_ready(struct shmring_io *io)
+{
+	drain(io);
+	return io->ndone;
+}
+
+int shmring_io_complete(struct shmring_io *io, struct shmring_io_done *d)
+{
+	if (!io->ndone)
+		drain(io);
+	if (!io->ndone)
+		return 0;
+	*d = io->done[io->done_head];
+	io->done_head = (io->done_head + 1) % io->done_cap;
+	io->ndone--;
+	io->inflight--;
+	return 1;
+}
+
+int shmring_io_submit(struct shmring_io *io)
+{
+	int rc = io_uring_submit(&io->ring);
+	return rc;
+}
+
+/* An SQE and an op record for a user operation, or NULL (-EBUSY). */
+static struct io_uring_sqe *get(struct shmring_io *io, uint64_t tag, struct op **op)
+{
+	if (!io->free) {
+		drain(io); /* completions give op records back once taken */
+		if (!io->free)
+			return NULL;
+	}
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&io->ring);
+	if (!sqe) {
+		io_uring_submit(&io->ring);
+		sqe = io_uring_get_sqe(&io->ring);
+		if (!sqe)
+			return NULL;
+	}
+	struct op *o = io->free;
+	io->free = o->next_free;
+	o->tag = tag;
+	o->internal = 0;
+	io_uring_sqe_set_data(sqe, o);
+	io->inflight++;
+	if (op)
+		*op = o;
+	return sqe;
+}
+
+int shmring_io_read(struct shmring_io *io, int fd, void *buf, size_t len, int64_t offset, uint64_t tag)
+{
+	struct io_uring_sqe *sqe = get(io, tag, NULL);
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_read(sqe, fd, buf, (unsigned)(len > UINT_MAX ? UINT_MAX : len),
+			   offset < 0 ? (uint64_t)-1 : (uint64_t)offset);
+	return 0;
+}
+
+int shmring_io_write(struct shmring_io *io, int fd, const void *buf, size_t len, int64_t offset,
+		     uint64_t tag)
+{
+	struct io_uring_sqe *sqe = get(io, tag, NULL);
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_write(sqe, fd, buf, (unsigned)(len > UINT_MAX ? UINT_MAX : len),
+			    offset < 0 ? (uint64_t)-1 : (uint64_t)offset);
+	return 0;
+}
+
+int shmring_io_recv(struct shmring_io *io, int fd, void *buf, size_t len, uint64_t tag)
+{
+	struct io_uring_sqe *sqe = get(io, tag, NULL);
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_recv(sqe, fd, buf, len, 0);
+	return 0;
+}
+
+int shmring_io_send(struct shmring_io *io, int fd, const void *buf, size_t len, uint64_t tag)
+{
+	struct io_uring_sqe *sqe = get(io, tag, NULL);
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_send(sqe, fd, buf, len, MSG_NOSIGNAL);
+	return 0;
+}
+
+int shmring_io_accept(struct shmring_io *io, int fd, uint64_t tag)
+{
+	struct io_uring_sqe *sqe = get(io, tag, NULL);
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_accept(sqe, fd, NULL, NULL, SOCK_CLOEXEC);
+	return 0;
+}
+
+int shmring_io_connect(struct shmring_io *io, int fd, const struct sockaddr *addr, socklen_t len,
+		       uint64_t tag)
+{
+	struct io_uring_sqe *sqe = get(io, tag, NULL);
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_connect(sqe, fd, addr, len);
+	return 0;
+}
+
+int shmring_io_timeout(struct shmring_io *io, uint64_t ms, uint64_t tag)
+{
+	struct op *o;
+	struct io_uring_sqe *sqe = get(io, tag, &o);
+	if (!sqe)
+		return -EBUSY;
+	o->ts.tv_sec = (long long)(ms / 1000);
+	o->ts.tv_nsec = (long long)(ms % 1000) * 1000000;
+	io_uring_prep_timeout(sqe, &o->ts, 0, 0);
+	return 0;
+}
+
+/*
+ * Sleep for at most slice_ns until one of the n futex words in w is woken
+ * (or differs from its value), an I/O completes, or the slice ends. The
+ * caller did S1-S4 of the ring protocol for every word and re-checks
+ * everything afterwards, so an early or spurious return is harmless.
+ */
+void smr_io_sleep(struct shmring_io *io, const struct smr_futex_waitv *w, unsigned n, uint64_t slice_ns)
+{
+	io_uring_submit(&io->ring);
+	drain(io);
+	if (io->ndone)
+		return;
+	if (!io->futex_ok) {
+		/* Fallback: sleep on the words; while I/O is in flight, in 1 ms
+		 * slices so its completion is noticed within one. */
+		if (io->inflight && slice_ns > 1000000ull)
+			slice_ns = 1000000ull;
+		if (smr_futex_waitv((struct smr_futex_waitv *)w, n, slice_ns) == -ENOSYS) {
+			struct timespec nap = { 0, 1000000L };
+			nanosleep(&nap, NULL);
+		}
+		drain(io);
+		return;
+	}
+	if (!io->futex_armed) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&io->ring);
+		if (!sqe) {
+			io_uring_submit(&io->ring);
+			sqe = io_uring_get_sqe(&io->ring);
+		}
+		if (sqe) {
+			/* The vector must outlive the submission: keep our copy. */
+			memcpy(io->w, w, n * sizeof(*w));
+			memset(sqe, 0, sizeof(*sqe));
+			sqe->opcode = IORING_OP_FUTEX_WAITV_NR;
+			sqe->addr = (uintptr_t)io->w;
+			sqe->len = n;
+			io_uring_sqe_set_data(sqe, &io->futex_op);
+			io->futex_armed = 1;
+		}
+	}
+	struct __kernel_timespec ts = { .tv_sec = (long long)(slice_ns / 1000000000ull),
+					.tv_nsec = (long long)(slice_ns % 1000000000ull) };
+	struct io_uring_cqe *cqe;
+	io_uring_submit_and_wait_timeout(&io->ring, &cqe, 1, &ts, NULL);
+	drain(io);
+}
