@@ -45,6 +45,8 @@ struct op {
 
 struct shmring_io {
 	struct io_uring ring;
+	_Atomic uint32_t *stop; /* the kernel's stop flag */
+	uint64_t slice_ns;
 	int futex_ok;       /* IORING_OP_FUTEX_WAITV usable */
 	int futex_armed;    /* our futex op is in the kernel */
 	struct op futex_op;
@@ -69,7 +71,7 @@ static int probe_futex(struct io_uring *ring)
 	return ok;
 }
 
-int smr_io_new(unsigned entries, struct shmring_io **out)
+int smr_io_new(unsigned entries, _Atomic uint32_t *stop, struct shmring_io **out)
 {
 	if (entries < 4 || entries > 4096) {
 		smr_seterr("io_uring size %u is out of range: use 4 to 4096 entries", entries);
@@ -102,6 +104,8 @@ int smr_io_new(unsigned entries, struct shmring_io **out)
 		io->free = &io->ops[i];
 	}
 	io->futex_op.internal = 1;
+	io->stop = stop;
+	io->slice_ns = smr_peer_check_ms() * 1000000ull;
 	io->futex_ok = probe_futex(&io->ring);
 	*out = io;
 	return 0;
@@ -316,4 +320,27 @@ void smr_io_sleep(struct shmring_io *io, const struct smr_futex_waitv *w, unsign
 	struct io_uring_cqe *cqe;
 	io_uring_submit_and_wait_timeout(&io->ring, &cqe, 1, &ts, NULL);
 	drain(io);
+}
+
+int shmring_io_wait(struct shmring_io *io, int timeout_ms)
+{
+	uint64_t now = smr_now_ns();
+	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : now + (uint64_t)timeout_ms * 1000000ull;
+	for (;;) {
+		io_uring_submit(&io->ring);
+		drain(io);
+		if (io->ndone)
+			return (int)io->ndone;
+		/* Acquire: pairs with the supervisor's release of the flag. */
+		if (smr_load_acquire(io->stop))
+			return 0;
+		now = smr_now_ns();
+		if (now >= deadline)
+			return timeout_ms == 0 ? -EAGAIN : -ETIMEDOUT;
+		uint64_t slice = deadline - now < io->slice_ns ? deadline - now : io->slice_ns;
+		struct __kernel_timespec ts = { .tv_sec = (long long)(slice / 1000000000ull),
+						.tv_nsec = (long long)(slice % 1000000000ull) };
+		struct io_uring_cqe *cqe;
+		io_uring_submit_and_wait_timeout(&io->ring, &cqe, 1, &ts, NULL);
+	}
 }

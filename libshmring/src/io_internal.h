@@ -11,7 +11,7 @@
 #endif
 
 struct shmring_io;
-int  smr_io_new(unsigned entries, struct shmring_io **io);
+int  smr_io_new(unsigned entries, _Atomic uint32_t *stop, struct shmring_io **io);
 void smr_io_free(struct shmring_io *io);
 /* Completed operations not yet taken (drains the completion queue). */
 unsigned smr_io_ready(struct shmring_io *io);

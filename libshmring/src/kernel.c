@@ -296,7 +296,7 @@ int shmring_io_init(struct shmring_kernel *k, unsigned entries, struct shmring_i
 			   "shmring_io_init", k->name);
 		return -EEXIST;
 	}
-	int rc = smr_io_new(entries, &k->io);
+	int rc = smr_io_new(entries, &k->me->stop, &k->io);
 	if (rc < 0)
 		return rc;
 	*io = k->io;

@@ -80,6 +80,16 @@ SHMRING_API int shmring_io_timeout(struct shmring_io *io, uint64_t ms, uint64_t 
 /* Submit what is queued now. Returns the number submitted or -errno. */
 SHMRING_API int shmring_io_submit(struct shmring_io *io);
 
+/*
+ * Wait for I/O only (not for rings): until at least one operation finished,
+ * a stop is requested, or timeout_ms passes (0 look once, -1 no limit). For
+ * a kernel that holds a peeked message while its write is in flight, whose
+ * shmring_kernel_wait would return at once for that very message. A stop is
+ * noticed within SHMRING_PEER_CHECK_MS (100 ms). Returns the number of
+ * finished operations (> 0), 0 on a stop, -EAGAIN or -ETIMEDOUT.
+ */
+SHMRING_API int shmring_io_wait(struct shmring_io *io, int timeout_ms);
+
 /* Take one finished operation: 1 (filled in *done), 0 none yet. Never waits. */
 SHMRING_API int shmring_io_complete(struct shmring_io *io, struct shmring_io_done *done);
 
