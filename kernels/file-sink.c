@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -46,7 +47,9 @@ int main(int argc, char **argv)
 	struct shmring_stats st;
 	shmring_stats(in, &st);
 	uint64_t off = st.bytes_out, msgs = 0; /* released so far, by us or a predecessor */
-	if (off == 0 && ftruncate(fd, 0) < 0) {
+	struct stat fst;
+	int regular = fstat(fd, &fst) == 0 && S_ISREG(fst.st_mode); /* not /dev/null, a FIFO */
+	if (off == 0 && regular && ftruncate(fd, 0) < 0) {
 		fprintf(stderr, "cannot truncate '%s': %s\n", path, strerror(errno));
 		return 1;
 	}
@@ -106,7 +109,8 @@ int main(int argc, char **argv)
 		shmring_release(in);
 	}
 stopped:
-	if (finished && ((direct && ftruncate(fd, (off_t)off) < 0) || (sync && fsync(fd) < 0))) {
+	if (finished && regular &&
+	    ((direct && ftruncate(fd, (off_t)off) < 0) || (sync && fsync(fd) < 0))) {
 		fprintf(stderr, "finishing '%s': %s\n", path, strerror(errno));
 		rc = 1;
 	}

@@ -63,6 +63,12 @@ int main(int argc, char **argv)
 		int r = shmring_reserve(out, chunk, &buf, -1);
 		if (r == -ECANCELED)
 			break; /* stop */
+		if (r == -EPIPE) {
+			fprintf(stderr, "the consumer closed the ring after %llu bytes: stopping early\n",
+				(unsigned long long)off);
+			rc = 1;
+			break;
+		}
 		if (r < 0) {
 			fprintf(stderr, "reserve: %s\n", strerror(-r));
 			rc = 1;

@@ -655,8 +655,8 @@ static void summary(struct sup *s, int code)
 		const struct topo_ring *tr = &s->t->rings[r];
 		uint64_t left = st.msgs_in - st.msgs_out;
 		if (st.redelivered || left)
-			say("shmring-supervisor: ring %s.%s -> %s.%s: %llu messages, %llu delivered "
-			    "again after a consumer restart, %llu never consumed",
+			say("shmring-supervisor: ring %s.%s -> %s.%s: %llu messages, %llu redelivered "
+			    "(consumer taken over), %llu never consumed",
 			    s->t->kernels[tr->from_kernel].name, tr->from_port,
 			    s->t->kernels[tr->to_kernel].name, tr->to_port,
 			    (unsigned long long)st.msgs_in, (unsigned long long)st.redelivered,

@@ -46,5 +46,74 @@ timeout 60 "$sup" run -e "shmring-file-source $dir/f4096 --chunk 2M ! shmring-fi
 if [ $rc != 0 ] && grep -q "larger than the ring's largest message" "$dir/out"
 then ok "chunk larger than the ring: one line, non-zero exit ($rc)"; else fail "chunk too large (exit $rc)"; fi
 
+# TCP: a round trip over loopback, two topologies bridged by a connection
+freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port=$(freeport)
+head -c 5000011 /dev/urandom > "$dir/net.in"
+timeout 120 "$sup" run -e "shmring-tcp-source --listen 127.0.0.1:$port ! shmring-file-sink $dir/net.out" > "$dir/rx" 2>&1 & rx=$!
+timeout 120 "$sup" run -e "shmring-file-source $dir/net.in --chunk 7K ! shmring-tcp-sink --connect 127.0.0.1:$port" > "$dir/out" 2>&1; txrc=$?
+wait $rx; rxrc=$?
+cat "$dir/rx" >> "$dir/out"
+if [ $txrc = 0 ] && [ $rxrc = 0 ] && cmp -s "$dir/net.in" "$dir/net.out" &&
+   grep -q 'received 698 messages, 5000011 bytes' "$dir/out"
+then ok "TCP round trip over loopback: 698 frames, 5000011 bytes, identical"
+else fail "TCP round trip (tx $txrc, rx $rxrc)"; fi
+
+# A peer that closes in the middle of a frame: what was complete arrives,
+# one line says what happened, the kernel fails (temporary: stays down) and
+# the rest of the topology ends.
+port=$(freeport)
+cat > "$dir/midstream.yaml" <<Y
+topology: midstream-$$
+kernels:
+  - { name: rx, exec: $kern/shmring-tcp-source, args: [--listen, "127.0.0.1:$port"], outputs: [out], restart: temporary }
+  - { name: sink, exec: $kern/shmring-file-sink, args: ["$dir/mid.out"], inputs: [in] }
+rings:
+  - { from: rx.out, to: sink.in }
+Y
+timeout 60 "$sup" run "$dir/midstream.yaml" > "$dir/out" 2>&1 & rx=$!
+python3 - "$port" <<'P'
+import socket, struct, sys, time
+for _ in range(100):
+    try:
+        s = socket.create_connection(("127.0.0.1", int(sys.argv[1]))); break
+    except OSError:
+        time.sleep(0.05)
+for m in (b"one", b"two", b"three"):
+    s.sendall(struct.pack("<I", len(m)) + m)
+s.sendall(struct.pack("<I", 100) + b"only part of it")
+s.close()
+P
+wait $rx; rc=$?
+if [ $rc = 2 ] && [ "$(cat "$dir/mid.out")" = "onetwothree" ] &&
+   grep -q "rx   | the peer closed the connection in the middle of a frame after 3 messages" "$dir/out" &&
+   grep -q "kernel 'rx' exited with status 1; restart: temporary, so it stays down" "$dir/out"
+then ok "TCP peer closing mid-frame: 3 complete frames delivered, one line, exit 2"
+else fail "TCP mid-frame close (exit $rc)"; fi
+
+# A receiver that goes away: the sender says so and fails.
+port=$(freeport)
+python3 - "$port" > /dev/null <<'P' &
+import socket, sys
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", int(sys.argv[1]))); l.listen(1)
+c, _ = l.accept(); c.recv(1000); c.close()
+P
+peer=$!
+cat > "$dir/gone.yaml" <<Y
+topology: gone-$$
+kernels:
+  - { name: src, exec: $kern/shmring-file-source, args: ["$dir/f1000003", --chunk, 1K], outputs: [out], restart: temporary }
+  - { name: tx, exec: $kern/shmring-tcp-sink, args: [--connect, "127.0.0.1:$port"], inputs: [in], restart: temporary }
+rings:
+  - { from: src.out, to: tx.in, capacity: 64KiB }
+Y
+timeout 60 "$sup" run "$dir/gone.yaml" > "$dir/out" 2>&1; rc=$?
+wait $peer
+if [ $rc = 2 ] && grep -q "tx  | the peer closed the connection (.*) after [0-9]* messages" "$dir/out" &&
+   grep -q "src | the consumer closed the ring after [0-9]* bytes: stopping early" "$dir/out"
+then ok "TCP receiver gone: the sender reports it and stays down, its producer sees the close, exit 2"
+else fail "TCP receiver gone (exit $rc)"; fi
+
 echo "$fails failed"
 [ $fails = 0 ]

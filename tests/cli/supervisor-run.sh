@@ -77,7 +77,7 @@ sleep 0.5
 wait $spid; rc=$?
 restarts=$(grep -c "kernel 'double' was killed by SIGKILL: restarting" "$dir/out")
 dups=$(sed -n 's/.*received [0-9]* in order, \([0-9]*\) duplicates.*/\1/p' "$dir/out")
-redel=$(sed -n 's/.*ring gen.out -> double.in: [0-9]* messages, \([0-9]*\) delivered again.*/\1/p' "$dir/out")
+redel=$(sed -n 's/.*ring gen.out -> double.in: [0-9]* messages, \([0-9]*\) redelivered.*/\1/p' "$dir/out")
 if [ $src = 0 ] && [ $rc = 4 ] && [ "$restarts" = 5 ] && grep -q ', 0 lost' "$dir/out" &&
    [ -n "$dups" ] && [ "${redel:-0}" -ge "$dups" ]; then
   ok "SIGKILL x5 under load: restarted, nothing lost, $redel redelivered, $dups duplicates at the sink; stop NAME"

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shmring-tcp-source: receive frames (32-bit little-endian length, then the
+ * message) from one TCP connection and commit each as a message of "out";
+ * when the peer closes at a frame boundary, finish (end of stream).
+ *
+ * Zero-copy: the payload is received by io_uring straight into space
+ * reserved in the ring. Back-pressure: nothing is received while the ring
+ * has no room, so the socket buffer fills and the sender waits. A peer that
+ * closes inside a frame, or a frame larger than the ring's largest message,
+ * ends the kernel with one line and exit 1; what was complete before is
+ * delivered.
+ */
+#define _GNU_SOURCE
+#include "net.h"
+
+#define USAGE "usage: shmring-tcp-source --listen [HOST:]PORT | --connect HOST:PORT   (a kernel)\n"
+
+/* Receive exactly len bytes: len, 0 at EOF before any byte, -EPIPE at EOF
+ * in the middle, -ECANCELED on a stop, or the error. */
+static int recv_all(struct shmring_io *io, int fd, void *buf, size_t len)
+{
+	size_t done = 0;
+	while (done < len) {
+		shmring_io_recv(io, fd, (char *)buf + done, len - done, 1);
+		int n = k_io_result(io, 1);
+		if (n == -EINTR || n == -EAGAIN)
+			continue;
+		if (n < 0)
+			return n;
+		if (n == 0)
+			return done ? -EPIPE : 0;
+		done += (size_t)n;
+	}
+	return (int)len;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 3 || (strcmp(argv[1], "--connect") && strcmp(argv[1], "--listen")))
+		return fputs(USAGE, stderr), 2;
+	struct shmring_kernel *k = k_attach("tcp-source");
+	struct shmring *out = k_port(k, "out");
+	struct shmring_io *io = k_io(k);
+	int fd = net_open(k, io, argv[1], argv[2]);
+	if (fd == -ECANCELED)
+		return shmring_kernel_detach(k);
+	uint64_t msgs = 0, bytes = 0;
+	int rc = 0;
+	for (;;) {
+		unsigned char hdr[NET_HDR];
+		int r = recv_all(io, fd, hdr, sizeof(hdr));
+		if (r == 0)
+			break; /* clean end */
+		if (r == -ECANCELED)
+			goto stopped;
+		if (r < 0) {
+			fprintf(stderr, "the peer %s after %llu messages\n",
+				r == -EPIPE ? "closed the connection in the middle of a frame header"
+					    : strerror(-r), (unsigned long long)msgs);
+			rc = 1;
+			break;
+		}
+		uint32_t len = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 |
+			       (uint32_t)hdr[3] << 24;
+		if (len == 0 || len > shmring_max_message(out)) {
+			fprintf(stderr, "frame %llu is %u bytes: must be 1 to %zu (the ring's largest "
+				"message); use a larger ring or smaller frames\n",
+				(unsigned long long)msgs, len, shmring_max_message(out));
+			rc = 1;
+			break;
+		}
+		void *buf;
+		r = shmring_reserve(out, len, &buf, -1);
+		if (r == -ECANCELED)
+			goto stopped;
+		if (r < 0) {
+			fprintf(stderr, "%s after %llu messages\n", r == -EPIPE ? "the consumer closed the ring"
+				: strerror(-r), (unsigned long long)msgs);
+			rc = 1;
+			break;
+		}
+		r = recv_all(io, fd, buf, len);
+		if (r == -ECANCELED)
+			goto stopped;
+		if (r != (int)len) {
+			fprintf(stderr, "the peer %s after %llu messages: the partial frame is dropped\n",
+				r == 0 || r == -EPIPE ? "closed the connection in the middle of a frame"
+						      : strerror(-r), (unsigned long long)msgs);
+			rc = 1;
+			break;
+		}
+		shmring_commit(out, len);
+		msgs++;
+		bytes += len;
+	}
+stopped:
+	close(fd);
+	printf("received %llu messages, %llu bytes\n", (unsigned long long)msgs, (unsigned long long)bytes);
+	return rc ? rc : shmring_kernel_detach(k);
+}
