@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * shmring-file-source: stream a file into the output ring "out", one message
- * per chunk (--chunk, default 64 KiB), then finish (end of stream).
+ * per chunk (--chunk, default 256 KiB), then finish (end of stream).
  *
  * Zero-copy: each chunk is read by io_uring straight into space reserved in
  * the ring, and committed with the length actually read (short reads are
@@ -21,7 +21,7 @@
 int main(int argc, char **argv)
 {
 	const char *path = NULL;
-	uint64_t chunk = 64 * 1024;
+	uint64_t chunk = 256 * 1024;
 	int direct = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--chunk") && i + 1 < argc)
