@@ -396,4 +396,7 @@ void smr_count_redelivered(struct shmring *r, uint64_t tail)
 		}
 	}
 	smr_counter_add(&r->my_ctr->redelivered, n);
+	/* Counted once: a successor of ours that never peeks must not count
+	 * the same messages again. Relaxed, as peek's store. */
+	smr_store_relaxed(&r->my_ctr->peeked, tail);
 }

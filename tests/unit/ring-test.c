@@ -905,6 +905,11 @@ static void message_peeked_by_crashed_consumer_is_delivered_again(void **s)
 	/* both messages the dead consumer saw come again, counted; then the rest */
 	assert_int_equal(shmring_stats(owner, &st), 0);
 	assert_int_equal(st.redelivered, 2);
+	/* a successor that never peeked does not count them a second time */
+	shmring_detach(c);
+	assert_int_equal(shmring_attach(where, SHMRING_ROLE_CONSUMER, &c), 0);
+	assert_int_equal(shmring_stats(owner, &st), 0);
+	assert_int_equal(st.redelivered, 2);
 	assert_int_equal(shmring_recv(c, b, sizeof(b), 0), 5);
 	assert_memory_equal(b, "first", 5);
 	assert_int_equal(shmring_recv(c, b, sizeof(b), 0), 5);
