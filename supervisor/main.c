@@ -33,16 +33,26 @@
 	"     intensity reached; 4 stopped on request; 5 stopped, some kernel killed\n" \
 	"     after the grace period; 100 bad usage; 111 system error\n"
 
-static int check(const char *path, const char *pipeline)
+/* A topology from FILE or -e PIPELINE: 0, or the exit code after one line. */
+static int load(const char *path, const char *pipeline, struct topology **t)
 {
 	char err[512];
-	struct topology *t;
-	int rc = pipeline ? topo_parse_pipeline(pipeline, &t, err, sizeof(err))
-			  : topo_load(path, &t, err, sizeof(err));
+	int rc = pipeline ? topo_parse_pipeline(pipeline, t, err, sizeof(err))
+			  : topo_load(path, t, err, sizeof(err));
 	if (rc < 0) {
 		fprintf(stderr, "shmring-supervisor: %s\n", err);
 		return rc == -EINVAL ? 1 : 111;
 	}
+	return 0;
+}
+
+static int check(const char *path, const char *pipeline)
+{
+	char err[512];
+	struct topology *t;
+	int rc = load(path, pipeline, &t);
+	if (rc)
+		return rc;
 	hwloc_topology_t hw;
 	if (hwloc_topology_init(&hw) < 0 || hwloc_topology_load(hw) < 0) {
 		fprintf(stderr, "shmring-supervisor: cannot read this machine's topology (hwloc): %s\n",
@@ -67,14 +77,10 @@ static int check(const char *path, const char *pipeline)
 
 static int run(const char *path, const char *pipeline)
 {
-	char err[512];
 	struct topology *t;
-	int rc = pipeline ? topo_parse_pipeline(pipeline, &t, err, sizeof(err))
-			  : topo_load(path, &t, err, sizeof(err));
-	if (rc < 0) {
-		fprintf(stderr, "shmring-supervisor: %s\n", err);
-		return rc == -EINVAL ? 1 : 111;
-	}
+	int rc = load(path, pipeline, &t);
+	if (rc)
+		return rc;
 	if (pipeline) /* one-liners run side by side: name each after its supervisor */
 		snprintf(t->name, sizeof(t->name), "pipeline-%d", (int)getpid());
 	const char *q = getenv("SHMRING_QUIET");
