@@ -91,7 +91,10 @@ if [ $rc = 2 ] && [ "$(cat "$dir/mid.out")" = "onetwothree" ] &&
 then ok "TCP peer closing mid-frame: 3 complete frames delivered, one line, exit 2"
 else fail "TCP mid-frame close (exit $rc)"; fi
 
-# A receiver that goes away: the sender says so and fails.
+# A receiver that goes away: the sender says so and fails. 64 MiB, more
+# than loopback socket buffers can absorb (megabytes), so the sender is
+# still sending when the receiver closes.
+head -c 64M /dev/zero > "$dir/zeros"
 port=$(freeport)
 python3 - "$port" > /dev/null <<'P' &
 import socket, sys
@@ -103,7 +106,7 @@ peer=$!
 cat > "$dir/gone.yaml" <<Y
 topology: gone-$$
 kernels:
-  - { name: src, exec: $kern/shmring-file-source, args: ["$dir/f1000003", --chunk, 1K], outputs: [out], restart: temporary }
+  - { name: src, exec: $kern/shmring-file-source, args: ["$dir/zeros", --chunk, 16K], outputs: [out], restart: temporary }
   - { name: tx, exec: $kern/shmring-tcp-sink, args: [--connect, "127.0.0.1:$port"], inputs: [in], restart: temporary }
 rings:
   - { from: src.out, to: tx.in, capacity: 64KiB }

@@ -70,7 +70,13 @@ sed -e 's/intensity: 5/intensity: 20/' "$dir/long.yaml" > "$dir/long20.yaml"
 "$sup" run "$dir/long20.yaml" > "$dir/out" 2>&1 & spid=$!
 wait_for "active" "$dir/out" 10
 for i in 1 2 3 4 5; do
-  sleep 0.3; pkill -9 -P $spid -x double
+  # kill the running double (once it has exec'd), then wait for its restart
+  sleep 0.3
+  for _ in $(seq 100); do pkill -9 -P $spid -x double && break; sleep 0.05; done
+  for _ in $(seq 100); do
+    [ "$(grep -c "kernel 'double' was killed by SIGKILL: restarting" "$dir/out")" -ge $i ] && break
+    sleep 0.05
+  done
 done
 sleep 0.5
 "$sup" stop long-doubler > "$dir/stop.out" 2>&1; src=$?
