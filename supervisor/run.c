@@ -422,6 +422,13 @@ static void handle_exit(struct sup *s, size_t i, int status)
 	atomic_store_explicit(&s->ck[i].last_status, status, memory_order_relaxed);
 	/* Acquire: pairs with the kernel's release of finished, after its
 	 * closes. */
+	if (k->done) {
+		/* Already gone for good (it could not be started: bind or exec
+		 * failed and spawn said so); nothing more to decide. */
+		k->stopping = 0;
+		atomic_store_explicit(&s->ck[i].state, (uint32_t)SMR_K_DONE, memory_order_relaxed);
+		return;
+	}
 	int finished = atomic_load_explicit(&s->ck[i].finished, memory_order_acquire) != 0;
 	enum sv_exit how = sv_classify(status, finished);
 	char what[64];

@@ -54,7 +54,7 @@ struct shmring_io {
 	struct op *ops, *free;
 	unsigned nops;
 	unsigned inflight;  /* user ops queued or submitted, not yet completed */
-	struct shmring_io_done *done; /* completed, not yet taken */
+	struct done { struct op *op; int32_t res; } *done; /* completed, not yet taken */
 	unsigned ndone, done_head, done_cap;
 };
 
@@ -141,13 +141,11 @@ static void drain(struct shmring_io *io)
 		if (o && o->internal) {
 			io->futex_armed = 0;
 		} else if (o) {
-			/* The done list holds at most nops entries: each user op
-			 * holds one op record until it is taken. */
+			/* Each user op keeps its record until it is taken, so the
+			 * done list never holds more than nops entries. */
 			unsigned slot = (io->done_head + io->ndone) % io->done_cap;
-			io->done[slot] = (struct shmring_io_done){ .tag = o->tag, .res = cqe->res };
+			io->done[slot] = (struct done){ .op = o, .res = cqe->res };
 			io->ndone++;
-			o->next_free = io->free;
-			io->free = o;
 		}
 		io_uring_cqe_seen(&io->ring, cqe);
 	}
@@ -165,7 +163,10 @@ int shmring_io_complete(struct shmring_io *io, struct shmring_io_done *d)
 		drain(io);
 	if (!io->ndone)
 		return 0;
-	*d = io->done[io->done_head];
+	struct done *e = &io->done[io->done_head];
+	*d = (struct shmring_io_done){ .tag = e->op->tag, .res = e->res };
+	e->op->next_free = io->free; /* the record is free once taken */
+	io->free = e->op;
 	io->done_head = (io->done_head + 1) % io->done_cap;
 	io->ndone--;
 	io->inflight--;
@@ -181,11 +182,8 @@ int shmring_io_submit(struct shmring_io *io)
 /* An SQE and an op record for a user operation, or NULL (-EBUSY). */
 static struct io_uring_sqe *get(struct shmring_io *io, uint64_t tag, struct op **op)
 {
-	if (!io->free) {
-		drain(io); /* completions give op records back once taken */
-		if (!io->free)
-			return NULL;
-	}
+	if (!io->free)
+		return NULL; /* every record is queued, in flight or done but not taken */
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&io->ring);
 	if (!sqe) {
 		io_uring_submit(&io->ring);
