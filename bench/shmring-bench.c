@@ -325,7 +325,7 @@ static int latency(const char *label, const struct bcase *bc, enum shmring_wait 
 		out->p99 = (double)c->rtt[iters * 99 / 100];
 		out->p999 = (double)c->rtt[iters * 999 / 1000];
 		if (csv)
-			fprintf(csv, "latency,%s,64,%.0f,%.0f,%.0f\n", label, out->p50,
+			fprintf(csv, "latency,\"%s\",64,%.0f,%.0f,%.0f\n", label, out->p50,
 				out->p99, out->p999);
 	}
 	ctx_free(c);
@@ -362,7 +362,7 @@ static double throughput(const char *label, const struct bcase *bc, int zc, uint
 	}
 	qsort(r, 3, sizeof(double), cmp_double);
 	if (csv)
-		fprintf(csv, "throughput,%s,%zu,%.0f,%.3f\n", label, size, r[1],
+		fprintf(csv, "throughput,\"%s\",%zu,%.0f,%.3f\n", label, size, r[1],
 			r[1] * (double)size / 1e9);
 	return r[1];
 }
@@ -428,6 +428,9 @@ int main(int argc, char **argv)
 					strerror(errno));
 				return 1;
 			}
+			/* latency: a,b,c = p50, p99, p99.9 round trip in ns;
+			 * throughput: a = messages/s, b = GB/s. Case names are
+			 * quoted (some contain commas). */
 			fprintf(csv, "kind,case,size,a,b,c\n");
 			break;
 		case 'l': want_lat = 1; break;

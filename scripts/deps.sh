@@ -3,10 +3,11 @@
 # Nothing is vendored and nothing is downloaded from elsewhere.
 set -euo pipefail
 # procps (pgrep, pkill), bsdutils (script: a pty) and python3 (JSON checks)
-# are used by the command-line tests; slim images may lack them.
+# are used by the command-line tests, python3 and gnuplot-nox by
+# bench/run-all; slim images may lack them.
 pkgs=(build-essential cmake pkg-config clang libclang-rt-dev
       liburing-dev libhwloc-dev libcmocka-dev libyaml-dev libzmq3-dev
-      procps bsdutils python3)
+      procps bsdutils python3 gnuplot-nox)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -78,7 +78,8 @@ fuzz() {
 }
 step "fuzz ring attach, control-segment attach and topology parsing (${fuzz_seconds}s each)" fuzz
 
-step "benchmark smoke run (no timing claims)" ./build-ci/bench/shmring-bench --quick
+step "benchmark smoke run: bench/run-all --quick, CSV and plots (no timing claims)" \
+  ./bench/run-all --quick --build build-ci --out build-ci/bench-results
 
 echo
 leftover=$(ls /dev/shm | grep -c '^shmring\.' || true)
