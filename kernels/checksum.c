@@ -46,16 +46,13 @@ int main(int argc, char **argv)
 	for (;;) {
 		const void *m;
 		size_t len;
-		int r = shmring_peek(in, &m, &len, 0);
-		if (r == -EAGAIN) {
-			if (shmring_kernel_wait(k, -1) == 0)
-				return shmring_kernel_detach(k); /* stop */
-			continue;
-		}
+		int r = k_next(k, in, &m, &len);
+		if (r == -ECANCELED)
+			return shmring_kernel_detach(k); /* stop */
 		if (r == 0)
 			break;
 		if (r < 0)
-			return fprintf(stderr, "peek: %s\n", strerror(-r)), 1;
+			return 1;
 		void *w;
 		r = shmring_reserve(out, len, &w, -1);
 		if (r == -ECANCELED)

@@ -45,18 +45,14 @@ int main(int argc, char **argv)
 	for (;;) {
 		const void *m;
 		size_t len;
-		int r = shmring_peek(in, &m, &len, 0);
-		if (r == -EAGAIN) {
-			if (shmring_kernel_wait(k, -1) == 0)
-				break;
-			continue;
-		}
+		int r = k_next(k, in, &m, &len);
+		if (r == -ECANCELED)
+			break; /* stop */
 		if (r == 0) {
 			finished = 1;
 			break;
 		}
 		if (r < 0) {
-			fprintf(stderr, "peek: %s\n", strerror(-r));
 			rc = 1;
 			break;
 		}

@@ -64,6 +64,26 @@ static inline uint64_t k_size(const char *s, const char *what)
 }
 
 /*
+ * The next message of input `in`, waiting (rings, I/O and stop, in one
+ * sleep) while there is none: its length (> 0, *m points at it until
+ * shmring_release), 0 at end of stream, -ECANCELED when a stop was
+ * requested, or another error after one line on stderr.
+ */
+static inline int k_next(struct shmring_kernel *k, struct shmring *in, const void **m, size_t *len)
+{
+	for (;;) {
+		int r = shmring_peek(in, m, len, 0);
+		if (r != -EAGAIN) {
+			if (r < 0)
+				fprintf(stderr, "peek: %s\n", strerror(-r));
+			return r;
+		}
+		if (shmring_kernel_wait(k, -1) == 0)
+			return -ECANCELED;
+	}
+}
+
+/*
  * Wait for the one operation in flight and return its result; on a stop,
  * returns -ECANCELED (the operation is cancelled when the io_uring is torn
  * down at detach).

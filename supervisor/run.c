@@ -10,6 +10,15 @@
  * control segment and the rings are memfds, so they die with the last process
  * holding them, even when the supervisor is killed with SIGKILL (its kernels
  * get SIGKILL through PR_SET_PDEATHSIG).
+ *
+ * Memory ordering in the control segment: three words synchronise and are
+ * paired explicitly where they are used: a kernel's `stop` (release here,
+ * acquire in kernel.c and wait.c), the topology `state` + `active_seq`
+ * (release here, acquire in the kernel's barrier), and a kernel's READY and
+ * `finished` (release in kernel.c, acquire here). Every other store here
+ * (pid, cpu, restarts, last_status, started_ns, the kernel states we set) is
+ * relaxed: it is read for display by shmring-stat, nobody waits on it, and
+ * a stop/finished/stop-reset before exec is ordered by fork and execve.
  */
 #define _GNU_SOURCE
 #include <errno.h>
