@@ -31,6 +31,7 @@ struct shmring {
 	uint64_t  held_pos;   /* producer, batching: first header held back ... */
 	uint64_t  held_hdr;   /* ... and its value, released by smr_publish */
 	uint64_t  want;       /* producer: bytes a blocked reserve waits for */
+	uint64_t  want_tail;  /* producer: position shmring_wait_released waits for */
 	int       held;
 	int       closed;     /* this end called shmring_close */
 	_Atomic uint64_t *my_index;   /* head (producer) or tail (consumer) */

@@ -400,3 +400,112 @@ void smr_count_redelivered(struct shmring *r, uint64_t tail)
 	 * the same messages again. Relaxed, as peek's store. */
 	smr_store_relaxed(&r->my_ctr->peeked, tail);
 }
+
+/* ---- positions and agents ---------------------------------------------- */
+
+uint64_t shmring_position(const struct shmring *r)
+{
+	return r->pos;
+}
+
+static int released_ready(struct shmring *r)
+{
+	int rc = refresh_tail(r); /* P2: acquire of tail */
+	if (rc < 0)
+		return rc;
+	if ((int64_t)(r->peer_pos - r->want_tail) >= 0)
+		return 1;
+	/* Relaxed, as producer_ready: a flag. */
+	return smr_load_relaxed(&r->peer->closed) ? -EPIPE : 0;
+}
+
+int shmring_wait_released(struct shmring *r, uint64_t pos, int timeout_ms)
+{
+	if (r->role != SHMRING_ROLE_PRODUCER)
+		return -EBADF;
+	if ((int64_t)(pos - r->pos) > 0)
+		return -EINVAL; /* never committed: nobody could release it */
+	r->want_tail = pos;
+	int rc = released_ready(r);
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
+	/* The consumer may be waiting for commits we hold back. */
+	if (r->pending)
+		smr_publish(r);
+	if (timeout_ms == 0)
+		return -EAGAIN;
+	rc = smr_wait(r, timeout_ms, released_ready);
+	return rc < 0 ? rc : 0;
+}
+
+int shmring_mapping(struct shmring *r, struct shmring_mapping *m)
+{
+	if (r->role != SHMRING_ROLE_PRODUCER && r->role != SHMRING_ROLE_CONSUMER)
+		return -EBADF;
+	if (r->cur_rec || r->held)
+		return -EBUSY; /* a reservation or peek is open */
+	if (r->pending)
+		smr_publish(r);
+	*m = (struct shmring_mapping){
+		.base = r->hdr,
+		.length = r->map_len,
+		.data_offset = SHMRING_DATA_OFFSET,
+		.capacity = r->cap,
+		.max_message = r->max_msg,
+		.pos = r->pos,
+		.role = (int)r->role,
+		.head = offsetof(struct smr_header, head.pos),
+		.tail = offsetof(struct smr_header, tail.pos),
+		.producer_closed = offsetof(struct smr_header, prod.closed),
+		.consumer_closed = offsetof(struct smr_header, cons.closed),
+		.producer_msgs = offsetof(struct smr_header, prod_ctr.msgs),
+		.producer_bytes = offsetof(struct smr_header, prod_ctr.bytes),
+		.consumer_msgs = offsetof(struct smr_header, cons_ctr.msgs),
+		.consumer_bytes = offsetof(struct smr_header, cons_ctr.bytes),
+		.consumer_peeked = offsetof(struct smr_header, cons_ctr.peeked),
+	};
+	return 0;
+}
+
+int shmring_resync(struct shmring *r)
+{
+	if (r->role != SHMRING_ROLE_PRODUCER && r->role != SHMRING_ROLE_CONSUMER)
+		return -EBADF;
+	/* Acquire: pairs with the agent's release of tail (a consumer agent
+	 * publishes its last release with it; a producer agent's records are
+	 * acquired header by header in the walk). */
+	uint64_t tail = smr_load_acquire(&r->hdr->tail.pos);
+	/* Relaxed: a hint, only checked against tail here. */
+	uint64_t head = smr_load_relaxed(&r->hdr->head.pos);
+	/* This process's own position is stale (the agent moved it any
+	 * distance): only the shared words can be checked, against each other. */
+	if ((tail & 7u) || (head & 7u) || head - tail > r->cap) {
+		smr_seterr("ring '%s': the agent left head %llu and tail %llu inconsistent: "
+			   "the segment is corrupt; recreate the ring", r->name,
+			   (unsigned long long)head, (unsigned long long)tail);
+		return -EBADMSG;
+	}
+	if (r->role == SHMRING_ROLE_PRODUCER) {
+		r->peer_pos = tail;
+		int rc = smr_producer_resume(r, tail);
+		if (rc < 0)
+			return rc;
+		/* Relaxed: a hint, as at attach. */
+		smr_store_relaxed(r->my_index, r->pos);
+	} else {
+		r->pos = tail;
+	}
+	/* Relaxed: the agent is done (its host saw it finish); these are
+	 * counters for display, taken up so the totals continue. */
+	r->msgs = smr_load_relaxed(&r->my_ctr->msgs);
+	r->bytes = smr_load_relaxed(&r->my_ctr->bytes);
+	r->pending = 0;
+	return 0;
+}
+
+void shmring_notify(struct shmring *r)
+{
+	if (r->role != SHMRING_ROLE_PRODUCER && r->role != SHMRING_ROLE_CONSUMER)
+		return;
+	smr_wake_peer(r); /* W2..W4 */
+}

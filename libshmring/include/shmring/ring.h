@@ -160,6 +160,53 @@ SHMRING_API const char *shmring_name(const struct shmring *ring); /* "" for anon
 /* The last cold-path error of this thread, as one line; "" if none. */
 SHMRING_API const char *shmring_errmsg(void);
 
+/*
+ * Positions. A ring end's position is the free-running count of ring bytes it
+ * has committed (producer) or released (consumer), padding included.
+ * shmring_position: this end's, after its last commit or release.
+ * shmring_wait_released (producer): wait until the consumer has published
+ * the release of everything before pos, e.g. the position after the commit
+ * of a message that lends the consumer a buffer (cuda.h returns device
+ * buffers to their pool this way). 0, -EPIPE (the consumer closed before
+ * getting there), -EAGAIN (timeout 0), -ETIMEDOUT, -EOWNERDEAD, -ECANCELED.
+ */
+SHMRING_API uint64_t shmring_position(const struct shmring *ring);
+SHMRING_API int shmring_wait_released(struct shmring *ring, uint64_t pos, int timeout_ms);
+
+/*
+ * For an agent that drives this end through the shared memory itself rather
+ * than through these calls: a persistent GPU kernel polling the registered
+ * mapping (cuda.h). Most programs never need these.
+ *
+ * shmring_mapping flushes what is pending and describes the mapping: where
+ * it is, where the records start, and the byte offsets of the shared words of
+ * the protocol (docs/ring.md), so the agent needs no copy of the layout.
+ * While the agent runs, this process must not call the data functions on
+ * this end. shmring_resync takes the end back: it takes up the position and
+ * counters the agent left in shared memory (a producer walks the visible
+ * records from the tail, as one taking over after a crash does).
+ * shmring_notify wakes the peer if it sleeps; an agent that cannot make
+ * system calls (a GPU) has its host call it after each publication.
+ */
+struct shmring_mapping {
+	void    *base;        /* the whole mapping, page-aligned */
+	size_t   length;
+	size_t   data_offset; /* records start here; capacity bytes */
+	uint64_t capacity;
+	uint64_t max_message;
+	uint64_t pos;         /* this end's position */
+	int      role;        /* enum shmring_role of this end */
+	/* Byte offsets from base of the shared words. */
+	size_t   head, tail;                /* uint64: producer's, consumer's index */
+	size_t   producer_closed, consumer_closed; /* uint32 flags */
+	size_t   producer_msgs, producer_bytes;     /* uint64 counters */
+	size_t   consumer_msgs, consumer_bytes;
+	size_t   consumer_peeked;           /* uint64: end of the furthest peek */
+};
+SHMRING_API int  shmring_mapping(struct shmring *ring, struct shmring_mapping *m);
+SHMRING_API int  shmring_resync(struct shmring *ring);
+SHMRING_API void shmring_notify(struct shmring *ring);
+
 #ifdef __cplusplus
 }
 #endif
