@@ -50,6 +50,9 @@ install_check() {
   cmake -S tests/install -B build-install -DCMAKE_PREFIX_PATH="$prefix" >/dev/null &&
     cmake --build build-install >/dev/null &&
     LD_LIBRARY_PATH="$prefix/lib" ./build-install/consumer || return 1
+  if [ -x build-install/cuda-consumer ]; then
+    LD_LIBRARY_PATH="$prefix/lib" ./build-install/cuda-consumer || return 1
+  fi
   # pkg-config, static and shared
   PKG_CONFIG_PATH="$prefix/lib/pkgconfig" cc -std=c11 -o build-install/consumer-pc \
     tests/install/consumer.c $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs shmring) &&
