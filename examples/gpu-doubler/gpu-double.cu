@@ -36,6 +36,9 @@ __device__ static void nap(unsigned *idle)
 		(*idle)++;
 }
 
+/* The kernel's own error code, beside the SHMRING_AGENT_* ones. */
+#define WRONG_SIZE (-100)
+
 __global__ void double_kernel(shmring_agent_end in, shmring_agent_end out, shmring_cuda_ctl *ctl)
 {
 	uint32_t state = SHMRING_CUDA_RUNNING;
@@ -59,7 +62,7 @@ __global__ void double_kernel(shmring_agent_end in, shmring_agent_end out, shmri
 		}
 		if (n < 0 || n != (int64_t)sizeof(pair)) {
 			state = SHMRING_CUDA_FAILED;
-			err = n < 0 ? (int32_t)n : SHMRING_AGENT_CORRUPT;
+			err = n < 0 ? (int32_t)n : WRONG_SIZE;
 			break;
 		}
 		void *o;
@@ -161,7 +164,10 @@ int main(int argc, char **argv)
 		_exit(1);
 	}
 	unsigned long long handled = ctl->progress;
-	if (rc < 0)
+	if (rc < 0 && ctl->error == WRONG_SIZE)
+		fprintf(stderr, "gpu-double: a message of the wrong size arrived (want %zu bytes, "
+				"a struct pair): connect it to a pair producer such as gen\n", sizeof(pair));
+	else if (rc < 0)
 		fprintf(stderr, "gpu-double: %s\n", shmring_cuda_errmsg());
 	if (shmring_cuda_agent_end(in) < 0 || shmring_cuda_agent_end(out) < 0) {
 		fprintf(stderr, "gpu-double: %s\n", shmring_cuda_errmsg());
