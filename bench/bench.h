@@ -65,6 +65,8 @@ extern const struct bcase lat_raw_line, lat_futex_both, lat_futex_paced, lat_eve
 	lat_pipe, lat_unix, lat_zmq;
 /* throughput peers (peers.c) */
 extern const struct bcase tput_unix, tput_zmq, tput_raw;
+/* iceoryx (peer-iceoryx.c, when built with it) */
+extern const struct bcase lat_iox, tput_iox;
 void bench_memcpy(struct bctx *c);
 
 #endif

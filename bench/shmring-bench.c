@@ -31,7 +31,9 @@
 #include "bench.h"
 
 #define USAGE "usage: shmring-bench [--quick] [--cores A,B] [--csv FILE] [--latency] [--throughput]\n" \
-	      "                     [--wait 0-3] [--batch N] [--only-ring]\n" \
+	      "                     [--wait 0-3] [--batch N] [--only-ring] [--iceoryx]\n" \
+	      "  --iceoryx: also measure iceoryx (needs a running iox-roudi with\n" \
+	      "             bench/iceoryx-roudi.toml; bench/run-all starts one)\n" \
 	      "  --wait: shmring strategy for throughput (0 adaptive, 1 spin, 2 yield, 3 futex)\n" \
 	      "  --batch: publication batch of the batched throughput columns (default 32)\n"
 
@@ -42,6 +44,7 @@ static uint32_t tput_batch = 32;
 static int only_ring;
 static size_t tput_capacity; /* 0: sized to the message, see ring_bytes() */
 static FILE *csv;
+static int with_iox; /* --iceoryx */
 
 void bench_fail(struct bctx *c, const char *fmt, ...)
 {
@@ -85,7 +88,14 @@ static int setup_rings(struct bctx *c, size_t capacity)
 	return 0;
 }
 
-static int setup_lat_rings(struct bctx *c) { return setup_rings(c, 64 * 1024); }
+/* Latency rings: 64 KiB, or room for four messages of the case's size. */
+static int setup_lat_rings(struct bctx *c)
+{
+	size_t cap = 64 * 1024;
+	while (cap < 4 * (c->size + 16))
+		cap <<= 1;
+	return setup_rings(c, cap);
+}
 /*
  * Throughput rings are sized the way docs/ring.md advises: at least 256 KiB
  * and 16 messages, so small messages stay within the cores' L2 caches
@@ -138,8 +148,11 @@ static void ring_pingpong(struct bctx *c, int initiator)
 			bench_pace(c->pace_us);
 		uint64_t t0 = bench_now();
 		if (initiator) {
-			if (shmring_reserve(out, c->size, &w, -1) < 0)
+			if (shmring_reserve(out, c->size, &w, -1) < 0) {
+				bench_fail(c, "reserve: %s", shmring_errmsg());
+				shmring_close(out); /* the responder sees the end, not a hang */
 				break;
+			}
 			memcpy(w, &i, sizeof(i));
 			shmring_commit(out, c->size);
 		}
@@ -308,13 +321,17 @@ static int cmp_double(const void *a, const void *b)
 
 struct lat { double p50, p99, p999; };
 
+/* Quantiles written as the latency CDF (run-all plots them). */
+static const double cdf_q[] = { 0.001, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8,
+				0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 0.9995, 0.9999 };
+
 static int latency(const char *label, const struct bcase *bc, enum shmring_wait w,
-		   uint32_t pace_us, uint64_t iters, struct lat *out)
+		   uint32_t pace_us, uint64_t iters, size_t size, struct lat *out)
 {
 	if (quick)
 		iters = iters / 50 + 10;
 	struct bctx *c = ctx_new(iters);
-	c->size = 64;
+	c->size = size;
 	c->warmup = iters / 10 + 10;
 	c->wait = w;
 	c->pace_us = pace_us;
@@ -324,9 +341,13 @@ static int latency(const char *label, const struct bcase *bc, enum shmring_wait 
 		out->p50 = (double)c->rtt[iters / 2];
 		out->p99 = (double)c->rtt[iters * 99 / 100];
 		out->p999 = (double)c->rtt[iters * 999 / 1000];
-		if (csv)
-			fprintf(csv, "latency,\"%s\",64,%.0f,%.0f,%.0f\n", label, out->p50,
+		if (csv) {
+			fprintf(csv, "latency,\"%s\",%zu,%.0f,%.0f,%.0f\n", label, size, out->p50,
 				out->p99, out->p999);
+			for (size_t q = 0; q < sizeof(cdf_q) / sizeof(cdf_q[0]); q++)
+				fprintf(csv, "cdf,\"%s\",%zu,%g,%llu,\n", label, size, cdf_q[q],
+					(unsigned long long)c->rtt[(uint64_t)(cdf_q[q] * (double)iters)]);
+		}
 	}
 	ctx_free(c);
 	return rc;
@@ -339,8 +360,8 @@ static double throughput(const char *label, const struct bcase *bc, int zc, uint
 	uint64_t iters = (512ull << 20) / size;
 	if (iters > 2000000)
 		iters = 2000000;
-	if (iters < 2000)
-		iters = 2000;
+	if (iters < 200)
+		iters = 200; /* 4 MiB: 200 messages, 800 MiB a run */
 	if (quick)
 		iters = iters / 100 + 10;
 	double r[3];
@@ -408,11 +429,12 @@ int main(int argc, char **argv)
 		{ "wait", required_argument, NULL, 'w' },
 		{ "batch", required_argument, NULL, 'b' },
 		{ "only-ring", no_argument, NULL, 'r' },
+		{ "iceoryx", no_argument, NULL, 'i' },
 		{ "ring-capacity", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 } };
 	int o;
-	while ((o = getopt_long(argc, argv, "qc:o:ltw:b:rC:h", lo, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "qc:o:ltw:b:rC:hi", lo, NULL)) != -1) {
 		switch (o) {
 		case 'q': quick = 1; break;
 		case 'c':
@@ -429,6 +451,7 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			/* latency: a,b,c = p50, p99, p99.9 round trip in ns;
+			 * cdf: a = quantile (0..1), b = round trip in ns at it;
 			 * throughput: a = messages/s, b = GB/s. Case names are
 			 * quoted (some contain commas). */
 			fprintf(csv, "kind,case,size,a,b,c\n");
@@ -450,6 +473,15 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'r': only_ring = 1; break;
+		case 'i':
+#ifdef SHMRING_BENCH_ICEORYX
+			with_iox = 1;
+			break;
+#else
+			fprintf(stderr, "shmring-bench: built without iceoryx (apt-get install "
+				"libiceoryx-binding-c-dev iceoryx, then rebuild)\n");
+			return 100;
+#endif
 		case 'C': {
 			char *end;
 			errno = 0;
@@ -481,42 +513,64 @@ int main(int argc, char **argv)
 	int failed = 0;
 
 	if (want_lat) {
+		/* all: measured at 64 B, 4 KiB and 64 KiB; else at 64 B only (the
+		 * raw line and futex rows carry no payload, eventfd 8 bytes). */
 		struct row { const char *label; const struct bcase *bc; enum shmring_wait w;
-			     uint32_t pace; uint64_t iters; struct lat l; int ok; } rows[] = {
-			{ "raw cache line (floor)", &lat_raw_line, 0, 0, 200000, { 0, 0, 0 }, 0 },
-			{ "shmring spin", &lat_ring, SHMRING_WAIT_SPIN, 0, 200000, { 0, 0, 0 }, 0 },
-			{ "shmring adaptive, peer busy", &lat_ring, SHMRING_WAIT_ADAPTIVE, 0, 200000, { 0, 0, 0 }, 0 },
-			{ "shmring yield", &lat_ring, SHMRING_WAIT_YIELD, 0, 100000, { 0, 0, 0 }, 0 },
-			{ "shmring futex", &lat_ring, SHMRING_WAIT_FUTEX, 0, 20000, { 0, 0, 0 }, 0 },
-			{ "raw futex, both sleep", &lat_futex_both, 0, 0, 20000, { 0, 0, 0 }, 0 },
-			{ "shmring adaptive, peer asleep (200 us gaps)", &lat_ring, SHMRING_WAIT_ADAPTIVE, 200, 3000, { 0, 0, 0 }, 0 },
-			{ "raw futex wake of a sleeping peer (200 us gaps)", &lat_futex_paced, 0, 200, 3000, { 0, 0, 0 }, 0 },
-			{ "eventfd", &lat_eventfd, 0, 0, 20000, { 0, 0, 0 }, 0 },
-			{ "pipe", &lat_pipe, 0, 0, 20000, { 0, 0, 0 }, 0 },
-			{ "unix socket", &lat_unix, 0, 0, 20000, { 0, 0, 0 }, 0 },
-			{ "ZeroMQ ipc://", &lat_zmq, 0, 0, 20000, { 0, 0, 0 }, 0 },
-			{ "raw cache line, again at the end", &lat_raw_line, 0, 0, 200000, { 0, 0, 0 }, 0 },
+			     uint32_t pace; uint64_t iters; int all, peer; } rows[] = {
+			{ "raw cache line (floor)", &lat_raw_line, 0, 0, 200000, 0, 0 },
+			{ "shmring spin", &lat_ring, SHMRING_WAIT_SPIN, 0, 200000, 1, 0 },
+			{ "shmring adaptive, peer busy", &lat_ring, SHMRING_WAIT_ADAPTIVE, 0, 200000, 1, 0 },
+			{ "shmring yield", &lat_ring, SHMRING_WAIT_YIELD, 0, 100000, 1, 0 },
+			{ "shmring futex", &lat_ring, SHMRING_WAIT_FUTEX, 0, 20000, 1, 0 },
+			{ "raw futex, both sleep", &lat_futex_both, 0, 0, 20000, 0, 0 },
+			{ "shmring adaptive, peer asleep (200 us gaps)", &lat_ring, SHMRING_WAIT_ADAPTIVE, 200, 3000, 0, 0 },
+			{ "raw futex wake of a sleeping peer (200 us gaps)", &lat_futex_paced, 0, 200, 3000, 0, 0 },
+			{ "eventfd", &lat_eventfd, 0, 0, 20000, 0, 1 },
+			{ "pipe", &lat_pipe, 0, 0, 20000, 1, 1 },
+			{ "unix socket", &lat_unix, 0, 0, 20000, 1, 1 },
+			{ "ZeroMQ ipc://", &lat_zmq, 0, 0, 20000, 1, 1 },
+#ifdef SHMRING_BENCH_ICEORYX
+			{ "iceoryx busy-poll", &lat_iox, SHMRING_WAIT_SPIN, 0, 100000, 1, 2 },
+			{ "iceoryx WaitSet", &lat_iox, SHMRING_WAIT_FUTEX, 0, 20000, 1, 2 },
+#endif
+			{ "raw cache line, again at the end", &lat_raw_line, 0, 0, 200000, 0, 0 },
 		};
-		size_t n = sizeof(rows) / sizeof(rows[0]);
-		for (size_t i = 0; i < n; i++) {
-			rows[i].ok = latency(rows[i].label, rows[i].bc, rows[i].w, rows[i].pace,
-					     rows[i].iters, &rows[i].l) == 0;
-			failed |= !rows[i].ok;
-		}
+		enum { NROWS = sizeof(rows) / sizeof(rows[0]) };
+		static const size_t lsize[] = { 64, 4096, 65536 };
+		struct lat l[3][NROWS];
+		int ok[3][NROWS];
+		memset(ok, 0, sizeof(ok));
+		for (size_t z = 0; z < 3; z++)
+			for (size_t i = 0; i < NROWS; i++) {
+				if ((z > 0 && !rows[i].all) || (rows[i].peer == 2 && !with_iox))
+					continue;
+				ok[z][i] = latency(rows[i].label, rows[i].bc, rows[i].w, rows[i].pace,
+						   rows[i].iters, lsize[z], &l[z][i]) == 0;
+				failed |= !ok[z][i];
+			}
 		/* The floor is measured first and last; the lower one counts (a
 		 * vCPU that was still settling makes the other one slow). */
-		double floor = rows[0].l.p50 < rows[n - 1].l.p50 ? rows[0].l.p50 : rows[n - 1].l.p50;
-		printf("### Round-trip latency, 64-byte messages (ns)\n\n");
-		printf("| transport | p50 | p99 | p99.9 | p50 / raw line (lower of the two) |\n"
-		       "|---|---:|---:|---:|---:|\n");
-		for (size_t i = 0; i < n; i++)
-			if (rows[i].ok)
-				printf("| %s | %.0f | %.0f | %.0f | %.2f |\n", rows[i].label,
-				       rows[i].l.p50, rows[i].l.p99, rows[i].l.p999,
-				       rows[i].l.p50 / floor);
-		printf("\n");
-		double spin = rows[1].l.p50, busy = rows[2].l.p50, asleep = rows[6].l.p50,
-		       fpaced = rows[7].l.p50, fut = rows[4].l.p50, fboth = rows[5].l.p50;
+		double floor = l[0][0].p50 < l[0][NROWS - 1].p50 ? l[0][0].p50 : l[0][NROWS - 1].p50;
+		for (size_t z = 0; z < 3; z++) {
+			double best = 0;
+			const char *best_name = "-";
+			for (size_t i = 0; i < NROWS; i++)
+				if (ok[z][i] && rows[i].peer && (best == 0 || l[z][i].p50 < best)) {
+					best = l[z][i].p50;
+					best_name = rows[i].label;
+				}
+			printf("### Round-trip latency, %zu-byte messages (ns)\n\n", lsize[z]);
+			printf("| transport | p50 | p99 | p99.9 | p50 / raw line | p50 / best peer (%s) |\n"
+			       "|---|---:|---:|---:|---:|---:|\n", best_name);
+			for (size_t i = 0; i < NROWS; i++)
+				if (ok[z][i])
+					printf("| %s | %.0f | %.0f | %.0f | %.2f | %.2f |\n", rows[i].label,
+					       l[z][i].p50, l[z][i].p99, l[z][i].p999, l[z][i].p50 / floor,
+					       best > 0 ? l[z][i].p50 / best : 0.0);
+			printf("\n");
+		}
+		double spin = l[0][1].p50, busy = l[0][2].p50, asleep = l[0][6].p50,
+		       fpaced = l[0][7].p50, fut = l[0][4].p50, fboth = l[0][5].p50;
 		printf("| latency target | measured | verdict |\n|---|---:|---|\n");
 		printf("| spin p50 within 1.5x of raw cache line | %.2fx | %s |\n",
 		       spin / floor, verdict(spin / floor <= 1.5));
@@ -530,36 +584,48 @@ int main(int argc, char **argv)
 
 	if (want_tput) {
 		static const size_t sizes[] = { 8, 64, 256, 1024, 4096, 16384, 65536,
-						262144, 1048576 };
+						262144, 1048576, 4194304 };
 		size_t ns = sizeof(sizes) / sizeof(sizes[0]);
 		printf("### One-way throughput (median of 3 runs; shmring waits %s)\n\n",
 		       tput_wait == SHMRING_WAIT_SPIN ? "spin" : "adaptive");
 		printf("| size | shmring copy, batch 1 msg/s | shmring copy, batch %u msg/s | GB/s | "
 		       "shmring zero-copy, batch %u msg/s | GB/s | unix socket msg/s | "
-		       "ZeroMQ ipc msg/s | raw slot ring msg/s | GB/s | memcpy GB/s | "
-		       "best copy / ZeroMQ | best copy / raw slot ring | best copy / memcpy |\n",
+		       "ZeroMQ ipc msg/s | iceoryx msg/s | raw slot ring msg/s | GB/s | memcpy GB/s | "
+		       "best shmring / best peer | best shmring / raw slot ring | best copy / memcpy |\n",
 		       tput_batch, tput_batch);
-		printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+		printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 		double r64 = 0, z64 = 0, r1m = 0, m1m = 0;
 		for (size_t i = 0; i < ns; i++) {
 			size_t s = sizes[i];
 			double r1 = throughput("shmring copy batch 1", &tput_ring, 0, 1, s);
 			double rc = throughput("shmring copy batched", &tput_ring, 0, tput_batch, s);
 			double rz = throughput("shmring zero-copy batched", &tput_ring, 1, tput_batch, s);
-			double us = only_ring ? 1 : throughput("unix socket", &tput_unix, 0, 1, s);
-			double zq = only_ring ? 1 : throughput("ZeroMQ ipc", &tput_zmq, 0, 1, s);
+			double us = only_ring ? 0 : throughput("unix socket", &tput_unix, 0, 1, s);
+			double zq = only_ring ? 0 : throughput("ZeroMQ ipc", &tput_zmq, 0, 1, s);
+			double ix = 0;
+#ifdef SHMRING_BENCH_ICEORYX
+			if (with_iox && !only_ring)
+				ix = throughput("iceoryx", &tput_iox, 0, 1, s);
+#endif
 			double rw = throughput("raw slot ring", &tput_raw, 0, 1, s);
 			double mc = throughput("memcpy", NULL, 0, 1, s);
-			if (r1 < 0 || rc < 0 || rz < 0 || us < 0 || zq < 0 || rw < 0) {
+			if (r1 < 0 || rc < 0 || rz < 0 || us < 0 || zq < 0 || ix < 0 || rw < 0) {
 				failed = 1;
 				continue;
 			}
-			double best = r1 > rc ? r1 : rc, gb = (double)s / 1e9;
-			printf("| %zu | %.3g | %.3g | %.2f | %.3g | %.2f | %.3g | %.3g | %.3g | %.2f | %.2f | "
-			       "%.1fx | %.2f | %.2f |\n", s, r1, rc, rc * gb, rz, rz * gb, us, zq,
-			       rw, rw * gb, mc * gb, best / zq, best / rw, best / mc);
-			if (s == 64) { r64 = best; z64 = zq; }
-			if (s == 1048576) { r1m = best; m1m = mc; }
+			double copy = r1 > rc ? r1 : rc, best = copy > rz ? copy : rz, gb = (double)s / 1e9;
+			double peer = us > zq ? us : zq;
+			peer = peer > ix ? peer : ix;
+			char ratio[32] = "-", ixs[32] = "-";
+			if (peer > 0)
+				snprintf(ratio, sizeof(ratio), "%.1fx", best / peer);
+			if (ix > 0)
+				snprintf(ixs, sizeof(ixs), "%.3g", ix);
+			printf("| %zu | %.3g | %.3g | %.2f | %.3g | %.2f | %.3g | %.3g | %s | %.3g | %.2f | %.2f | "
+			       "%s | %.2f | %.2f |\n", s, r1, rc, rc * gb, rz, rz * gb, us, zq, ixs,
+			       rw, rw * gb, mc * gb, ratio, best / rw, copy / mc);
+			if (s == 64) { r64 = copy; z64 = zq; }
+			if (s == 1048576) { r1m = copy; m1m = mc; }
 		}
 		printf("\n| throughput target | measured | verdict |\n|---|---:|---|\n");
 		if (only_ring) /* the baselines were not run: no ratio to judge */

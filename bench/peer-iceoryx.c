@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * iceoryx 2 (Debian's package, C binding) as a peer of shmring-bench:
+ * publisher/subscriber pairs through RouDi's shared-memory pools, zero-copy
+ * (loan, write in place, publish; take, read in place, release) -- the way
+ * iceoryx's own examples use it. Two ways to wait, as iceoryx offers them:
+ * busy-polling take (c->wait == SHMRING_WAIT_SPIN) and its WaitSet (any other
+ * value). Needs a running RouDi: bench/run-all starts one with
+ * bench/iceoryx-roudi.toml; shmring-bench runs these rows only with
+ * --iceoryx.
+ *
+ * Each side is its own process with its own runtime (registered under a
+ * name with its pid) and leaves with exit(), not _exit(), so the runtime
+ * deregisters and RouDi gets its chunks back before the next case.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <iceoryx_binding_c/enums.h>
+#include <iceoryx_binding_c/log.h>
+#include <iceoryx_binding_c/publisher.h>
+#include <iceoryx_binding_c/runtime.h>
+#include <iceoryx_binding_c/subscriber.h>
+#include <iceoryx_binding_c/wait_set.h>
+
+#include "bench.h"
+
+struct iox_end {
+	iox_pub_storage_t pub_s;
+	iox_sub_storage_t sub_s;
+	iox_ws_storage_t ws_s;
+	iox_pub_t pub;
+	iox_sub_t sub;
+	iox_ws_t ws;
+};
+
+static int setup_iox(struct bctx *c)
+{
+	static int seq;
+	/* The instance name keeps cases (and concurrent runs) apart. */
+	snprintf(c->endpoint, sizeof(c->endpoint), "b%d-%d", (int)getpid(), seq++);
+	return 0;
+}
+
+static void start(const char *who)
+{
+	char name[64];
+	snprintf(name, sizeof(name), "shmring-bench-%s-%d", who, (int)getpid());
+	iox_set_loglevel(Iceoryx_LogLevel_Warn); /* its registration chatter off the tables */
+	iox_runtime_init(name);
+}
+
+static void open_pub(struct bctx *c, struct iox_end *e, const char *event)
+{
+	iox_pub_options_t o;
+	iox_pub_options_init(&o);
+	o.historyCapacity = 0;
+	/* Lossless, like every other row: a full subscriber queue blocks. */
+	o.subscriberTooSlowPolicy = ConsumerTooSlowPolicy_WAIT_FOR_CONSUMER;
+	e->pub = iox_pub_init(&e->pub_s, "shmring-bench", c->endpoint, event, &o);
+}
+
+static void open_sub(struct bctx *c, struct iox_end *e, const char *event, int waitset)
+{
+	iox_sub_options_t o;
+	iox_sub_options_init(&o);
+	o.queueCapacity = c->size > 65536 ? 16 : 256;
+	o.historyRequest = 0;
+	o.queueFullPolicy = QueueFullPolicy_BLOCK_PRODUCER;
+	e->sub = iox_sub_init(&e->sub_s, "shmring-bench", c->endpoint, event, &o);
+	e->ws = NULL;
+	if (waitset) {
+		e->ws = iox_ws_init(&e->ws_s);
+		if (iox_ws_attach_subscriber_state(e->ws, e->sub, SubscriberState_HAS_DATA, 0, NULL) !=
+		    WaitSetResult_SUCCESS)
+			bench_fail(c, "iceoryx: cannot attach the subscriber to a WaitSet");
+	}
+}
+
+/* Until our publisher has its subscriber and our subscriber its publisher. */
+static int connected(struct bctx *c, struct iox_end *e)
+{
+	for (int i = 0; i < 10000; i++) {
+		int ok = (!e->pub || iox_pub_has_subscribers(e->pub)) &&
+			 (!e->sub || iox_sub_get_subscription_state(e->sub) == SubscribeState_SUBSCRIBED);
+		if (ok)
+			return 0;
+		usleep(1000);
+	}
+	bench_fail(c, "iceoryx: no peer after 10 s (is iox-roudi running with "
+		      "bench/iceoryx-roudi.toml?)");
+	return -1;
+}
+
+static const void *take(struct iox_end *e)
+{
+	const void *p;
+	for (;;) {
+		if (iox_sub_take_chunk(e->sub, &p) == ChunkReceiveResult_SUCCESS)
+			return p;
+		if (e->ws) {
+			iox_notification_info_t info[1];
+			uint64_t missed;
+			iox_ws_wait(e->ws, info, 1, &missed);
+		} else {
+			__builtin_ia32_pause();
+		}
+	}
+}
+
+static int give(struct bctx *c, struct iox_end *e, uint64_t i, int fill)
+{
+	void *p;
+	if (iox_pub_loan_chunk(e->pub, &p, (uint32_t)c->size) != AllocationResult_SUCCESS) {
+		bench_fail(c, "iceoryx: no %zu-byte chunk (RouDi's pools: bench/iceoryx-roudi.toml)",
+			   c->size);
+		return -1;
+	}
+	if (fill)
+		memset(p, (int)i, c->size);
+	else
+		memcpy(p, &i, sizeof(i));
+	iox_pub_publish_chunk(e->pub, p);
+	return 0;
+}
+
+static void finish(struct bctx *c, struct iox_end *e)
+{
+	if (e->ws)
+		iox_ws_deinit(e->ws);
+	if (e->sub)
+		iox_sub_deinit(e->sub);
+	if (e->pub)
+		iox_pub_deinit(e->pub);
+	fflush(NULL);
+	exit(c->failed); /* runs the runtime's destructor: deregisters */
+}
+
+static void iox_pingpong(struct bctx *c, int initiator)
+{
+	struct iox_end e = { 0 };
+	start(initiator ? "ping" : "pong");
+	open_pub(c, &e, initiator ? "ping" : "pong");
+	open_sub(c, &e, initiator ? "pong" : "ping", c->wait != SHMRING_WAIT_SPIN);
+	if (!c->failed && connected(c, &e) == 0) {
+		uint64_t n = c->warmup + c->iters;
+		for (uint64_t i = 0; i < n; i++) {
+			if (initiator)
+				bench_pace(c->pace_us);
+			uint64_t t0 = bench_now();
+			if (initiator && give(c, &e, i, 0) < 0)
+				break;
+			const void *r = take(&e);
+			iox_sub_release_chunk(e.sub, r);
+			if (!initiator && give(c, &e, i, 0) < 0)
+				break;
+			if (initiator && i >= c->warmup)
+				c->rtt[i - c->warmup] = bench_now() - t0;
+		}
+		/* The responder's last chunk must reach the initiator before
+		 * the responder's publisher goes away. */
+		if (!initiator)
+			usleep(100000);
+	}
+	finish(c, &e);
+}
+
+static void iox_lat_init(struct bctx *c) { iox_pingpong(c, 1); }
+static void iox_lat_resp(struct bctx *c) { iox_pingpong(c, 0); }
+
+const struct bcase lat_iox = { "iceoryx", setup_iox, { iox_lat_init, iox_lat_resp }, NULL };
+
+/* One way: the sender writes every byte in place (as shmring's zero-copy
+ * rows do), the receiver reads every cache line in place. */
+static void iox_tx(struct bctx *c)
+{
+	struct iox_end e = { 0 };
+	start("tx");
+	open_pub(c, &e, "data");
+	if (connected(c, &e) == 0)
+		for (uint64_t i = 0; i < c->warmup + c->iters; i++)
+			if (give(c, &e, i, 1) < 0)
+				break;
+	/* Stay until the receiver has taken everything. */
+	while (!c->failed && !__atomic_load_n(&c->ready, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	finish(c, &e);
+}
+
+static void iox_rx(struct bctx *c)
+{
+	struct iox_end e = { 0 };
+	start("rx");
+	open_sub(c, &e, "data", c->wait != SHMRING_WAIT_SPIN);
+	uint64_t t0 = 0, sink = 0;
+	if (connected(c, &e) == 0) {
+		for (uint64_t i = 0; i < c->warmup + c->iters; i++) {
+			if (i == c->warmup)
+				t0 = bench_now();
+			const volatile uint8_t *r = take(&e);
+			for (size_t k = 0; k < c->size; k += 64)
+				sink += r[k];
+			iox_sub_release_chunk(e.sub, (const void *)r);
+		}
+		c->elapsed_ns = bench_now() - t0;
+	}
+	(void)sink;
+	__atomic_store_n(&c->ready, 1, __ATOMIC_RELEASE);
+	finish(c, &e);
+}
+
+const struct bcase tput_iox = { "iceoryx", setup_iox, { iox_tx, iox_rx }, NULL };
