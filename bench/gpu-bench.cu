@@ -53,14 +53,21 @@ static void die(const char *what, const char *why)
 	exit(1);
 }
 
+/* One end of a ring ("fd:N"), spinning: the benchmark times, it never sleeps. */
+static struct shmring *attach_spin(const char *where, enum shmring_role role)
+{
+	struct shmring *r;
+	if (shmring_attach(where, role, &r) < 0)
+		die("attach", shmring_errmsg());
+	shmring_set_wait(r, SHMRING_WAIT_SPIN, 0);
+	return r;
+}
+
 static struct shmring *end_of(struct shmring *owner, enum shmring_role role)
 {
 	char where[32];
-	struct shmring *r;
 	snprintf(where, sizeof(where), "fd:%d", shmring_fd(owner));
-	if (shmring_attach(where, role, &r) < 0)
-		die("attach", shmring_errmsg());
-	return r;
+	return attach_spin(where, role);
 }
 
 static struct shmring *ring_new(size_t cap)
@@ -194,10 +201,7 @@ static void rtt(uint64_t n)
 
 static int handle_producer(const char *where, uint64_t n, size_t size)
 {
-	struct shmring *out;
-	if (shmring_attach(where, SHMRING_ROLE_PRODUCER, &out) < 0)
-		die("attach", shmring_errmsg());
-	shmring_set_wait(out, SHMRING_WAIT_SPIN, 0);
+	struct shmring *out = attach_spin(where, SHMRING_ROLE_PRODUCER);
 	struct shmring_cuda_pool *pool;
 	if (shmring_cuda_pool_create(out, 4, size, &pool) < 0)
 		die("pool", shmring_cuda_errmsg());
@@ -217,10 +221,7 @@ static int handle_producer(const char *where, uint64_t n, size_t size)
 
 static int handle_consumer(const char *where, uint64_t n, size_t size)
 {
-	struct shmring *in;
-	if (shmring_attach(where, SHMRING_ROLE_CONSUMER, &in) < 0)
-		die("attach", shmring_errmsg());
-	shmring_set_wait(in, SHMRING_WAIT_SPIN, 0);
+	struct shmring *in = attach_spin(where, SHMRING_ROLE_CONSUMER);
 	struct shmring_cuda_importer *imp;
 	shmring_cuda_importer_create(&imp);
 	cudaStream_t s;
@@ -253,10 +254,7 @@ static int handle_consumer(const char *where, uint64_t n, size_t size)
 /* The same bytes through host memory: D2H into the ring, H2D out of it. */
 static int copy_producer(const char *where, uint64_t n, size_t size)
 {
-	struct shmring *out;
-	if (shmring_attach(where, SHMRING_ROLE_PRODUCER, &out) < 0)
-		die("attach", shmring_errmsg());
-	shmring_set_wait(out, SHMRING_WAIT_SPIN, 0);
+	struct shmring *out = attach_spin(where, SHMRING_ROLE_PRODUCER);
 	struct shmring_mapping mp;
 	shmring_mapping(out, &mp);
 	CUDA_OK(cudaHostRegister(mp.base, mp.length, cudaHostRegisterPortable)); /* pinned: DMA speed */
@@ -277,10 +275,7 @@ static int copy_producer(const char *where, uint64_t n, size_t size)
 
 static int copy_consumer(const char *where, uint64_t n, size_t size)
 {
-	struct shmring *in;
-	if (shmring_attach(where, SHMRING_ROLE_CONSUMER, &in) < 0)
-		die("attach", shmring_errmsg());
-	shmring_set_wait(in, SHMRING_WAIT_SPIN, 0);
+	struct shmring *in = attach_spin(where, SHMRING_ROLE_CONSUMER);
 	struct shmring_mapping mp;
 	shmring_mapping(in, &mp);
 	CUDA_OK(cudaHostRegister(mp.base, mp.length, cudaHostRegisterPortable));

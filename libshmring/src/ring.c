@@ -133,34 +133,16 @@ static int bind_role(struct shmring *r)
 	int rc = claim_role(r);
 	if (rc < 0)
 		return rc;
-	/* Acquire both, tail first (so head >= tail): we continue from where the
-	 * previous holder of this role left; a consumer re-reads what its
-	 * predecessor peeked but never released (at-least-once). */
-	uint64_t tail = smr_load_acquire(&h->tail.pos);
-	uint64_t head = smr_load_acquire(&h->head.pos);
-	if (head - tail > r->cap || (head & 7u) || (tail & 7u)) {
+	/* We continue from where the previous holder of this role left; a
+	 * consumer re-reads what its predecessor peeked but never released
+	 * (at-least-once), and counts it. */
+	uint64_t tail;
+	if ((rc = smr_take_position(r, &tail)) < 0) {
 		give_role_back(r);
-		smr_seterr("ring '%s': head %llu and tail %llu are inconsistent: the segment "
-			   "is corrupt; remove it (shmring_unlink) and recreate", r->name,
-			   (unsigned long long)head, (unsigned long long)tail);
-		return -EBADMSG;
+		return rc;
 	}
-	if (r->role == SHMRING_ROLE_PRODUCER) {
-		r->peer_pos = tail;
-		if ((rc = smr_producer_resume(r, tail)) < 0) {
-			give_role_back(r);
-			return rc;
-		}
-		/* Relaxed: a hint; the walk may have moved it either way. */
-		smr_store_relaxed(&h->head.pos, r->pos);
-	} else {
-		r->pos = tail;
+	if (r->role == SHMRING_ROLE_CONSUMER)
 		smr_count_redelivered(r, tail);
-	}
-	/* Relaxed: our predecessor's final values are ordered by the claim's
-	 * acquire (claim_role); a crashed one's may be a batch behind. */
-	r->msgs = smr_load_relaxed(&r->my_ctr->msgs);
-	r->bytes = smr_load_relaxed(&r->my_ctr->bytes);
 	/* A new holder reopens its end. Relaxed, both: nothing is published
 	 * with them; the consumer learns of new data through the record headers
 	 * and wait_strategy is for display only. */

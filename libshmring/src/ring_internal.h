@@ -69,6 +69,7 @@ bool smr_owner_alive(uint64_t owner);
 /* ring_io.c */
 int  smr_publish(struct shmring *r);
 int  smr_producer_resume(struct shmring *r, uint64_t tail);
+int  smr_take_position(struct shmring *r, uint64_t *tail);
 void smr_count_redelivered(struct shmring *r, uint64_t tail);
 int  smr_consumer_ready(struct shmring *r);
 

@@ -467,21 +467,22 @@ int shmring_mapping(struct shmring *r, struct shmring_mapping *m)
 	return 0;
 }
 
-int shmring_resync(struct shmring *r)
+/*
+ * Take up this end's position from shared memory: a process taking over the
+ * role at attach, or this one taking its end back from an agent (resync).
+ * Its own position is stale or unset, so only the shared words can be
+ * checked, against each other. *tailp: the tail it started from.
+ */
+int smr_take_position(struct shmring *r, uint64_t *tailp)
 {
-	if (r->role != SHMRING_ROLE_PRODUCER && r->role != SHMRING_ROLE_CONSUMER)
-		return -EBADF;
-	/* Acquire: pairs with the agent's release of tail (a consumer agent
-	 * publishes its last release with it; a producer agent's records are
-	 * acquired header by header in the walk). */
+	/* Acquire both, tail first (so head >= tail): pairs with the previous
+	 * holder's release of tail (C2) and, for head, with nothing (a hint);
+	 * a producer's records are acquired header by header in the walk. */
 	uint64_t tail = smr_load_acquire(&r->hdr->tail.pos);
-	/* Relaxed: a hint, only checked against tail here. */
-	uint64_t head = smr_load_relaxed(&r->hdr->head.pos);
-	/* This process's own position is stale (the agent moved it any
-	 * distance): only the shared words can be checked, against each other. */
-	if ((tail & 7u) || (head & 7u) || head - tail > r->cap) {
-		smr_seterr("ring '%s': the agent left head %llu and tail %llu inconsistent: "
-			   "the segment is corrupt; recreate the ring", r->name,
+	uint64_t head = smr_load_acquire(&r->hdr->head.pos);
+	if (head - tail > r->cap || (head & 7u) || (tail & 7u)) {
+		smr_seterr("ring '%s': head %llu and tail %llu are inconsistent: the segment "
+			   "is corrupt; remove it (shmring_unlink) and recreate", r->name,
 			   (unsigned long long)head, (unsigned long long)tail);
 		return -EBADMSG;
 	}
@@ -490,15 +491,28 @@ int shmring_resync(struct shmring *r)
 		int rc = smr_producer_resume(r, tail);
 		if (rc < 0)
 			return rc;
-		/* Relaxed: a hint, as at attach. */
+		/* Relaxed: a hint; the walk may have moved it either way. */
 		smr_store_relaxed(r->my_index, r->pos);
 	} else {
 		r->pos = tail;
 	}
-	/* Relaxed: the agent is done (its host saw it finish); these are
-	 * counters for display, taken up so the totals continue. */
+	/* Relaxed: the previous holder's final values are ordered by the claim's
+	 * acquire (claim_role) or by its host having seen the agent finish; a
+	 * crashed one's may be a batch behind. Counters, for display. */
 	r->msgs = smr_load_relaxed(&r->my_ctr->msgs);
 	r->bytes = smr_load_relaxed(&r->my_ctr->bytes);
+	*tailp = tail;
+	return 0;
+}
+
+int shmring_resync(struct shmring *r)
+{
+	if (r->role != SHMRING_ROLE_PRODUCER && r->role != SHMRING_ROLE_CONSUMER)
+		return -EBADF;
+	uint64_t tail;
+	int rc = smr_take_position(r, &tail);
+	if (rc < 0)
+		return rc;
 	r->pending = 0;
 	return 0;
 }
