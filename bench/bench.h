@@ -16,6 +16,8 @@ struct bctx {
 	uint64_t iters;       /* messages (throughput) or round trips (latency) */
 	uint64_t warmup;
 	uint32_t pace_us;     /* latency: gap between round trips (0 = back to back) */
+	int      touch;       /* latency, zero-copy peers: write every byte and read every
+			       * cache line of each message (else the first 8 bytes) */
 	enum shmring_wait wait;
 	uint32_t batch;       /* shmring publication batch */
 	size_t   capacity;    /* throughput: ring (and raw slot ring) bytes */
@@ -50,6 +52,27 @@ static inline void bench_pace(uint32_t us)
 }
 
 void bench_fail(struct bctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Latency payloads of the zero-copy cases: the first 8 bytes (the hand-over
+ * alone), or with c->touch every byte written and every cache line read
+ * (what a copying transport does to the message anyway). */
+static inline void bench_fill(const struct bctx *c, void *p, uint64_t i)
+{
+	if (c->touch)
+		__builtin_memset(p, (int)i, c->size);
+	else
+		__builtin_memcpy(p, &i, sizeof(i));
+}
+
+static inline uint64_t bench_read(const struct bctx *c, const void *p, size_t len)
+{
+	const volatile uint8_t *b = p;
+	uint64_t sink = b[0];
+	if (c->touch)
+		for (size_t k = 64; k < len; k += 64)
+			sink += b[k];
+	return sink;
+}
 
 /* A case: side 0 measures (initiator / producer-timer), side 1 responds.
  * setup runs in the parent before fork; teardown after both exit. */
