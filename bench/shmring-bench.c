@@ -198,7 +198,7 @@ static void ring_tx(struct bctx *c)
 			void *w;
 			if (shmring_reserve(out, c->size, &w, -1) < 0)
 				break;
-			memset(w, (int)i, c->size);
+			bench_fill(c, w, i); /* c->touch: every byte */
 			shmring_commit(out, c->size);
 		} else if (shmring_send(out, buf, c->size, -1) < 0) {
 			break;
@@ -224,8 +224,7 @@ static void ring_rx(struct bctx *c)
 			size_t len;
 			if (shmring_peek(in, &r, &len, -1) <= 0)
 				goto fail;
-			for (size_t k = 0; k < len; k += 64)
-				sink += ((const volatile uint8_t *)r)[k];
+			sink += bench_read(c, r, len); /* every line */
 			shmring_release(in);
 		} else if (shmring_recv(in, buf, c->size, -1) <= 0) {
 			goto fail;
@@ -400,7 +399,7 @@ static double throughput(const char *label, const struct bcase *bc, int zc, uint
 		c->wait = tput_wait;
 		c->batch = batch;
 		c->capacity = ring_bytes(size);
-		c->touch = 1; /* iceoryx: write every byte (ring_tx and the readers do anyway) */
+		c->touch = 1; /* zero-copy writers write every byte, readers read every line */
 		zero_copy = zc;
 		int rc = bc ? run(bc, c) : (bench_memcpy(c), 0);
 		r[k] = rc == 0 && c->elapsed_ns ? (double)iters * 1e9 / (double)c->elapsed_ns : 0;
