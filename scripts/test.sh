@@ -59,9 +59,37 @@ install_check() {
     LD_LIBRARY_PATH="$prefix/lib" ./build-install/consumer-pc || return 1
   cc -std=c11 -o build-install/consumer-static tests/install/consumer.c -I"$prefix/include" \
     "$prefix/lib/libshmring.a" -pthread && ./build-install/consumer-static || return 1
+  installed_tools_check "$prefix" || return 1
   rm -rf "$prefix"
 }
-step "install, then build against it out of tree" install_check
+
+# The installed programs as a user runs them: no LD_LIBRARY_PATH, only the
+# prefix's bin/ on PATH (their RPATH finds the installed libshmring.so).
+installed_tools_check() { # prefix
+  local prefix=$1 work rc=0; work=$(mktemp -d)
+  local -a run=(env -u LD_LIBRARY_PATH PATH="$prefix/bin:/usr/bin:/bin")
+  # The I/O example with its kernels found on PATH, and a file to copy.
+  sed 's#\.\./\.\./kernels/##' build-ci/examples/io/copy.yaml >"$work/copy.yaml"
+  head -c 3000001 /dev/urandom >"$work/input.bin"
+  {
+    "${run[@]}" shmring-supervisor --help && "${run[@]}" shmring-stat --help &&
+      "${run[@]}" shmring-bench --help &&
+      "${run[@]}" shmring-supervisor check build-ci/examples/doubler/doubler.yaml &&
+      "${run[@]}" shmring-supervisor check "$work/copy.yaml" &&
+      (cd "$work" && "${run[@]}" timeout 60 shmring-supervisor run copy.yaml) &&
+      cmp "$work/input.bin" "$work/output.bin" &&
+      (cd "$work" && "${run[@]}" timeout 60 shmring-supervisor run \
+        -e 'shmring-file-source input.bin --chunk 64K ! shmring-checksum ! shmring-file-sink copy.bin') &&
+      cmp "$work/input.bin" "$work/copy.bin" &&
+      # A one-shot listing: exit 1 only says some segment in /dev/shm (maybe
+      # not ours) could not be read; a program that cannot start prints nothing.
+      { "${run[@]}" shmring-stat --interval 0.1; [ $? -le 1 ]; } &&
+      "${run[@]}" shmring-stat --json --interval 0.1 | grep -q '^{"topologies":'
+  } >"$work/log" 2>&1 || { rc=1; cat "$work/log"; }
+  rm -rf "$work"
+  return $rc
+}
+step "install, build against it out of tree, run the installed tools" install_check
 
 fuzz() {
   CC=clang build build-fuzz -DSHMRING_BUILD_FUZZ=ON -DSHMRING_BUILD_TESTS=OFF \
