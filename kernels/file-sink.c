@@ -8,6 +8,10 @@
  * redelivers it and the write at the same offset is repeated, so the file
  * comes out the same). Short writes continue where they stopped. --direct
  * writes through O_DIRECT, via one aligned buffer.
+ *
+ * Exit status (util.h): 78 for a usage or configuration error (no FILE, a
+ * path that cannot be written, no port "in"), 1 for a failure a restart may
+ * cure (a write error), 0 when finished or stopped.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -16,7 +20,7 @@
 
 #include "util.h"
 
-#define USAGE "usage: shmring-file-sink FILE [--direct] [--no-sync]   (a kernel: run it with shmring-supervisor)\n"
+#define USAGE "shmring-file-sink FILE [--direct] [--no-sync]   (a kernel: run it with shmring-supervisor)"
 
 int main(int argc, char **argv)
 {
@@ -27,22 +31,51 @@ int main(int argc, char **argv)
 			direct = 1;
 		else if (!strcmp(argv[i], "--no-sync"))
 			sync = 0;
-		else if (argv[i][0] != '-' && !path)
-			path = argv[i];
+		else if (!strcmp(argv[i], "--help"))
+			k_help(USAGE);
+		else if (argv[i][0] == '-')
+			k_usage(USAGE, "unknown option '%s'", argv[i]);
+		else if (path)
+			k_usage(USAGE, "one FILE only, not '%s' and '%s'", path, argv[i]);
 		else
-			return fputs(USAGE, stderr), 2;
+			path = argv[i];
 	}
 	if (!path)
-		return fputs(USAGE, stderr), 2;
-	struct shmring_kernel *k = k_attach("file-sink");
-	struct shmring *in = k_port(k, "in");
-	/* Opened after attach: a restarted sink continues the same file; the
-	 * offset comes from what the ring delivered (redelivered messages are
-	 * rewritten in place). */
-	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (direct ? O_DIRECT : 0), 0644);
-	if (fd < 0) {
-		fprintf(stderr, "cannot open '%s': %s: fix the path in the topology\n", path, strerror(errno));
-		return 1;
+		k_usage(USAGE, "no FILE to write");
+	/* Opened before attaching, so a path that cannot be written is reported
+	 * before the topology starts; never truncated here: a restarted sink
+	 * continues the same file, and whether to start it afresh depends on
+	 * what the ring delivered so far (below). A file created here is removed
+	 * again if attaching fails. */
+	int oflags = O_WRONLY | O_CLOEXEC | (direct ? O_DIRECT : 0), created = 0;
+	int fd = open(path, oflags);
+	if (fd < 0 && errno == ENOENT) {
+		fd = open(path, oflags | O_CREAT | O_EXCL, 0644);
+		if (fd >= 0)
+			created = 1;
+		else if (errno == EEXIST) /* created meanwhile */
+			fd = open(path, oflags);
+	}
+	if (fd < 0 && direct && errno == EINVAL)
+		k_config("cannot open '%s' with --direct: its file system has no O_DIRECT (tmpfs?): "
+			 "drop --direct", path);
+	if (fd < 0)
+		k_config("cannot open '%s' for writing: %s: fix the path in the topology", path,
+			 strerror(errno));
+	int status = 1;
+	struct shmring_kernel *k = k_try_attach(&status);
+	if (!k) {
+		close(fd);
+		if (created)
+			unlink(path);
+		return status;
+	}
+	struct shmring *in = shmring_kernel_port(k, "in");
+	if (!in) {
+		close(fd);
+		if (created)
+			unlink(path);
+		k_config("%s", shmring_errmsg());
 	}
 	struct shmring_stats st;
 	shmring_stats(in, &st);
@@ -51,12 +84,14 @@ int main(int argc, char **argv)
 	int regular = fstat(fd, &fst) == 0 && S_ISREG(fst.st_mode); /* not /dev/null, a FIFO */
 	if (off == 0 && regular && ftruncate(fd, 0) < 0) {
 		fprintf(stderr, "cannot truncate '%s': %s\n", path, strerror(errno));
+		close(fd);
 		return 1;
 	}
 	size_t cap = shmring_max_message(in);
 	void *bounce = NULL;
 	if (direct && posix_memalign(&bounce, 4096, (cap + 4095) & ~(size_t)4095)) {
-		fprintf(stderr, "out of memory\n");
+		fprintf(stderr, "out of memory for a %zu-byte --direct buffer\n", cap);
+		close(fd);
 		return 1;
 	}
 	struct shmring_io *io = k_io(k);
@@ -115,6 +150,6 @@ stopped:
 	printf("wrote %llu bytes in %llu messages to %s\n", (unsigned long long)off,
 	       (unsigned long long)msgs, path);
 	if (rc)
-		return rc;
+		return rc; /* failed: not finished, ports left open (util.h) */
 	return shmring_kernel_detach(k);
 }

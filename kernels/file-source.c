@@ -9,14 +9,20 @@
  * with O_DIRECT (no page cache); the ring's record payloads are not
  * block-aligned, so direct reads go through one aligned buffer and are
  * copied into the ring.
+ *
+ * Exit status (util.h): 78 for a usage or configuration error (no FILE, a
+ * file that cannot be opened, --chunk 0 or larger than the ring's largest
+ * message, no port "out"), 1 for a failure a restart may cure (a read
+ * error, the consumer closed the ring), 0 when finished or stopped.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util.h"
 
-#define USAGE "usage: shmring-file-source FILE [--chunk SIZE] [--direct]   (a kernel: run it with shmring-supervisor)\n"
+#define USAGE "shmring-file-source FILE [--chunk SIZE] [--direct]   (a kernel: run it with shmring-supervisor)"
 
 int main(int argc, char **argv)
 {
@@ -25,34 +31,53 @@ int main(int argc, char **argv)
 	int direct = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--chunk") && i + 1 < argc)
-			chunk = k_size(argv[++i], "--chunk");
+			chunk = k_size(argv[++i], "--chunk", 1u << 30); /* one read: under 2 GiB */
 		else if (!strcmp(argv[i], "--direct"))
 			direct = 1;
-		else if (argv[i][0] != '-' && !path)
-			path = argv[i];
+		else if (!strcmp(argv[i], "--help"))
+			k_help(USAGE);
+		else if (argv[i][0] == '-')
+			k_usage(USAGE, "%s '%s'", strcmp(argv[i], "--chunk") ? "unknown option" : "no SIZE after",
+				argv[i]);
+		else if (path)
+			k_usage(USAGE, "one FILE only, not '%s' and '%s'", path, argv[i]);
 		else
-			return fputs(USAGE, stderr), 2;
+			path = argv[i];
 	}
 	if (!path)
-		return fputs(USAGE, stderr), 2;
+		k_usage(USAGE, "no FILE to read");
+	/* Everything that does not need the topology is checked before attaching:
+	 * a kernel that cannot start says so before the others start. */
 	int fd = open(path, O_RDONLY | O_CLOEXEC | (direct ? O_DIRECT : 0));
-	if (fd < 0) {
-		fprintf(stderr, "cannot open '%s': %s: fix the path in the topology\n", path, strerror(errno));
-		return 1;
+	if (fd < 0 && direct && errno == EINVAL)
+		k_config("cannot open '%s' with --direct: its file system has no O_DIRECT (tmpfs?): "
+			 "drop --direct", path);
+	if (fd < 0)
+		k_config("cannot open '%s': %s: fix the path in the topology", path, strerror(errno));
+	struct stat fst;
+	if (fstat(fd, &fst) == 0 && S_ISDIR(fst.st_mode)) {
+		close(fd);
+		k_config("'%s' is a directory: name a file", path);
 	}
-	struct shmring_kernel *k = k_attach("file-source");
+	uint64_t rchunk = direct ? (chunk + 4095) & ~(uint64_t)4095 : chunk; /* whole blocks */
+	int status = 1;
+	struct shmring_kernel *k = k_try_attach(&status);
+	if (!k) {
+		close(fd);
+		return status;
+	}
 	struct shmring *out = k_port(k, "out");
-	if (chunk > shmring_max_message(out)) {
-		fprintf(stderr, "--chunk %llu is larger than the ring's largest message (%zu): "
-			"use a smaller chunk or a larger ring\n", (unsigned long long)chunk,
-			shmring_max_message(out));
-		return 1;
+	if (rchunk > shmring_max_message(out)) {
+		close(fd);
+		k_config("--chunk %llu%s is larger than the ring's largest message (%zu): "
+			 "use a smaller chunk or a larger ring", (unsigned long long)rchunk,
+			 direct ? " (whole 4 KiB blocks for --direct)" : "", shmring_max_message(out));
 	}
-	if (direct)
-		chunk = (chunk + 4095) & ~(uint64_t)4095;
+	chunk = rchunk;
 	void *bounce = NULL;
 	if (direct && posix_memalign(&bounce, 4096, chunk)) {
-		fprintf(stderr, "out of memory\n");
+		fprintf(stderr, "out of memory for a %llu-byte --direct buffer\n", (unsigned long long)chunk);
+		close(fd);
 		return 1;
 	}
 	struct shmring_io *io = k_io(k);
@@ -99,6 +124,6 @@ int main(int argc, char **argv)
 	free(bounce);
 	close(fd);
 	if (rc)
-		return rc; /* failed: not finished, the supervisor decides */
+		return rc; /* failed: not finished, ports left open (util.h) */
 	return shmring_kernel_detach(k);
 }

@@ -8,11 +8,16 @@
  * only when all of it was sent, so back-pressure from the peer (a full
  * socket buffer) holds the ring, which holds its producer. A peer that
  * closes or resets ends the kernel with one line and exit 1.
+ *
+ * Exit status (util.h): 78 for a usage or configuration error (bad
+ * arguments, an address that does not resolve, no port "in"), 1 for a
+ * failure a restart may cure (the peer is not listening, or went away), 0
+ * when finished or stopped.
  */
 #define _GNU_SOURCE
 #include "net.h"
 
-#define USAGE "usage: shmring-tcp-sink --connect HOST:PORT | --listen [HOST:]PORT   (a kernel)\n"
+#define USAGE "shmring-tcp-sink --connect HOST:PORT | --listen [HOST:]PORT   (a kernel: run it with shmring-supervisor)"
 
 /* Send all of buf; 0, -ECANCELED on a stop, or the error. */
 static int send_all(struct shmring_io *io, int fd, const void *buf, size_t len)
@@ -32,12 +37,21 @@ static int send_all(struct shmring_io *io, int fd, const void *buf, size_t len)
 
 int main(int argc, char **argv)
 {
-	if (argc != 3 || (strcmp(argv[1], "--connect") && strcmp(argv[1], "--listen")))
-		return fputs(USAGE, stderr), 2;
-	struct shmring_kernel *k = k_attach("tcp-sink");
-	struct shmring *in = k_port(k, "in");
+	struct net net;
+	net_prepare(&net, argc, argv, USAGE);
+	int status = 1;
+	struct shmring_kernel *k = k_try_attach(&status);
+	if (!k) {
+		net_release(&net);
+		return status;
+	}
+	struct shmring *in = shmring_kernel_port(k, "in");
+	if (!in) {
+		net_release(&net);
+		k_config("%s", shmring_errmsg());
+	}
 	struct shmring_io *io = k_io(k);
-	int fd = net_open(k, io, argv[1], argv[2]);
+	int fd = net_open(io, &net);
 	if (fd == -ECANCELED)
 		return shmring_kernel_detach(k);
 	uint64_t msgs = 0, bytes = 0;
@@ -77,5 +91,5 @@ int main(int argc, char **argv)
 		shutdown(fd, SHUT_WR);
 	close(fd);
 	printf("sent %llu messages, %llu bytes\n", (unsigned long long)msgs, (unsigned long long)bytes);
-	return rc ? rc : shmring_kernel_detach(k);
+	return rc ? rc : shmring_kernel_detach(k); /* failed: ports left open (util.h) */
 }

@@ -8,13 +8,18 @@
  * reserved in the ring. Back-pressure: nothing is received while the ring
  * has no room, so the socket buffer fills and the sender waits. A peer that
  * closes inside a frame, or a frame larger than the ring's largest message,
- * ends the kernel with one line and exit 1; what was complete before is
- * delivered.
+ * ends the kernel with one line; what was complete before is delivered.
+ *
+ * Exit status (util.h): 78 for a usage or configuration error (bad
+ * arguments, an address that does not resolve or a port that cannot be
+ * taken, no port "out", a frame larger than the ring's largest message), 1
+ * for a failure a restart may cure (the peer closed inside a frame or sent
+ * an empty one), 0 when finished or stopped.
  */
 #define _GNU_SOURCE
 #include "net.h"
 
-#define USAGE "usage: shmring-tcp-source --listen [HOST:]PORT | --connect HOST:PORT   (a kernel)\n"
+#define USAGE "shmring-tcp-source --listen [HOST:]PORT | --connect HOST:PORT   (a kernel: run it with shmring-supervisor)"
 
 /* Receive exactly len bytes: len, 0 at EOF before any byte, -EPIPE at EOF
  * in the middle, -ECANCELED on a stop, or the error. */
@@ -37,12 +42,21 @@ static int recv_all(struct shmring_io *io, int fd, void *buf, size_t len)
 
 int main(int argc, char **argv)
 {
-	if (argc != 3 || (strcmp(argv[1], "--connect") && strcmp(argv[1], "--listen")))
-		return fputs(USAGE, stderr), 2;
-	struct shmring_kernel *k = k_attach("tcp-source");
-	struct shmring *out = k_port(k, "out");
+	struct net net;
+	net_prepare(&net, argc, argv, USAGE);
+	int status = 1;
+	struct shmring_kernel *k = k_try_attach(&status);
+	if (!k) {
+		net_release(&net);
+		return status;
+	}
+	struct shmring *out = shmring_kernel_port(k, "out");
+	if (!out) {
+		net_release(&net);
+		k_config("%s", shmring_errmsg());
+	}
 	struct shmring_io *io = k_io(k);
-	int fd = net_open(k, io, argv[1], argv[2]);
+	int fd = net_open(io, &net);
 	if (fd == -ECANCELED)
 		return shmring_kernel_detach(k);
 	uint64_t msgs = 0, bytes = 0;
@@ -63,10 +77,16 @@ int main(int argc, char **argv)
 		}
 		uint32_t len = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 |
 			       (uint32_t)hdr[3] << 24;
-		if (len == 0 || len > shmring_max_message(out)) {
-			fprintf(stderr, "frame %llu is %u bytes: must be 1 to %zu (the ring's largest "
-				"message); use a larger ring or smaller frames\n",
-				(unsigned long long)msgs, len, shmring_max_message(out));
+		if (len > shmring_max_message(out)) {
+			close(fd);
+			k_config("frame %llu is %u bytes, more than the ring's largest message (%zu): "
+				 "use a larger ring or smaller frames", (unsigned long long)msgs, len,
+				 shmring_max_message(out));
+		}
+		if (len == 0) {
+			fprintf(stderr, "frame %llu is empty: the peer does not speak the framing "
+				"(a 32-bit little-endian length of 1 or more, then the message)\n",
+				(unsigned long long)msgs);
 			rc = 1;
 			break;
 		}
@@ -97,5 +117,5 @@ int main(int argc, char **argv)
 stopped:
 	close(fd);
 	printf("received %llu messages, %llu bytes\n", (unsigned long long)msgs, (unsigned long long)bytes);
-	return rc ? rc : shmring_kernel_detach(k);
+	return rc ? rc : shmring_kernel_detach(k); /* failed: ports left open (util.h) */
 }

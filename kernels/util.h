@@ -1,9 +1,29 @@
 /* SPDX-License-Identifier: MIT */
-/* What every standard kernel shares: attach or explain, ports, arguments. */
+/*
+ * What every standard kernel shares: arguments, attach or explain, ports,
+ * and how a kernel leaves.
+ *
+ * Exit statuses. A usage or configuration error (a bad argument, a port the
+ * topology lacks, an input that cannot be opened, an address that does not
+ * resolve, a message larger than the ring) prints one line naming the
+ * problem and the fix and exits SHMRING_EXIT_CONFIG (78): the supervisor
+ * does not restart such a kernel, since a restart cannot help. Arguments
+ * are checked before attaching wherever they can be. A failure that a
+ * restart may cure (the peer went away, EIO) exits 1. Finished or stopped:
+ * shmring_kernel_detach, 0.
+ *
+ * A failed kernel exits WITHOUT shmring_kernel_detach: detach closes the
+ * ports when no stop was requested, which tells the neighbours the stream
+ * ended as if this kernel had finished, while a failed kernel leaves them
+ * open for the successor the supervisor may start. Its handle stays in
+ * k_self until the process exits (reachable, so LeakSanitizer does not
+ * count it as a leak), and the system takes the mappings back.
+ */
 #ifndef SHMRING_KERNELS_UTIL_H
 #define SHMRING_KERNELS_UTIL_H
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,39 +32,103 @@
 #include <shmring/io.h>
 #include <shmring/shmring.h>
 
-static inline struct shmring_kernel *k_attach(const char *prog)
+/* This kernel, once attached. volatile: written once, read by no one, and
+ * still kept, so that a failed kernel's handle stays reachable. */
+static struct shmring_kernel *volatile k_self;
+
+/* A usage or configuration error: one line, then exit 78 (not restarted). */
+__attribute__((format(printf, 1, 2), noreturn)) static inline void k_config(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(SHMRING_EXIT_CONFIG);
+}
+
+/* Bad arguments: the problem and the usage, on one line, exit 78. */
+__attribute__((format(printf, 2, 3), noreturn)) static inline void k_usage(const char *usage,
+									  const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "; usage: %s\n", usage);
+	exit(SHMRING_EXIT_CONFIG);
+}
+
+/* --help: the usage on stdout, exit 0. */
+__attribute__((noreturn)) static inline void k_help(const char *usage)
+{
+	printf("usage: %s\n", usage);
+	exit(0);
+}
+
+/*
+ * Attach to the supervisor: the handle, or NULL with *status set to what to
+ * exit with, after one line on stderr. Not started by a supervisor, or a
+ * control segment it cannot use: 78. The topology stopped before it started:
+ * 0, silently (the supervisor says why). Out of memory or descriptors: 1.
+ */
+static inline struct shmring_kernel *k_try_attach(int *status)
 {
 	struct shmring_kernel *k;
-	if (shmring_kernel_attach(&k) < 0) {
-		fprintf(stderr, "%s\n", shmring_errmsg());
-		exit(2);
+	int rc = shmring_kernel_attach(&k);
+	if (rc == 0) {
+		k_self = k;
+		return k;
 	}
-	(void)prog;
+	if (rc == -ECANCELED) {
+		*status = 0;
+		return NULL;
+	}
+	const char *why = shmring_errmsg();
+	fprintf(stderr, "%s\n", *why ? why : strerror(-rc));
+	*status = rc == -ENOENT || rc == -EINVAL || rc == -EPROTO ? SHMRING_EXIT_CONFIG : 1;
+	return NULL;
+}
+
+/* Attach, or exit as k_try_attach says. */
+static inline struct shmring_kernel *k_attach(void)
+{
+	int status = 1;
+	struct shmring_kernel *k = k_try_attach(&status);
+	if (!k)
+		exit(status);
 	return k;
 }
 
+/* The ring behind a port; a port the topology lacks is a configuration
+ * error (the message names the ports there are). */
 static inline struct shmring *k_port(struct shmring_kernel *k, const char *name)
 {
 	struct shmring *r = shmring_kernel_port(k, name);
-	if (!r) {
-		fprintf(stderr, "%s\n", shmring_errmsg());
-		exit(2);
-	}
+	if (!r)
+		k_config("%s", shmring_errmsg());
 	return r;
 }
 
+/* The kernel's io_uring (freed by detach). io_uring disabled or missing is
+ * configuration (78); running out of memory or locked memory, 1. */
 static inline struct shmring_io *k_io(struct shmring_kernel *k)
 {
 	struct shmring_io *io;
-	if (shmring_io_init(k, 64, &io) < 0) {
+	int rc = shmring_io_init(k, 64, &io);
+	if (rc == -EPERM || rc == -ENOSYS)
+		k_config("%s: this kernel needs io_uring (see the sysctl kernel.io_uring_disabled)",
+			 shmring_errmsg());
+	if (rc < 0) {
 		fprintf(stderr, "%s\n", shmring_errmsg());
 		exit(1);
 	}
 	return io;
 }
 
-/* "65536", "64K", "64KiB", "1M" ... as bytes; exits on nonsense. */
-static inline uint64_t k_size(const char *s, const char *what)
+/* "65536", "64K", "64KiB", "1M" ... as bytes, 1 to `max`; anything else is
+ * a usage error. */
+static inline uint64_t k_size(const char *s, const char *what, uint64_t max)
 {
 	char *end;
 	errno = 0;
@@ -56,10 +140,12 @@ static inline uint64_t k_size(const char *s, const char *what)
 		mul = 1024 * 1024;
 	else if (*end)
 		mul = 0;
-	if (errno || !*s || *s == '-' || !mul || !v) {
-		fprintf(stderr, "%s: '%s' is not a size (bytes, or K/KiB, M/MiB)\n", what, s);
-		exit(2);
-	}
+	if (!*s || *s < '0' || *s > '9' || end == s || !mul)
+		k_config("%s '%s' is not a size: give bytes, or K/KiB, M/MiB (e.g. 256K)", what, s);
+	if (v == 0)
+		k_config("%s %s: must be at least 1 byte", what, s);
+	if (errno == ERANGE || v > max / mul)
+		k_config("%s %s is too large: at most %llu bytes", what, s, (unsigned long long)max);
 	return v * mul;
 }
 
@@ -74,7 +160,7 @@ static inline int k_next(struct shmring_kernel *k, struct shmring *in, const voi
 	for (;;) {
 		int r = shmring_peek(in, m, len, 0);
 		if (r != -EAGAIN) {
-			if (r < 0)
+			if (r < 0 && r != -ECANCELED)
 				fprintf(stderr, "peek: %s\n", strerror(-r));
 			return r;
 		}

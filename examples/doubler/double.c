@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * double: reads pairs on "in", writes {seq, 2 * value} on "out" (--factor N:
- * N * value), until end
- * of stream or a stop request. Zero-copy both ways: the result is written
- * straight into the output ring, the input released only after the commit,
- * so a crash in between redelivers the input (at-least-once) and never
- * loses it.
+ * N * value), until end of stream or a stop request. Zero-copy both ways:
+ * the result is written straight into the output ring, the input released
+ * only after the commit, so a crash in between redelivers the input
+ * (at-least-once) and never loses it. Exit status as pair.h says: 78 for a
+ * usage or configuration error, 1 for a failure, 0 finished or stopped.
  */
 #include "pair.h"
 
@@ -16,8 +16,9 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[i], "--factor") && i + 1 < argc) {
 			factor = example_u64(argv[++i], "--factor");
 		} else {
-			fprintf(stderr, "usage: double [--factor N]   (a kernel: run it with shmring-supervisor)\n");
-			return 2;
+			fprintf(stderr, "unknown argument '%s'; usage: double [--factor N]   (a kernel: run it "
+				"with shmring-supervisor)\n", argv[i]);
+			return SHMRING_EXIT_CONFIG;
 		}
 	}
 	struct shmring_kernel *k = example_attach();
@@ -35,9 +36,14 @@ int main(int argc, char **argv)
 		}
 		if (rc == 0)
 			break; /* end of stream: finished */
-		if (rc < 0 || len != sizeof(struct pair)) {
-			fprintf(stderr, "bad input (%s, %zu bytes)\n", rc < 0 ? strerror(-rc) : "ok", len);
-			return 1;
+		if (rc < 0) {
+			fprintf(stderr, "bad input: %s\n", strerror(-rc));
+			return 1; /* failed: no detach, the ports stay open (pair.h) */
+		}
+		if (len != sizeof(struct pair)) {
+			fprintf(stderr, "a %zu-byte message arrived, not a %zu-byte pair: connect \"in\" "
+				"to a pair producer such as gen\n", len, sizeof(struct pair));
+			return SHMRING_EXIT_CONFIG;
 		}
 		struct pair p;
 		memcpy(&p, m, sizeof(p));

@@ -2,7 +2,9 @@
 /*
  * gen: the source of the doubler example. Sends --count pairs {seq, seq} on
  * its output port "out", then finishes (end of stream downstream); with
- * --hold it keeps the topology up until stopped (for inspecting it).
+ * --hold it keeps the topology up until stopped (for inspecting it). Exit
+ * status as pair.h says: 78 for a usage or configuration error, 1 for a
+ * failure, 0 finished or stopped.
  */
 #include "pair.h"
 
@@ -16,8 +18,9 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--hold")) {
 			hold = 1; /* after sending, wait for a stop instead of finishing */
 		} else {
-			fprintf(stderr, "usage: gen [--count N] [--hold]   (a kernel: run it with shmring-supervisor)\n");
-			return 2;
+			fprintf(stderr, "unknown argument '%s'; usage: gen [--count N] [--hold]   (a kernel: "
+				"run it with shmring-supervisor)\n", argv[i]);
+			return SHMRING_EXIT_CONFIG;
 		}
 	}
 	struct shmring_kernel *k = example_attach();
@@ -30,8 +33,7 @@ int main(int argc, char **argv)
 			break; /* asked to stop */
 		if (rc < 0) {
 			fprintf(stderr, "consumer closed after %llu messages\n", (unsigned long long)seq);
-			shmring_kernel_detach(k);
-			return 1;
+			return 1; /* failed: no detach, the ports stay open (pair.h) */
 		}
 	}
 	printf("sent %llu\n", (unsigned long long)seq);

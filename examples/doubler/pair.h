@@ -16,14 +16,32 @@ struct pair {
 	uint64_t value;
 };
 
+/*
+ * How an example kernel leaves. A usage or configuration error (a bad
+ * argument, a port the topology lacks, messages of the wrong size) prints
+ * one line and exits SHMRING_EXIT_CONFIG (78): the supervisor does not
+ * restart it, since a restart cannot help. A failure a restart may cure
+ * exits 1 WITHOUT shmring_kernel_detach, which would close the ports and
+ * so tell the neighbours the stream ended, as if the kernel had finished: a
+ * failed kernel leaves them open for its successor. The handle stays in
+ * example_kernel until the process exits (reachable, so LeakSanitizer does
+ * not count it as a leak). Finished or stopped: shmring_kernel_detach, 0.
+ */
+static struct shmring_kernel *volatile example_kernel;
+
 /* Attach or explain why not, as every example kernel starts. */
 static inline struct shmring_kernel *example_attach(void)
 {
 	struct shmring_kernel *k;
-	if (shmring_kernel_attach(&k) < 0) {
+	int rc = shmring_kernel_attach(&k);
+	if (rc == -ECANCELED)
+		exit(0); /* the topology stopped before it started: nothing to do */
+	if (rc < 0) {
 		fprintf(stderr, "%s\n", shmring_errmsg());
-		exit(2);
+		/* not started by a supervisor, or by one it cannot work with */
+		exit(rc == -ENOENT || rc == -EINVAL || rc == -EPROTO ? SHMRING_EXIT_CONFIG : 1);
 	}
+	example_kernel = k;
 	return k;
 }
 
@@ -32,7 +50,7 @@ static inline struct shmring *example_port(struct shmring_kernel *k, const char 
 	struct shmring *r = shmring_kernel_port(k, name);
 	if (!r) {
 		fprintf(stderr, "%s\n", shmring_errmsg());
-		exit(2);
+		exit(SHMRING_EXIT_CONFIG);
 	}
 	return r;
 }
@@ -57,7 +75,7 @@ static inline int example_send(struct shmring_kernel *k, struct shmring *out, co
 			return 1; /* a stop was requested while we waited */
 		if (rc != -ETIMEDOUT && rc != -EOWNERDEAD) {
 			fprintf(stderr, "send: %s\n", strerror(-rc));
-			exit(1);
+			exit(rc == -EMSGSIZE ? SHMRING_EXIT_CONFIG : 1);
 		}
 		if (shmring_kernel_should_stop(k))
 			return 1;
@@ -69,9 +87,9 @@ static inline uint64_t example_u64(const char *s, const char *what)
 	char *end;
 	errno = 0;
 	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || !*s || *end || *s == '-') {
+	if (errno || !*s || *end || *s < '0' || *s > '9') {
 		fprintf(stderr, "%s: '%s' is not a non-negative integer\n", what, s);
-		exit(2);
+		exit(SHMRING_EXIT_CONFIG);
 	}
 	return v;
 }

@@ -7,6 +7,8 @@
  * prints what it counted and, with --expect N, fails unless all N arrived.
  * --from-any starts checking at the first number that arrives (for a sink
  * that is itself restarted, which cannot know where its predecessor was).
+ * Exit status as pair.h says: 78 for a usage or configuration error, 1 for
+ * a failure (a lost message, a wrong result), 0 finished or stopped.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <time.h>
@@ -32,8 +34,9 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--factor") && i + 1 < argc) {
 			factor = example_u64(argv[++i], "--factor");
 		} else {
-			fprintf(stderr, "usage: sink [--expect N] [--factor F] [--from-any]   (a kernel: run it with shmring-supervisor)\n");
-			return 2;
+			fprintf(stderr, "unknown argument '%s'; usage: sink [--expect N] [--factor F] "
+				"[--from-any]   (a kernel: run it with shmring-supervisor)\n", argv[i]);
+			return SHMRING_EXIT_CONFIG;
 		}
 	}
 	struct shmring_kernel *k = example_attach();
@@ -54,9 +57,14 @@ int main(int argc, char **argv)
 		}
 		if (rc == 0)
 			break;
-		if (rc < 0 || len != sizeof(struct pair)) {
-			fprintf(stderr, "bad input (%s, %zu bytes)\n", rc < 0 ? strerror(-rc) : "ok", len);
-			return 1;
+		if (rc < 0) {
+			fprintf(stderr, "bad input: %s\n", strerror(-rc));
+			return 1; /* failed: no detach, the ports stay open (pair.h) */
+		}
+		if (len != sizeof(struct pair)) {
+			fprintf(stderr, "a %zu-byte message arrived, not a %zu-byte pair: connect \"in\" "
+				"to a pair producer such as double\n", len, sizeof(struct pair));
+			return SHMRING_EXIT_CONFIG;
 		}
 		struct pair p;
 		memcpy(&p, m, sizeof(p));

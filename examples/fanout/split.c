@@ -2,7 +2,8 @@
 /*
  * split: the source of the fan-out example. Deals pairs {seq, seq} round
  * robin over all of its outputs (seq % N goes to output seq % N), --count in
- * all, then finishes.
+ * all, then finishes. Exit status as pair.h says: 78 for a usage or
+ * configuration error, 1 for a failure, 0 finished or stopped.
  */
 #include "../doubler/pair.h"
 
@@ -13,15 +14,16 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[i], "--count") && i + 1 < argc) {
 			count = example_u64(argv[++i], "--count");
 		} else {
-			fprintf(stderr, "usage: split [--count N]   (a kernel: run it with shmring-supervisor)\n");
-			return 2;
+			fprintf(stderr, "unknown argument '%s'; usage: split [--count N]   (a kernel: run it "
+				"with shmring-supervisor)\n", argv[i]);
+			return SHMRING_EXIT_CONFIG;
 		}
 	}
 	struct shmring_kernel *k = example_attach();
 	unsigned n = shmring_kernel_noutputs(k);
 	if (n == 0) {
-		fprintf(stderr, "split needs at least one output port\n");
-		return 2;
+		fprintf(stderr, "split has no output: give it outputs in the topology, one per worker\n");
+		return SHMRING_EXIT_CONFIG;
 	}
 	uint64_t seq = 0;
 	for (; seq < count; seq++) {

@@ -127,15 +127,16 @@ int main(int argc, char **argv)
 		} else {
 			fprintf(stderr, "usage: gpu-double [--grace-ms N]   (a kernel: run it with "
 					"shmring-supervisor, e.g. examples/gpu-doubler/gpu-doubler.yaml)\n");
-			return 2;
+			return SHMRING_EXIT_CONFIG; /* a usage error: a restart cannot help */
 		}
 	}
 	/* CUDA first, so a machine without a GPU fails before the topology
-	 * starts, with the reason. This process was exec'd: CUDA is safe here. */
+	 * starts, with the reason, and is not restarted: no restart brings a
+	 * GPU. This process was exec'd: CUDA is safe here. */
 	if (!shmring_cuda_available()) {
 		fprintf(stderr, "gpu-double: %s: run this topology on a machine with an NVIDIA GPU\n",
 			shmring_cuda_errmsg());
-		return 1;
+		return SHMRING_EXIT_CONFIG;
 	}
 	struct shmring_kernel *k = example_attach();
 	struct shmring *in = example_port(k, "in"), *out = example_port(k, "out");
@@ -164,7 +165,8 @@ int main(int argc, char **argv)
 		_exit(1);
 	}
 	unsigned long long handled = ctl->progress;
-	if (rc < 0 && ctl->error == WRONG_SIZE)
+	int wiring = rc < 0 && ctl->error == WRONG_SIZE; /* configuration: 78 below */
+	if (wiring)
 		fprintf(stderr, "gpu-double: a message of the wrong size arrived (want %zu bytes, "
 				"a struct pair): connect it to a pair producer such as gen\n", sizeof(pair));
 	else if (rc < 0)
@@ -178,8 +180,9 @@ int main(int argc, char **argv)
 	cudaStreamDestroy(s);
 	shmring_cuda_ctl_destroy(ctl);
 	if (rc < 0) {
-		/* Failed: leave the ends open so a restarted kernel can carry on. */
-		return 1;
+		/* Failed: leave the ends open so a restarted kernel can carry on
+		 * (pair.h); wrongly wired is not restarted. */
+		return wiring ? SHMRING_EXIT_CONFIG : 1;
 	}
 	return shmring_kernel_detach(k) < 0 ? 1 : 0;
 }

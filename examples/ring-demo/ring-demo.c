@@ -31,6 +31,7 @@ static int consume(const char *where)
 		memcpy(&v, msg, sizeof(v));
 		if (v != n) {
 			fprintf(stderr, "ring-demo: expected message %llu, got %llu\n", n, v);
+			shmring_detach(in);
 			return 1;
 		}
 		sum += v;
@@ -39,6 +40,7 @@ static int consume(const char *where)
 	}
 	if (rc < 0) {
 		fprintf(stderr, "ring-demo: consumer: %s\n", strerror(-rc));
+		shmring_detach(in);
 		return 1;
 	}
 	printf("consumer: received %llu messages in order, sum %llu, end of stream\n", n, sum);
@@ -78,30 +80,39 @@ int main(int argc, char **argv)
 
 	fflush(NULL);
 	pid_t pid = fork();
+	if (pid < 0) {
+		perror("ring-demo: fork");
+		shmring_detach(ring);
+		return 1;
+	}
 	if (pid == 0) {
 		int code = consume(where);
 		fflush(NULL); /* _exit does not flush stdio */
 		_exit(code);
 	}
 
+	int ok = 1, status;
 	if (shmring_attach(where, SHMRING_ROLE_PRODUCER, &out) < 0) {
 		fprintf(stderr, "ring-demo: producer: %s\n", shmring_errmsg());
+		shmring_detach(ring); /* the consumer gives up after its 1 s wait */
+		waitpid(pid, &status, 0);
 		return 1;
 	}
-	for (unsigned long long i = 0; i < count; i++) {
+	for (unsigned long long i = 0; i < count && ok; i++) {
 		void *buf;
 		int rc = shmring_reserve(out, 64, &buf, 5000);
 		if (rc < 0) {
 			fprintf(stderr, "ring-demo: producer: %s\n", strerror(-rc));
-			return 1;
+			ok = 0;
+			break;
 		}
 		memcpy(buf, &i, sizeof(i));
 		shmring_commit(out, 64);
 	}
 	shmring_close(out);
-	printf("producer: sent %llu messages of 64 bytes\n", count);
+	if (ok)
+		printf("producer: sent %llu messages of 64 bytes\n", count);
 
-	int status;
 	waitpid(pid, &status, 0);
 	struct shmring_stats st;
 	shmring_stats(ring, &st);
@@ -113,5 +124,5 @@ int main(int argc, char **argv)
 	       (unsigned long long)st.producer_sleeps, (unsigned long long)st.consumer_sleeps);
 	shmring_detach(out);
 	shmring_detach(ring);
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+	return ok && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
 }
