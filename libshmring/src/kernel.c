@@ -26,7 +26,8 @@
 
 struct port {
 	struct shmring *ring;
-	const char *name; /* points into the control segment, checked */
+	char name[SHMRING_CTL_NAME]; /* a checked copy: the segment can change */
+	int fd;                      /* the inherited descriptor it came from */
 	int input;
 };
 
@@ -50,6 +51,14 @@ static int parse_fd(const char *s)
 	char *end;
 	long v = strtol(s + 3, &end, 10);
 	return (s[3] && !*end && v >= 0 && v <= 1 << 20) ? (int)v : -1;
+}
+
+/* One read of a plain word of the control segment, which other processes
+ * may write at any time: a count or index is read once, checked, and only
+ * the checked local copy is used (a second read could see another value). */
+static uint32_t read_once32(const void *p)
+{
+	return *(const volatile uint32_t *)p;
 }
 
 /* Map and validate the control segment. Nothing in it is trusted. */
@@ -79,6 +88,9 @@ static int map_control(struct shmring_kernel *k, int fd)
 	return 0;
 }
 
+/* cr is this process's private copy of a ring entry (see attach), so what
+ * is checked here is what is used. The caller sized k->ports for every port
+ * of this kernel and checks nports against it. */
 static int add_port(struct shmring_kernel *k, const struct smr_ctl_ring *cr, int input)
 {
 	const char *name = input ? cr->to_port : cr->from_port;
@@ -94,14 +106,38 @@ static int add_port(struct shmring_kernel *k, const struct smr_ctl_ring *cr, int
 			       &p->ring);
 	if (rc < 0)
 		return rc;
-	/* attach duplicated the descriptor: the inherited one is not needed */
-	close(cr->fd);
+	/* attach duplicated the descriptor; the inherited one is closed once
+	 * every port is attached (close_inherited): the two ports of a ring
+	 * from this kernel to itself come from the same descriptor. */
 	shmring_set_wait(p->ring, (enum shmring_wait)cr->wait, 50);
 	p->ring->cancel = &k->me->stop; /* blocking ring calls end on a stop */
-	p->name = name;
+	memcpy(p->name, name, SHMRING_CTL_NAME);
+	p->fd = cr->fd;
 	p->input = input;
 	k->nports++;
 	return 0;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+	return (x > y) - (x < y);
+}
+
+/* Close the inherited ring descriptors of the ports attached so far, each
+ * number once: only numbers that attach accepted as rings are closed. */
+static void close_inherited(struct shmring_kernel *k)
+{
+	int *fds = malloc((k->nports ? k->nports : 1) * sizeof(*fds));
+	if (!fds)
+		return; /* leave them open: harmless, they are close-on-exec */
+	for (unsigned i = 0; i < k->nports; i++)
+		fds[i] = k->ports[i].fd;
+	qsort(fds, k->nports, sizeof(*fds), cmp_int);
+	for (unsigned i = 0; i < k->nports; i++)
+		if (i == 0 || fds[i] != fds[i - 1])
+			close(fds[i]);
+	free(fds);
 }
 
 /* The descriptor number comes from shared memory: use (and later close) it
@@ -144,7 +180,8 @@ static void poke_supervisor(struct shmring_kernel *k)
 	}
 }
 
-/* Ready, then wait until the topology is active or we are told to stop. */
+/* Ready, then wait until the topology is no longer starting (active, or
+ * stopped before it started) or we are told to stop. The caller decides. */
 static void barrier(struct shmring_kernel *k)
 {
 	/* Release: the ports attached above are visible to the supervisor (and
@@ -163,10 +200,6 @@ static void barrier(struct shmring_kernel *k)
 		struct timespec ts = { .tv_sec = 0, .tv_nsec = 100 * 1000000L };
 		smr_futex_wait(&k->ctl->active_seq, seq, &ts);
 	}
-	/* Relaxed: informational (stat); the supervisor only ever moves a
-	 * kernel out of ACTIVE, never waits for it. */
-	if (!smr_load_acquire(&k->me->stop))
-		smr_store_relaxed(&k->me->state, (uint32_t)SMR_K_ACTIVE);
 }
 
 int shmring_kernel_attach(struct shmring_kernel **out)
@@ -188,6 +221,7 @@ int shmring_kernel_attach(struct shmring_kernel **out)
 			   "let shmring-supervisor set them", prog, ctl, idx);
 		return -EINVAL;
 	}
+	struct smr_ctl_ring *rings = NULL; /* private copy of the ring table */
 	struct shmring_kernel *k = calloc(1, sizeof(*k));
 	if (!k)
 		return -ENOMEM;
@@ -200,28 +234,65 @@ int shmring_kernel_attach(struct shmring_kernel **out)
 	if (rc < 0)
 		goto fail;
 	struct smr_ctl_header *h = k->ctl;
-	if (index >= h->nkernels || !smr_ctl_name_ok(smr_ctl_kernels(h)[index].name)) {
+	/* map_control checked the header, but the segment is shared and
+	 * writable: take the counts once and check them again against the
+	 * mapping; only these copies are used below. */
+	uint32_t nkernels = read_once32(&h->nkernels), nrings = read_once32(&h->nrings);
+	if (nkernels > SHMRING_CTL_MAX_KERNELS || nrings > SHMRING_CTL_MAX_RINGS ||
+	    smr_ctl_size(nkernels, nrings) > k->ctl_len) {
+		smr_seterr("%s: the control segment is corrupt (%u kernels, %u rings in %zu bytes): "
+			   "restart the topology", prog, nkernels, nrings, k->ctl_len);
+		rc = -EPROTO;
+		goto fail;
+	}
+	struct smr_ctl_kernel *kernels = smr_ctl_kernels(h);
+	if (index >= nkernels) {
 		smr_seterr("%s: SHMRING_KERNEL=%lu is not a kernel of this topology: "
 			   "let shmring-supervisor set it", prog, index);
 		rc = -EPROTO;
 		goto fail;
 	}
 	k->index = (uint32_t)index;
-	k->me = &smr_ctl_kernels(h)[index];
-	memcpy(k->name, k->me->name, SHMRING_CTL_NAME);
-	k->event_fd = is_eventfd(h->event_fd) ? h->event_fd : -1;
-	k->ports = calloc(h->nrings ? h->nrings : 1, sizeof(*k->ports));
+	k->me = &kernels[index];
+	memcpy(k->name, k->me->name, SHMRING_CTL_NAME); /* then check the copy */
+	if (!smr_ctl_name_ok(k->name)) {
+		smr_seterr("%s: SHMRING_KERNEL=%lu is not a kernel of this topology: "
+			   "let shmring-supervisor set it", prog, index);
+		rc = -EPROTO;
+		goto fail;
+	}
+	int32_t efd = (int32_t)read_once32(&h->event_fd);
+	k->event_fd = is_eventfd(efd) ? efd : -1;
+	/* A private copy of the ring table: counting this kernel's ports and
+	 * attaching them must see the same entries, or the count is no bound. */
+	rings = malloc((nrings ? nrings : 1) * sizeof(*rings));
+	if (!rings) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	memcpy(rings, (const uint8_t *)h + SHMRING_CTL_HDR + (size_t)SHMRING_CTL_BLOCK * nkernels,
+	       (size_t)nrings * sizeof(*rings));
+	/* One port per ring end of this kernel: a ring from this kernel to
+	 * itself gives it two (the parser refuses those; this must not trust it). */
+	size_t nports = 0;
+	for (uint32_t i = 0; i < nrings; i++)
+		nports += (rings[i].to_kernel == k->index) + (rings[i].from_kernel == k->index);
+	k->ports = calloc(nports ? nports : 1, sizeof(*k->ports));
 	if (!k->ports) {
 		rc = -ENOMEM;
 		goto fail;
 	}
-	struct smr_ctl_ring *rings = smr_ctl_rings(h);
 	for (uint32_t pass = 0; pass < 2; pass++) { /* inputs first, then outputs */
-		for (uint32_t i = 0; i < h->nrings; i++) {
+		for (uint32_t i = 0; i < nrings; i++) {
 			const struct smr_ctl_ring *cr = &rings[i];
 			int mine = pass == 0 ? cr->to_kernel == k->index : cr->from_kernel == k->index;
 			if (!mine)
 				continue;
+			if (k->nports >= nports) { /* cannot happen: counted above */
+				smr_seterr("kernel '%s': more ports than counted", k->name);
+				rc = -EPROTO;
+				goto fail;
+			}
 			if ((rc = add_port(k, cr, pass == 0)) < 0)
 				goto fail;
 			if (pass == 0)
@@ -230,12 +301,44 @@ int shmring_kernel_attach(struct shmring_kernel **out)
 				k->noutputs++;
 		}
 	}
+	free(rings);
+	rings = NULL;
+	close_inherited(k);
 	/* stdout is a pipe to the supervisor, which prefixes whole lines */
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	barrier(k);
+	/* Only an ACTIVE topology and no stop request let us run. A failed
+	 * launch or a stop during the start leaves nothing to do, and a source
+	 * that went on would send into a topology being torn down. Acquire,
+	 * both; the flag first: the supervisor stores STOPPING before it sets
+	 * the flags, so a set flag seen here comes with its STOPPING. */
+	int stop = smr_load_acquire(&k->me->stop) != 0;
+	uint32_t state = smr_load_acquire(&h->state);
+	if (state != SMR_TOPO_ACTIVE || stop) {
+		rc = -ECANCELED;
+		if (state == SMR_TOPO_STOPPING || state == SMR_TOPO_STARTING) {
+			smr_seterr("the topology was stopped before it started: nothing to do");
+		} else if (state == SMR_TOPO_ACTIVE) { /* restarted, and stopped at once */
+			smr_seterr("kernel '%s' was asked to stop before it started: nothing to do",
+				   k->name);
+		} else {
+			smr_seterr("%s: the control segment is corrupt (topology state %u): "
+				   "restart the topology", prog, state);
+			rc = -EPROTO;
+		}
+		/* free_kernel detaches the ports without closing them (a stop,
+		 * not the end of the stream) and `finished` stays 0. */
+		free_kernel(k, 0);
+		return rc;
+	}
+	/* Relaxed: informational (stat); the supervisor only ever moves a
+	 * kernel out of ACTIVE, never waits for it. */
+	smr_store_relaxed(&k->me->state, (uint32_t)SMR_K_ACTIVE);
 	*out = k;
 	return 0;
 fail:
+	free(rings);
+	close_inherited(k);
 	free_kernel(k, 0);
 	return rc;
 }

@@ -224,8 +224,6 @@ int shmring_create(const char *name, const struct shmring_opts *opts_in, struct 
 			free(r);
 			return rc;
 		}
-		/* umask can only narrow 0600; make it exact. */
-		fchmod(r->fd, 0600);
 	} else {
 		r->fd = memfd_create("shmring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 		if (r->fd < 0) {
@@ -234,6 +232,16 @@ int shmring_create(const char *name, const struct shmring_opts *opts_in, struct 
 			free(r);
 			return rc;
 		}
+	}
+	/* Owner-only, exactly, on every path: shm_open's 0600 is narrowed by
+	 * the umask, and a memfd is born 0777 whatever the umask (anyone who
+	 * can reach it, e.g. through /proc/PID/fd, could open it read-write). */
+	if (fchmod(r->fd, 0600) < 0) {
+		rc = -errno;
+		smr_seterr("cannot make %s%s%s owner-only (fchmod 0600): %s",
+			   name ? "ring '" : "an anonymous ring", name ? r->name : "",
+			   name ? "'" : "", strerror(-rc));
+		goto fail;
 	}
 	if (ftruncate(r->fd, (off_t)r->map_len) < 0) {
 		rc = -errno;

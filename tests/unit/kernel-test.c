@@ -377,6 +377,250 @@ static void event_fd_that_is_not_an_eventfd_is_left_alone(void **s)
 	teardown_fixture(&f);
 }
 
+/* A control segment the parser would refuse: one kernel "d" whose three
+ * rings all go from itself to itself (d.o0 -> d.i0, ...). Each ring gives it
+ * two ports; a port array sized by rings overflowed the heap. */
+static void build_self_loops(struct fixture *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->len = smr_ctl_size(1, 3);
+	f->ctl_fd = memfd_create("shmring-ctl.loop", MFD_CLOEXEC);
+	assert_true(f->ctl_fd >= 0);
+	assert_int_equal(ftruncate(f->ctl_fd, (off_t)f->len), 0);
+	f->ctl = mmap(NULL, f->len, PROT_READ | PROT_WRITE, MAP_SHARED, f->ctl_fd, 0);
+	assert_true(f->ctl != MAP_FAILED);
+	f->ev_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	struct smr_ctl_header *h = f->ctl;
+	h->size = (uint32_t)f->len;
+	h->magic = SHMRING_CTL_MAGIC;
+	h->nkernels = 1;
+	h->nrings = 3;
+	h->event_fd = f->ev_fd;
+	h->state = SMR_TOPO_ACTIVE;
+	strcpy(h->name, "loop");
+	strcpy(smr_ctl_kernels(h)[0].name, "d");
+	struct smr_ctl_ring *cr = smr_ctl_rings(h);
+	for (int r = 0; r < 3; r++) {
+		assert_int_equal(shmring_create(NULL, NULL, &f->ring[r]), 0);
+		cr[r].from_kernel = 0;
+		cr[r].to_kernel = 0;
+		snprintf(cr[r].from_port, SHMRING_CTL_NAME, "o%d", r);
+		snprintf(cr[r].to_port, SHMRING_CTL_NAME, "i%d", r);
+		cr[r].fd = dup(shmring_fd(f->ring[r])); /* the kernel closes it */
+		cr[r].wait = SHMRING_WAIT_ADAPTIVE;
+	}
+	h->version = SHMRING_CTL_VERSION;
+	env_for(f, 0);
+}
+
+static void ring_from_a_kernel_to_itself_is_two_ports_not_an_overflow(void **s)
+{
+	(void)s;
+	struct fixture f;
+	struct shmring_kernel *k;
+	build_self_loops(&f);
+	/* Under ASan a port array of nrings entries is a heap-buffer-overflow
+	 * here; without it, the second end of a ring failed to attach. */
+	assert_int_equal(shmring_kernel_attach(&k), 0);
+	assert_int_equal(shmring_kernel_ninputs(k), 3);
+	assert_int_equal(shmring_kernel_noutputs(k), 3);
+	/* it works: what the kernel sends on o1 comes back on i1 */
+	struct shmring *o1 = shmring_kernel_port(k, "o1"), *i1 = shmring_kernel_port(k, "i1");
+	assert_non_null(o1);
+	assert_non_null(i1);
+	assert_ptr_equal(shmring_kernel_input(k, 1), i1);
+	assert_ptr_equal(shmring_kernel_output(k, 1), o1);
+	assert_int_equal(shmring_send(o1, "loop", 4, 0), 0);
+	assert_int_equal(shmring_kernel_wait(k, 1000), 1);
+	char buf[8];
+	assert_int_equal(shmring_recv(i1, buf, sizeof(buf), 0), 4);
+	assert_memory_equal(buf, "loop", 4);
+	assert_null(shmring_kernel_port(k, "o3"));
+	assert_non_null(strstr(shmring_errmsg(), "input i0, input i1, input i2, output o0"));
+	assert_int_equal(shmring_kernel_detach(k), 0);
+	teardown_fixture(&f);
+}
+
+static int open_fds(void)
+{
+	int n = 0;
+	for (int fd = 0; fd < 1024; fd++)
+		n += fcntl(fd, F_GETFD) >= 0;
+	return n;
+}
+
+/* The inherited descriptors (one per ring, the control segment's and the
+ * eventfd) are the kernel's: none is left open by attach and detach. */
+static void inherited_descriptors_are_closed(void **s)
+{
+	(void)s;
+	struct fixture f;
+	struct shmring_kernel *k;
+	build(&f, SMR_TOPO_ACTIVE);
+	int before = open_fds();
+	assert_int_equal(shmring_kernel_attach(&k), 0);
+	shmring_kernel_detach(k);
+	assert_int_equal(open_fds(), before - 5); /* 3 rings, control, eventfd */
+	teardown_fixture(&f);
+	/* a ring from the kernel to itself: its descriptor closed once */
+	build_self_loops(&f);
+	before = open_fds();
+	assert_int_equal(shmring_kernel_attach(&k), 0);
+	shmring_kernel_detach(k);
+	assert_int_equal(open_fds(), before - 5);
+	teardown_fixture(&f);
+}
+
+static void ring_entries_naming_other_kernels_are_not_ports(void **s)
+{
+	(void)s;
+	struct fixture f;
+	struct shmring_kernel *k;
+	build(&f, SMR_TOPO_ACTIVE);
+	/* corrupt: ring 1 (peer.o2 -> k.b) now goes between kernels that do
+	 * not exist; it is simply not one of k's */
+	smr_ctl_rings(f.ctl)[1].from_kernel = 77;
+	smr_ctl_rings(f.ctl)[1].to_kernel = UINT32_MAX;
+	assert_int_equal(shmring_kernel_attach(&k), 0);
+	assert_int_equal(shmring_kernel_ninputs(k), 1);
+	assert_int_equal(shmring_kernel_noutputs(k), 1);
+	assert_null(shmring_kernel_port(k, "b"));
+	shmring_kernel_detach(k);
+	close(smr_ctl_rings(f.ctl)[1].fd); /* not k's, so k left it */
+	teardown_fixture(&f);
+	/* an fd of a ring entry that is no ring: a clear error, no crash */
+	build(&f, SMR_TOPO_ACTIVE);
+	int p[2];
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	close(smr_ctl_rings(f.ctl)[0].fd);
+	smr_ctl_rings(f.ctl)[0].fd = p[0];
+	assert_true(shmring_kernel_attach(&k) < 0);
+	assert_non_null(strstr(shmring_errmsg(), "too small to be a shmring segment"));
+	assert_true(fcntl(p[0], F_GETFD) >= 0); /* not a ring: not closed */
+	close(p[0]);
+	close(p[1]);
+	/* a negative descriptor */
+	env_for(&f, 0);
+	smr_ctl_rings(f.ctl)[0].fd = -5;
+	assert_int_equal(shmring_kernel_attach(&k), -EPROTO);
+	assert_non_null(strstr(shmring_errmsg(), "a ring entry in the control segment is corrupt"));
+	for (int r = 1; r < 3; r++) { /* attach failed before it used them */
+		assert_true(fcntl(smr_ctl_rings(f.ctl)[r].fd, F_GETFD) >= 0);
+		close(smr_ctl_rings(f.ctl)[r].fd);
+	}
+	teardown_fixture(&f);
+}
+
+/* The supervisor's side of a stop during the start (supervisor/run.c):
+ * STOPPING with release, bump active_seq, wake the barrier. */
+static void stop_topology(struct fixture *f)
+{
+	atomic_store(&f->ctl->state, (uint32_t)SMR_TOPO_STOPPING);
+	atomic_fetch_add(&f->ctl->active_seq, 1u);
+	syscall(SYS_futex, &f->ctl->active_seq, FUTEX_WAKE, 100, NULL, NULL, 0);
+}
+
+static int wait_ready(struct fixture *f)
+{
+	for (int i = 0; i < 500; i++) {
+		if (atomic_load(&smr_ctl_kernels(f->ctl)[0].state) == SMR_K_READY)
+			return 1;
+		sleep_ms(10);
+	}
+	return 0;
+}
+
+static int stop_topology_once_ready(struct fixture *f)
+{
+	if (!wait_ready(f))
+		return 1;
+	sleep_ms(50); /* well inside the barrier's sleep */
+	stop_topology(f);
+	return 0;
+}
+
+static int stop_kernel_once_ready(struct fixture *f)
+{
+	if (!wait_ready(f))
+		return 1;
+	sleep_ms(50);
+	atomic_store(&smr_ctl_kernels(f->ctl)[0].stop, 1u);
+	syscall(SYS_futex, &smr_ctl_kernels(f->ctl)[0].stop, FUTEX_WAKE, 100, NULL, NULL, 0);
+	return 0;
+}
+
+/* After a cancelled attach: nothing closed, nothing finished, every role
+ * given back (a successor can take each end), nothing sent. */
+static void assert_left_untouched(struct fixture *f)
+{
+	assert_int_equal(smr_ctl_kernels(f->ctl)[0].finished, 0);
+	assert_int_equal(smr_ctl_kernels(f->ctl)[0].state, SMR_K_READY);
+	for (int r = 0; r < 3; r++) {
+		struct shmring_stats st;
+		assert_int_equal(shmring_stats(f->ring[r], &st), 0);
+		assert_false(st.producer_closed);
+		assert_false(st.consumer_closed);
+		assert_int_equal(st.msgs_in, 0);
+		assert_int_equal(r < 2 ? st.consumer_pid : st.producer_pid, 0);
+	}
+	char v[32];
+	struct shmring *c;
+	snprintf(v, sizeof(v), "fd:%d", shmring_fd(f->ring[0]));
+	assert_int_equal(shmring_attach(v, SHMRING_ROLE_CONSUMER, &c), 0);
+	shmring_detach(c);
+}
+
+static void attach_fails_when_the_topology_stops_before_it_starts(void **s)
+{
+	(void)s;
+	struct fixture f;
+	struct shmring_kernel *k = (void *)1;
+	/* 1. launched, ready, then the launch failed elsewhere: STOPPING */
+	build(&f, SMR_TOPO_STARTING);
+	pid_t pid = child(stop_topology_once_ready, &f);
+	uint64_t t0 = now_ms();
+	assert_int_equal(shmring_kernel_attach(&k), -ECANCELED);
+	assert_true(now_ms() - t0 < 5000);
+	assert_null(k);
+	assert_string_equal(shmring_errmsg(), "the topology was stopped before it started: nothing to do");
+	assert_int_equal(reap(pid), 0);
+	assert_left_untouched(&f);
+	teardown_fixture(&f);
+
+	/* 2. this kernel's stop flag alone, while the topology starts */
+	build(&f, SMR_TOPO_STARTING);
+	pid = child(stop_kernel_once_ready, &f);
+	t0 = now_ms();
+	assert_int_equal(shmring_kernel_attach(&k), -ECANCELED);
+	assert_true(now_ms() - t0 < 5000);
+	assert_string_equal(shmring_errmsg(), "the topology was stopped before it started: nothing to do");
+	assert_int_equal(reap(pid), 0);
+	assert_left_untouched(&f);
+	teardown_fixture(&f);
+
+	/* 3. already stopping when the kernel gets there: at once */
+	build(&f, SMR_TOPO_STOPPING);
+	t0 = now_ms();
+	assert_int_equal(shmring_kernel_attach(&k), -ECANCELED);
+	assert_true(now_ms() - t0 < 1000);
+	assert_left_untouched(&f);
+	teardown_fixture(&f);
+
+	/* 4. a restarted kernel of an active topology, told to stop already */
+	build(&f, SMR_TOPO_ACTIVE);
+	smr_ctl_kernels(f.ctl)[0].stop = 1;
+	assert_int_equal(shmring_kernel_attach(&k), -ECANCELED);
+	assert_string_equal(shmring_errmsg(), "kernel 'k' was asked to stop before it started: nothing to do");
+	assert_left_untouched(&f);
+	teardown_fixture(&f);
+
+	/* 5. a topology state that is none of them: corrupt */
+	build(&f, 99);
+	assert_int_equal(shmring_kernel_attach(&k), -EPROTO);
+	assert_non_null(strstr(shmring_errmsg(), "the control segment is corrupt (topology state 99)"));
+	teardown_fixture(&f);
+}
+
 /* ---- io.h: the one wait over rings, I/O and stop, in both modes ---- */
 
 struct io_mode {
@@ -507,6 +751,10 @@ int main(void)
 		cmocka_unit_test(wait_wakes_on_any_input_and_on_stop),
 		cmocka_unit_test(finished_kernel_closes_its_ports_on_detach),
 		cmocka_unit_test(event_fd_that_is_not_an_eventfd_is_left_alone),
+		cmocka_unit_test(ring_from_a_kernel_to_itself_is_two_ports_not_an_overflow),
+		cmocka_unit_test(inherited_descriptors_are_closed),
+		cmocka_unit_test(ring_entries_naming_other_kernels_are_not_ports),
+		cmocka_unit_test(attach_fails_when_the_topology_stops_before_it_starts),
 		cmocka_unit_test_prestate(wait_returns_for_io_ring_data_and_stop, (void *)&futex_in_uring),
 		cmocka_unit_test_prestate(wait_returns_for_io_ring_data_and_stop, (void *)&fallback),
 	};

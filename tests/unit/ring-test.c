@@ -123,12 +123,61 @@ static void create_named_segment_is_owner_only_and_exclusive(void **s)
 	snprintf(path, sizeof(path), "/dev/shm/shmring.%s", name);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(fstat(shmring_fd(r), &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
 	assert_int_equal(shmring_create(name, NULL, &r2), -EEXIST);
 	assert_non_null(strstr(shmring_errmsg(), "already exists"));
 	assert_string_equal(shmring_name(r), name);
 	assert_int_equal(shmring_unlink(name), 0);
 	assert_int_equal(stat(path, &st), -1);
 	assert_int_equal(shmring_unlink(name), -ENOENT);
+	shmring_detach(r);
+	/* a umask that takes every bit: still 0600, not 0000 */
+	name = uniq("excl-umask");
+	old = umask(0777);
+	assert_int_equal(shmring_create(name, NULL, &r), 0);
+	umask(old);
+	assert_int_equal(fstat(shmring_fd(r), &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(shmring_unlink(name), 0);
+	shmring_detach(r);
+	/* a segment planted under the name beforehand (world-writable): never
+	 * adopted, never changed */
+	name = uniq("excl-planted");
+	snprintf(path, sizeof(path), "/dev/shm/shmring.%s", name);
+	old = umask(0);
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	umask(old);
+	assert_true(fd >= 0);
+	assert_int_equal(shmring_create(name, NULL, &r2), -EEXIST);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0666);
+	assert_int_equal(st.st_size, 0);
+	close(fd);
+	assert_int_equal(shmring_unlink(name), 0);
+}
+
+/* A memfd is created 0777 whatever the umask: an anonymous ring must be
+ * made owner-only like a named one (the control segment is 0600 too). */
+static void anonymous_segment_is_owner_only(void **s)
+{
+	(void)s;
+	struct shmring *r;
+	struct stat st;
+	mode_t old = umask(0);
+	assert_int_equal(shmring_create(NULL, NULL, &r), 0);
+	umask(old);
+	assert_int_equal(fstat(shmring_fd(r), &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(st.st_uid, geteuid());
+	shmring_detach(r);
+	/* and with a role, the other creation path through bind_role */
+	struct shmring_opts o;
+	shmring_opts_init(&o);
+	o.role = SHMRING_ROLE_PRODUCER;
+	assert_int_equal(shmring_create(NULL, &o, &r), 0);
+	assert_int_equal(fstat(shmring_fd(r), &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
 	shmring_detach(r);
 }
 
@@ -934,6 +983,7 @@ int main(void)
 		cmocka_unit_test(create_rejects_bad_names),
 		cmocka_unit_test(create_rounds_capacity_and_rejects_out_of_range),
 		cmocka_unit_test(anonymous_segment_is_sealed_against_shrinking),
+		cmocka_unit_test(anonymous_segment_is_owner_only),
 		cmocka_unit_test(create_with_role_returns_usable_end),
 		cmocka_unit_test(attach_missing_ring_says_enoent),
 		cmocka_unit_test(attach_rejects_bad_role_and_bad_fd),

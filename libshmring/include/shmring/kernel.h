@@ -5,7 +5,7 @@
  *
  *   struct shmring_kernel *k;
  *   if (shmring_kernel_attach(&k) < 0) {            // ready, then wait for go
- *           fprintf(stderr, "%s\n", shmring_errmsg());
+ *           fprintf(stderr, "%s\n", shmring_errmsg()); // also: stopped first
  *           return 1;
  *   }
  *   struct shmring *in = shmring_kernel_port(k, "in");
@@ -16,9 +16,11 @@
  * Lifecycle: launched -> ready -> active -> stopping -> exited. attach maps
  * the topology's control segment, attaches every port (inputs as consumer,
  * outputs as producer), reports ready and returns only when every kernel of
- * the topology is ready (or when a stop is requested first), so no producer
- * starts before its consumers are attached. A kernel restarted after a crash
- * takes its ports over where its predecessor left them.
+ * the topology is ready, so no producer starts before its consumers are
+ * attached. If the topology is stopped first (a kernel failed to launch,
+ * Ctrl-C during the start), attach fails with -ECANCELED instead: nothing
+ * was started, nothing is to be done. A kernel restarted after a crash takes
+ * its ports over where its predecessor left them.
  *
  * Conventions as ring.h: 0 or a count on success, a negative errno on
  * failure, shmring_errmsg() for the one-line reason on cold-path failures.
@@ -35,12 +37,35 @@ extern "C" {
 struct shmring_kernel;
 
 /*
+ * Exit status meaning "bad usage or configuration: do not restart me" (a
+ * missing input file, an invalid argument, a port the topology lacks). The
+ * supervisor never restarts a kernel that exits with it, whatever its
+ * restart policy: retrying cannot help. It prints one line naming the
+ * kernel, stops the topology and exits 2. 78 is EX_CONFIG of sysexits.h;
+ * systemd's RestartPreventExitStatus= and s6's permanent-failure exit code
+ * are the same idea. Print the reason to stderr first, once.
+ */
+#define SHMRING_EXIT_CONFIG 78
+
+/*
  * Attach to the supervisor that launched this process (it passes
- * SHMRING_CONTROL and SHMRING_KERNEL in the environment). Errors:
+ * SHMRING_CONTROL and SHMRING_KERNEL in the environment), report ready, and
+ * wait until the whole topology is active. Errors:
  * -ENOENT (not started by a supervisor: the message says how to launch it),
- * -EPROTO (the control segment is corrupt or from another version), or any
- * error of shmring_attach for one of the ports. Sets stdout line-buffered,
- * since the supervisor prefixes each line with the kernel's name.
+ * -EINVAL (those variables are malformed),
+ * -EPROTO (the control segment is corrupt or from another version),
+ * -ECANCELED (the topology was stopped before it became active -- a launch
+ *   failed, or Ctrl-C during the start -- or this kernel was asked to stop
+ *   first: the ports were detached without closing them and nothing is
+ *   to be done. shmring_errmsg() says "the topology was stopped before it
+ *   started: nothing to do"; exit, printing it or quietly (the supervisor
+ *   says why it stops): it asked for the stop and does not count the exit
+ *   status as a failure, 0 is fine),
+ * or any error of shmring_attach for one of the ports.
+ * Nothing read from the control segment is trusted: counts, indices, names
+ * and descriptors are checked (a ring from a kernel to itself gives it two
+ * ports, an input and an output). Sets stdout line-buffered, since the
+ * supervisor prefixes each line with the kernel's name.
  */
 SHMRING_API int shmring_kernel_attach(struct shmring_kernel **k);
 
@@ -79,8 +104,9 @@ SHMRING_API int shmring_kernel_should_stop(const struct shmring_kernel *k);
  * every port's pending (batched) commits and releases first. One futex_waitv
  * sleep covers every input and the stop flag: the producers' ordinary wake
  * ends it, with the ring's no-lost-wake-up protocol (docs/ring.md).
- * Returns the number of ready inputs (> 0), 0 if a stop was requested,
- * -EAGAIN (timeout 0) or -ETIMEDOUT. Output space is not waited for.
+ * Returns the number of ready inputs (> 0), 0 if a stop was requested (not
+ * -ECANCELED: a stop is an answer here), -EAGAIN (timeout 0) or -ETIMEDOUT.
+ * Output space is not waited for.
  */
 SHMRING_API int shmring_kernel_wait(struct shmring_kernel *k, int timeout_ms);
 

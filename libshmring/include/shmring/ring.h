@@ -64,8 +64,9 @@ SHMRING_API void shmring_opts_init(struct shmring_opts *opts);
 /*
  * Create a ring. name: [A-Za-z0-9_.-]{1,63}, not starting with '.' or '-'; the
  * segment is /dev/shm/shmring.NAME, mode 0600, created exclusively (-EEXIST if
- * it exists). name NULL: an anonymous ring (memfd) reachable only through
- * shmring_fd(), for passing to children. opts may be NULL for defaults.
+ * it exists). name NULL: an anonymous ring (memfd, mode 0600 too) reachable
+ * only through shmring_fd(), for passing to children. opts may be NULL for
+ * defaults.
  */
 SHMRING_API int shmring_create(const char *name, const struct shmring_opts *opts, struct shmring **ring);
 
@@ -117,9 +118,9 @@ SHMRING_API int shmring_commit(struct shmring *ring, size_t len);
 SHMRING_API int shmring_peek(struct shmring *ring, const void **buf, size_t *len, int timeout_ms);
 SHMRING_API int shmring_release(struct shmring *ring);
 
-/* Copying wrappers. send: 0 or as reserve. recv: the message length, 0 at end
- * of stream, -EMSGSIZE if cap is too small (the message stays in the ring),
- * or as peek. */
+/* Copying wrappers. send: 0 or as reserve (-ECANCELED included). recv: the
+ * message length, 0 at end of stream, -EMSGSIZE if cap is too small (the
+ * message stays in the ring), or as peek (-ECANCELED included). */
 SHMRING_API int     shmring_send(struct shmring *ring, const void *buf, size_t len, int timeout_ms);
 SHMRING_API ssize_t shmring_recv(struct shmring *ring, void *buf, size_t cap, int timeout_ms);
 
