@@ -88,8 +88,8 @@ int topo_place(const struct topology *t, hwloc_topology_t hw, struct topo_plan *
 	struct topo_plan *p = calloc(1, sizeof(*p));
 	int ncores = hwloc_get_nbobjs_by_type(hw, HWLOC_OBJ_CORE);
 	int npus = hwloc_get_nbobjs_by_type(hw, HWLOC_OBJ_PU);
-	int *busy = ncores > 0 ? calloc((size_t)ncores, sizeof(int)) : NULL;
-	int *pool = npus > 0 ? calloc((size_t)npus, sizeof(int)) : NULL;
+	int *busy = calloc(ncores > 0 ? (size_t)ncores : 1, sizeof(int));
+	int *pool = calloc(npus > 0 ? (size_t)npus : 1, sizeof(int));
 	size_t *order = calloc(t->nkernels, sizeof(size_t));
 	int rc = -ENOMEM;
 	*out = NULL;
@@ -116,11 +116,9 @@ int topo_place(const struct topology *t, hwloc_topology_t hw, struct topo_plan *
 				rc = -EINVAL;
 				goto done;
 			}
-			for (int c = 0; c < ncores; c++) {
-				hwloc_obj_t core = hwloc_get_obj_by_type(hw, HWLOC_OBJ_CORE, (unsigned)c);
-				if (hwloc_bitmap_isset(core->cpuset, pu->os_index))
-					busy[c] = 1;
-			}
+			hwloc_obj_t core = hwloc_get_ancestor_obj_by_type(hw, HWLOC_OBJ_CORE, pu);
+			if (core && core->logical_index < (unsigned)ncores)
+				busy[core->logical_index] = 1;
 		}
 		if (k->ncpus) {
 			if (!(p->cpus[i] = malloc(k->ncpus * sizeof(int))))
@@ -188,14 +186,39 @@ void topo_plan_print(FILE *f, const struct topology *t, const struct topo_plan *
 	if (!t->nrings)
 		return;
 	fprintf(f, "\n%-36s %10s %-9s %-5s %s\n", "ring", "capacity", "wait", "numa", "shared by the ends");
+	size_t rounded = 0, first = 0;
 	for (size_t r = 0; r < t->nrings; r++) {
 		const struct topo_ring *g = &t->rings[r];
-		char name[160], numa[16];
+		char name[160], numa[16], cap[24];
 		snprintf(name, sizeof(name), "%s.%s -> %s.%s", t->kernels[g->from_kernel].name,
 			 g->from_port, t->kernels[g->to_kernel].name, g->to_port);
 		snprintf(numa, sizeof(numa), "%d", p->ring_numa[r]);
-		fprintf(f, "%-36s %9lluK %-9s %-5s %s\n", name,
-			(unsigned long long)(g->capacity >> 10), waits[g->wait],
+		/* What the ring holds, not what was asked: a marked one was rounded. */
+		topo_size_str(cap, sizeof(cap), g->capacity);
+		if (g->capacity != g->capacity_asked && g->capacity_asked) {
+			strcat(cap, "*");
+			if (!rounded++)
+				first = r;
+		}
+		fprintf(f, "%-36s %10s %-9s %-5s %s\n", name, cap, waits[g->wait],
 			p->ring_numa[r] >= 0 ? numa : "-", p->ring_cache[r]);
 	}
+	if (rounded) {
+		const struct topo_ring *g = &t->rings[first];
+		fprintf(f, "\n* capacity rounded up to a power of two, the size the ring is made "
+			"with: %s.%s -> %s.%s asked for %llu bytes (%zu ring%s so marked)\n",
+			t->kernels[g->from_kernel].name, g->from_port, t->kernels[g->to_kernel].name,
+			g->to_port, (unsigned long long)g->capacity_asked, rounded, rounded == 1 ? "" : "s");
+	}
+}
+
+void topo_size_str(char *buf, size_t len, uint64_t bytes)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	unsigned u = 0;
+	while (u + 1 < sizeof(units) / sizeof(units[0]) && bytes && bytes % 1024 == 0) {
+		bytes /= 1024;
+		u++;
+	}
+	snprintf(buf, len, "%llu%s", (unsigned long long)bytes, units[u]);
 }

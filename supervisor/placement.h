@@ -30,4 +30,7 @@ int  topo_place(const struct topology *t, hwloc_topology_t hw, struct topo_plan 
 void topo_plan_print(FILE *f, const struct topology *t, const struct topo_plan *p);
 void topo_plan_free(struct topo_plan *p);
 
+/* bytes in the largest unit that holds it exactly: "64KiB", "1MiB", "5000B". */
+void topo_size_str(char *buf, size_t len, uint64_t bytes);
+
 #endif

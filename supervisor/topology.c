@@ -2,8 +2,17 @@
 /*
  * Topology files, parsed with libyaml's document API (every node carries its
  * line) and validated in one pass. Errors are "FILE:LINE: problem: fix".
+ *
+ * Every check is linear in the size of the file: kernel names, ports, ring
+ * ends and environment keys are found in hash sets, never by scanning what
+ * came before, and the counts the supervisor is limited to are checked before
+ * the items are. The largest topology accepted is checked in well under a
+ * second; the worst 16 MiB file, in a few (mostly libyaml building its
+ * nodes). Aliases (*name) cannot multiply the work: the values visited are
+ * budgeted against the nodes the file holds (spend()).
  */
 #define _GNU_SOURCE
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -16,13 +25,111 @@
 
 #include "topology.h"
 
+/* The control segment's limits are the topology's (TOPO_MAX_* repeat them so
+ * the parser builds without the library's private headers, as the fuzz
+ * target does); where control.h is reachable, prove they agree. */
+#if __has_include("control.h")
+#include "control.h"
+static_assert(TOPO_MAX_KERNELS == SHMRING_CTL_MAX_KERNELS, "kernel limit of control.h");
+static_assert(TOPO_MAX_RINGS == SHMRING_CTL_MAX_RINGS, "ring limit of control.h");
+static_assert(TOPO_NAME_MAX + 1 == SHMRING_CTL_NAME, "name length of control.h");
+#endif
+
+/* ---- a set of strings --------------------------------------------------- */
+
+/* Open addressing, linear probing, at most half full. A key is (tag, bytes):
+ * the tag scopes a name (for ports, the kernel's index). The bytes are not
+ * copied and must outlive the set. */
+struct hent {
+	const char *s; /* NULL: free slot */
+	size_t len, tag, val;
+};
+struct hset {
+	struct hent *e;
+	size_t cap, n;
+};
+
+static uint64_t hash(size_t tag, const char *s, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull ^ ((uint64_t)tag * 0x9e3779b97f4a7c15ull);
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull; /* FNV-1a */
+	h ^= h >> 33; /* then murmur3's finaliser: the low bits index the table */
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	return h ^ (h >> 33);
+}
+
+static struct hent *hset_slot(const struct hset *h, size_t tag, const char *s, size_t len)
+{
+	size_t mask = h->cap - 1;
+	for (size_t i = (size_t)hash(tag, s, len) & mask;; i = (i + 1) & mask) {
+		struct hent *e = &h->e[i];
+		if (!e->s || (e->tag == tag && e->len == len && !memcmp(e->s, s, len)))
+			return e;
+	}
+}
+
+static void hset_free(struct hset *h)
+{
+	free(h->e);
+	*h = (struct hset){ 0 };
+}
+
+/* Add (tag, s) -> val: 0 added, 1 there already (*old = its val), -ENOMEM. */
+static int hset_add(struct hset *h, size_t tag, const char *s, size_t len, size_t val, size_t *old)
+{
+	if (2 * (h->n + 1) > h->cap) {
+		size_t cap = h->cap ? 2 * h->cap : 16;
+		struct hset g = { calloc(cap, sizeof(struct hent)), cap, h->n };
+		if (!g.e)
+			return -ENOMEM;
+		for (size_t i = 0; i < h->cap; i++)
+			if (h->e[i].s)
+				*hset_slot(&g, h->e[i].tag, h->e[i].s, h->e[i].len) = h->e[i];
+		free(h->e);
+		*h = g;
+	}
+	struct hent *e = hset_slot(h, tag, s, len);
+	if (e->s) {
+		if (old)
+			*old = e->val;
+		return 1;
+	}
+	*e = (struct hent){ s, len, tag, val };
+	h->n++;
+	return 0;
+}
+
+static int hset_get(const struct hset *h, size_t tag, const char *s, size_t len, size_t *val)
+{
+	if (!h->cap)
+		return 0;
+	const struct hent *e = hset_slot(h, tag, s, len);
+	if (e->s)
+		*val = e->val;
+	return e->s != NULL;
+}
+
+/* ---- parsing context ---------------------------------------------------- */
+
 struct ctx {
 	const char *file;
 	char *err;
 	size_t errlen;
 	yaml_document_t *doc;
 	struct topology *t;
+	size_t spent, budget;   /* values visited, and the most allowed */
+	struct hset kernels;    /* kernel name -> index */
+	struct hset ports;      /* (kernel index, port name) -> id << 1 | is output */
+	uint32_t *port_ring;    /* per port id: 1 + index of its ring, 0 = none yet */
+	size_t nports, cap_ports;
+	size_t *in_base, *out_base; /* per kernel: id of its first input, output */
 };
+
+/* Values a file may expand to through aliases beyond the nodes it holds. */
+#define TOPO_ALIAS_SLACK 1000000u
 
 static int fail(struct ctx *c, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(struct ctx *c, int line, const char *fmt, ...)
@@ -68,6 +175,25 @@ static int want(struct ctx *c, const yaml_node_t *n, yaml_node_type_t type, cons
 		    kind(n));
 }
 
+static size_t nitems(const yaml_node_t *n)
+{
+	return n->type == YAML_SEQUENCE_NODE
+		? (size_t)(n->data.sequence.items.top - n->data.sequence.items.start)
+		: n->type == YAML_MAPPING_NODE
+		? (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start) : 0;
+}
+
+/* Count items about to be visited. Without aliases every node is visited
+ * once; an alias visits its anchor's node again, so a small file could name
+ * a long list a thousand times over. */
+static int spend(struct ctx *c, const yaml_node_t *n, size_t items)
+{
+	if ((c->spent += items) <= c->budget)
+		return 0;
+	return fail(c, line_of(n), "through aliases (*name) this file expands to more than %zu "
+		    "values: repeat less, or write the parts out", c->budget);
+}
+
 /* Names of topologies, kernels and ports become parts of segment names. */
 static int check_name_str(struct ctx *c, int line, const char *s, const char *what, char *out)
 {
@@ -92,24 +218,30 @@ static int check_name(struct ctx *c, const yaml_node_t *n, const char *what, cha
 	return check_name_str(c, line_of(n), s, what, out);
 }
 
-/* "a, b, c" for messages that list the valid choices. */
+/* "a, b, c" for messages that list the valid choices; stops when full. */
 static const char *join(char *buf, size_t len, char *const *items, size_t n)
 {
+	size_t used = 0;
 	buf[0] = '\0';
-	for (size_t i = 0; i < n && items[i]; i++)
-		snprintf(buf + strlen(buf), len - strlen(buf), "%s%s", i ? ", " : "", items[i]);
+	for (size_t i = 0; i < n && items[i] && used + 1 < len; i++) {
+		int w = snprintf(buf + used, len - used, "%s%s", i ? ", " : "", items[i]);
+		if (w < 0)
+			break;
+		used += (size_t)w;
+	}
 	return buf;
 }
 
 /* Walk a mapping's pairs; reject keys not in `keys` (a typo otherwise passes
- * silently) and duplicates. */
+ * silently) and duplicates. Linear: a mapping holds at most as many pairs as
+ * there are keys before one is unknown or repeated. */
 typedef int (*pair_fn)(struct ctx *c, const char *key, yaml_node_t *k, yaml_node_t *v, void *arg);
 
 static int each_pair(struct ctx *c, yaml_node_t *map, const char *what, const char *const *keys,
 		     pair_fn fn, void *arg)
 {
 	int rc = want(c, map, YAML_MAPPING_NODE, what);
-	if (rc)
+	if (rc || (rc = spend(c, map, nitems(map))))
 		return rc;
 	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
 		yaml_node_t *k = node(c, p->key), *v = node(c, p->value);
@@ -125,7 +257,7 @@ static int each_pair(struct ctx *c, yaml_node_t *map, const char *what, const ch
 				    what, join(list, sizeof(list), (char *const *)keys, SIZE_MAX));
 		}
 		for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++)
-			if (!strcmp(scalar(node(c, q->key)) ? scalar(node(c, q->key)) : "", key))
+			if (!strcmp(scalar(node(c, q->key)), key))
 				return fail(c, line_of(k), "key '%s' appears twice in %s (first on "
 					    "line %d): keep one", key, what, line_of(node(c, q->key)));
 		if ((rc = fn(c, key, k, v, arg)))
@@ -143,8 +275,16 @@ static int parse_u64(const char *s, uint64_t *v, char **end)
 	return errno ? -1 : 0;
 }
 
+uint64_t topo_ring_capacity(uint64_t asked)
+{
+	uint64_t p = TOPO_RING_MIN;
+	while (p < asked && p < TOPO_RING_MAX)
+		p <<= 1;
+	return p;
+}
+
 /* "64KiB", "1M", "4096" (bytes). */
-static int parse_capacity(struct ctx *c, yaml_node_t *n, uint64_t *out)
+static int parse_capacity(struct ctx *c, yaml_node_t *n, struct topo_ring *r)
 {
 	static const struct { const char *unit; uint64_t mul; } u[] = {
 		{ "", 1 }, { "B", 1 }, { "K", 1u << 10 }, { "KiB", 1u << 10 }, { "KB", 1u << 10 },
@@ -156,30 +296,41 @@ static int parse_capacity(struct ctx *c, yaml_node_t *n, uint64_t *out)
 	if (parse_u64(s, &v, &end) == 0)
 		for (size_t i = 0; i < sizeof(u) / sizeof(u[0]); i++)
 			if (!strcmp(end, u[i].unit) && v <= (1ull << 40) / u[i].mul) {
-				*out = v * u[i].mul;
-				if (*out < 4096u || *out > (1ull << 30))
+				v *= u[i].mul;
+				if (v < TOPO_RING_MIN || v > TOPO_RING_MAX)
 					return fail(c, line_of(n), "capacity %s is out of range: a ring "
 						    "holds 4KiB to 1GiB", s);
+				r->capacity_asked = v;
+				r->capacity = topo_ring_capacity(v);
 				return 0;
 			}
 	return fail(c, line_of(n), "capacity '%.40s' is not a size: write e.g. 4096, 64KiB, 1MiB",
 		    s ? s : kind(n));
 }
 
-/* "500ms", "2s", "1m". */
-static int parse_duration(struct ctx *c, yaml_node_t *n, uint64_t *ms)
+/* "500ms", "2s", "1m": more than 0, at most a day. */
+#define TOPO_DURATION_MAX 86400000u
+
+static int parse_duration(struct ctx *c, yaml_node_t *n, const char *what, const char *zero,
+			  uint64_t *ms)
 {
+	static const struct { const char *unit; uint64_t mul; } u[] = {
+		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 } };
 	const char *s = scalar(n);
 	char *end;
 	uint64_t v;
-	if (parse_u64(s, &v, &end) == 0 && v <= 86400000) {
-		if (!strcmp(end, "ms"))
-			return *ms = v, 0;
-		if (!strcmp(end, "s"))
-			return *ms = v * 1000, 0;
-		if (!strcmp(end, "m"))
-			return *ms = v * 60000, 0;
-	}
+	if (parse_u64(s, &v, &end) == 0)
+		for (size_t i = 0; i < sizeof(u) / sizeof(u[0]); i++) {
+			if (strcmp(end, u[i].unit))
+				continue;
+			if (v == 0)
+				return fail(c, line_of(n), "%s %.40s %s", what, s, zero);
+			if (v > TOPO_DURATION_MAX / u[i].mul)
+				return fail(c, line_of(n), "%s %.40s is more than a day (1440m): "
+					    "write a shorter one", what, s);
+			*ms = v * u[i].mul;
+			return 0;
+		}
 	return fail(c, line_of(n), "'%.40s' is not a duration: write e.g. 500ms, 2s, 1m",
 		    s ? s : kind(n));
 }
@@ -199,10 +350,9 @@ static int pick(struct ctx *c, yaml_node_t *n, const char *what, const char *con
 static int strings(struct ctx *c, yaml_node_t *n, const char *what, char ***out, size_t *count)
 {
 	int rc = want(c, n, YAML_SEQUENCE_NODE, what);
-	if (rc)
+	if (rc || (rc = spend(c, n, nitems(n))))
 		return rc;
-	size_t len = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
-	*out = calloc(len + 1, sizeof(char *));
+	*out = calloc(nitems(n) + 1, sizeof(char *));
 	if (!*out)
 		return -ENOMEM;
 	*count = 0;
@@ -232,40 +382,63 @@ static int supervision_pair(struct ctx *c, const char *key, yaml_node_t *k, yaml
 	if (!strcmp(key, "intensity")) {
 		uint64_t n;
 		char *end;
-		if (parse_u64(scalar(v), &n, &end) || *end || n > 1000000)
-			return fail(c, line_of(v), "intensity must be a whole number of restarts, e.g. 5");
+		if (parse_u64(scalar(v), &n, &end) || *end || n > TOPO_INTENSITY_MAX)
+			return fail(c, line_of(v), "intensity must be a whole number of restarts, 0 "
+				    "to %u, e.g. 5", TOPO_INTENSITY_MAX);
 		t->intensity = (unsigned)n;
 		return 0;
 	}
 	if (!strcmp(key, "period"))
-		return parse_duration(c, v, &t->period_ms);
-	return parse_duration(c, v, &t->grace_ms); /* grace */
+		return parse_duration(c, v, "period", "would turn the restart limit off: write a "
+				      "period above 0, e.g. 5s", &t->period_ms);
+	if (!strcmp(key, "ready"))
+		return parse_duration(c, v, "ready", "leaves kernels no time to start: write a "
+				      "deadline above 0, e.g. 30s, or leave ready out", &t->ready_ms);
+	return parse_duration(c, v, "grace", "would kill every kernel the moment it is asked to "
+			      "stop: write a grace above 0, e.g. 2s", &t->grace_ms);
 }
 
 /* ---- kernels ------------------------------------------------------------ */
 
-static int env_pair(struct ctx *c, const char *key, yaml_node_t *k, yaml_node_t *v, void *arg)
+static int parse_env(struct ctx *c, yaml_node_t *v, struct topo_kernel *kn)
 {
-	struct topo_kernel *kn = arg;
-	const char *val = scalar(v);
-	int ok = (key[0] < '0' || key[0] > '9');
-	for (const char *p = key; ok && *p; p++)
-		ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_';
-	if (!ok)
-		return fail(c, line_of(k), "'%.40s' is not an environment variable name", key);
-	if (!strncmp(key, "SHMRING_", 8))
-		return fail(c, line_of(k), "environment variable %s: the SHMRING_ prefix is reserved "
-			    "for the supervisor; rename it", key);
-	if (!val)
-		return fail(c, line_of(v), "environment variable %s must have a single value", key);
-	char **grown = realloc(kn->env, (kn->nenv + 1) * sizeof(char *));
-	if (!grown)
+	int rc = want(c, v, YAML_MAPPING_NODE, "env");
+	if (rc || (rc = spend(c, v, nitems(v))))
+		return rc;
+	if (!(kn->env = calloc(nitems(v) + 1, sizeof(char *))))
 		return -ENOMEM;
-	kn->env = grown;
-	if (asprintf(&kn->env[kn->nenv], "%s=%s", key, val) < 0)
-		return -ENOMEM;
-	kn->nenv++;
-	return 0;
+	struct hset seen = { 0 };
+	for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = node(c, p->key), *ev = node(c, p->value);
+		const char *key = scalar(k), *val = scalar(ev);
+		if (!key) {
+			rc = fail(c, line_of(k), "env keys must be variable names");
+			break;
+		}
+		int ok = (key[0] < '0' || key[0] > '9') && key[0];
+		for (const char *q = key; ok && *q; q++)
+			ok = (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') ||
+			     (*q >= '0' && *q <= '9') || *q == '_';
+		size_t first;
+		if (!ok)
+			rc = fail(c, line_of(k), "'%.40s' is not an environment variable name", key);
+		else if (!strncmp(key, "SHMRING_", 8))
+			rc = fail(c, line_of(k), "environment variable %s: the SHMRING_ prefix is "
+				  "reserved for the supervisor; rename it", key);
+		else if (!val)
+			rc = fail(c, line_of(ev), "environment variable %s must have a single value", key);
+		else if ((rc = hset_add(&seen, 0, key, strlen(key), (size_t)line_of(k), &first)) > 0)
+			rc = fail(c, line_of(k), "environment variable %s is set twice (first on line "
+				  "%zu): keep one", key, first);
+		else if (rc == 0 && asprintf(&kn->env[kn->nenv], "%s=%s", key, val) < 0)
+			kn->env[kn->nenv] = NULL, rc = -ENOMEM;
+		else if (rc == 0)
+			kn->nenv++;
+		if (rc)
+			break;
+	}
+	hset_free(&seen);
+	return rc;
 }
 
 static int parse_cpu(struct ctx *c, yaml_node_t *v, struct topo_kernel *kn)
@@ -282,46 +455,77 @@ static int parse_cpu(struct ctx *c, yaml_node_t *v, struct topo_kernel *kn)
 	} else if (v->type != YAML_SCALAR_NODE) {
 		return fail(c, line_of(v), "cpu must be a core number, a list of them, or auto");
 	}
+	int rc = spend(c, v, (size_t)(top - start));
+	if (rc)
+		return rc;
 	kn->cpus = calloc((size_t)(top - start), sizeof(int));
 	if (!kn->cpus)
 		return -ENOMEM;
+	uint64_t listed[(TOPO_CPU_MAX + 1) / 64] = { 0 };
 	for (yaml_node_item_t *it = start; it < top; it++) {
 		yaml_node_t *n = v->type == YAML_SEQUENCE_NODE ? node(c, *it) : v;
 		uint64_t cpu;
 		char *end;
-		if (parse_u64(scalar(n), &cpu, &end) || *end || cpu > 4095)
+		if (parse_u64(scalar(n), &cpu, &end) || *end || cpu > TOPO_CPU_MAX)
 			return fail(c, line_of(n), "cpu '%.20s' is not a core number: write e.g. "
 				    "cpu: 0, cpu: [0, 2] or cpu: auto", scalar(n) ? scalar(n) : kind(n));
-		for (size_t j = 0; j < kn->ncpus; j++)
-			if (kn->cpus[j] == (int)cpu)
-				return fail(c, line_of(n), "cpu %d is listed twice", (int)cpu);
+		if (listed[cpu / 64] & (1ull << (cpu % 64)))
+			return fail(c, line_of(n), "cpu %d is listed twice", (int)cpu);
+		listed[cpu / 64] |= 1ull << (cpu % 64);
 		kn->cpus[kn->ncpus++] = (int)cpu;
 	}
 	return 0;
 }
 
-static int check_ports(struct ctx *c, yaml_node_t *v, struct topo_kernel *kn, char **ports, size_t n)
+/* inputs: or outputs: of kernel ki. Port names are unique across a kernel's
+ * inputs and outputs; each gets an id, in file order, for the ring checks. */
+static int parse_ports(struct ctx *c, yaml_node_t *v, size_t ki, int output)
 {
-	for (size_t i = 0; i < n; i++) {
-		int rc = check_name_str(c, line_of(v), ports[i], "port name", NULL);
-		if (rc)
-			return rc;
-		size_t seen = 0;
-		for (size_t j = 0; j < kn->ninputs; j++)
-			seen += !strcmp(kn->inputs[j], ports[i]);
-		for (size_t j = 0; j < kn->noutputs; j++)
-			seen += !strcmp(kn->outputs[j], ports[i]);
-		if (seen > 1)
-			return fail(c, line_of(v), "kernel '%s' declares port '%s' twice: port names are "
-				    "unique across a kernel's inputs and outputs", kn->name, ports[i]);
+	struct topo_kernel *kn = &c->t->kernels[ki];
+	char ***ports = output ? &kn->outputs : &kn->inputs;
+	size_t *n = output ? &kn->noutputs : &kn->ninputs;
+	/* Every port is one end of one ring: more ports than ring ends cannot
+	 * all be wired. Said here, before the work, and in a clearer way. */
+	if (c->nports + nitems(v) > 2 * TOPO_MAX_RINGS)
+		return fail(c, line_of(v), "%s%s%s brings the topology to %zu ports, more than the %u "
+			    "ends its %u rings may have (every port needs a ring): split it into "
+			    "several topologies", kn->name[0] ? "kernel '" : "this kernel",
+			    kn->name, kn->name[0] ? "'" : "", c->nports + nitems(v),
+			    2 * TOPO_MAX_RINGS, TOPO_MAX_RINGS);
+	int rc = strings(c, v, output ? "outputs" : "inputs", ports, n);
+	if (rc)
+		return rc;
+	if (c->nports + *n > c->cap_ports) {
+		size_t cap = c->cap_ports * 2 > c->nports + *n ? c->cap_ports * 2 : c->nports + *n;
+		uint32_t *g = realloc(c->port_ring, cap * sizeof(uint32_t));
+		if (!g)
+			return -ENOMEM;
+		memset(g + c->cap_ports, 0, (cap - c->cap_ports) * sizeof(uint32_t));
+		c->port_ring = g;
+		c->cap_ports = cap;
 	}
+	(output ? c->out_base : c->in_base)[ki] = c->nports;
+	for (size_t j = 0; j < *n; j++) {
+		const char *s = (*ports)[j];
+		int line = line_of(node(c, v->data.sequence.items.start[j]));
+		if ((rc = check_name_str(c, line, s, "port name", NULL)))
+			return rc;
+		rc = hset_add(&c->ports, ki, s, strlen(s), (c->nports + j) << 1 | (size_t)output, NULL);
+		if (rc < 0)
+			return rc;
+		if (rc)
+			return fail(c, line, "kernel '%s' declares port '%s' twice: port names are "
+				    "unique across a kernel's inputs and outputs", kn->name, s);
+	}
+	c->nports += *n;
 	return 0;
 }
 
 static int kernel_pair(struct ctx *c, const char *key, yaml_node_t *k, yaml_node_t *v, void *arg)
 {
 	static const char *const restarts[] = { "permanent", "transient", "temporary", NULL };
-	struct topo_kernel *kn = arg;
+	size_t ki = *(size_t *)arg;
+	struct topo_kernel *kn = &c->t->kernels[ki];
 	(void)k;
 	if (!strcmp(key, "name"))
 		return check_name(c, v, "kernel name", kn->name);
@@ -333,19 +537,8 @@ static int kernel_pair(struct ctx *c, const char *key, yaml_node_t *k, yaml_node
 	}
 	if (!strcmp(key, "args"))
 		return strings(c, v, "args", &kn->args, &kn->nargs);
-	if (!strcmp(key, "env")) {
-		int rc = want(c, v, YAML_MAPPING_NODE, "env");
-		if (rc)
-			return rc;
-		for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
-			yaml_node_t *ek = node(c, p->key), *ev = node(c, p->value);
-			if (!scalar(ek))
-				return fail(c, line_of(ek), "env keys must be variable names");
-			if ((rc = env_pair(c, scalar(ek), ek, ev, kn)))
-				return rc;
-		}
-		return 0;
-	}
+	if (!strcmp(key, "env"))
+		return parse_env(c, v, kn);
 	if (!strcmp(key, "cpu"))
 		return parse_cpu(c, v, kn);
 	if (!strcmp(key, "restart")) {
@@ -354,12 +547,15 @@ static int kernel_pair(struct ctx *c, const char *key, yaml_node_t *k, yaml_node
 		kn->restart = (enum topo_restart)r;
 		return rc;
 	}
-	if (!strcmp(key, "inputs")) {
-		int rc = strings(c, v, "inputs", &kn->inputs, &kn->ninputs);
-		return rc ? rc : check_ports(c, v, kn, kn->inputs, kn->ninputs);
-	}
-	int rc = strings(c, v, "outputs", &kn->outputs, &kn->noutputs);
-	return rc ? rc : check_ports(c, v, kn, kn->outputs, kn->noutputs);
+	return parse_ports(c, v, ki, !strcmp(key, "outputs"));
+}
+
+static yaml_node_t *lookup(struct ctx *c, yaml_node_t *map, const char *key)
+{
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++)
+		if (scalar(node(c, p->key)) && !strcmp(scalar(node(c, p->key)), key))
+			return node(c, p->value);
+	return NULL;
 }
 
 static int parse_kernels(struct ctx *c, yaml_node_t *seq)
@@ -369,26 +565,40 @@ static int parse_kernels(struct ctx *c, yaml_node_t *seq)
 	int rc = want(c, seq, YAML_SEQUENCE_NODE, "kernels");
 	if (rc)
 		return rc;
-	size_t n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+	size_t n = nitems(seq);
 	if (n == 0)
 		return fail(c, line_of(seq), "kernels is empty: a topology runs at least one kernel");
+	if (n > TOPO_MAX_KERNELS)
+		return fail(c, line_of(seq), "%zu kernels, more than the %u one topology may have: "
+			    "split it into several topologies", n, TOPO_MAX_KERNELS);
+	if ((rc = spend(c, seq, n)))
+		return rc;
 	struct topology *t = c->t;
-	if (!(t->kernels = calloc(n, sizeof(*t->kernels))))
+	if (!(t->kernels = calloc(n, sizeof(*t->kernels))) ||
+	    !(c->in_base = calloc(n, sizeof(size_t))) || !(c->out_base = calloc(n, sizeof(size_t))))
 		return -ENOMEM;
 	for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top; it++) {
 		yaml_node_t *kn = node(c, *it);
-		struct topo_kernel *k = &t->kernels[t->nkernels++];
+		size_t i = t->nkernels++;
+		struct topo_kernel *k = &t->kernels[i];
 		k->line = line_of(kn);
-		if ((rc = each_pair(c, kn, "a kernel", keys, kernel_pair, k)))
+		/* The name first, so messages about its other keys can use it. */
+		yaml_node_t *name = kn->type == YAML_MAPPING_NODE ? lookup(c, kn, "name") : NULL;
+		if (name && (rc = check_name(c, name, "kernel name", k->name)))
+			return rc;
+		if ((rc = each_pair(c, kn, "a kernel", keys, kernel_pair, &i)))
 			return rc;
 		if (!k->name[0])
 			return fail(c, k->line, "this kernel has no name: add name: ...");
 		if (!k->exec)
 			return fail(c, k->line, "kernel '%s' has no exec: name its executable", k->name);
-		for (size_t j = 0; j + 1 < t->nkernels; j++)
-			if (!strcmp(t->kernels[j].name, k->name))
-				return fail(c, k->line, "kernel name '%s' is already used on line %d: "
-					    "names are unique", k->name, t->kernels[j].line);
+		size_t first;
+		rc = hset_add(&c->kernels, 0, k->name, strlen(k->name), i, &first);
+		if (rc < 0)
+			return rc;
+		if (rc)
+			return fail(c, k->line, "kernel name '%s' is already used on line %d: "
+				    "names are unique", k->name, t->kernels[first].line);
 	}
 	return 0;
 }
@@ -398,37 +608,34 @@ static int parse_kernels(struct ctx *c, yaml_node_t *seq)
 struct ring_arg {
 	struct topo_ring *r;
 	int have_from, have_to;
+	size_t from_id, to_id; /* port ids */
 };
 
-static int endpoint(struct ctx *c, yaml_node_t *v, int output, size_t *kernel, char *port)
+static int endpoint(struct ctx *c, yaml_node_t *v, int output, size_t *kernel, char *port, size_t *id)
 {
 	const char *s = scalar(v);
 	const char *dot = s ? strchr(s, '.') : NULL;
 	if (!dot || dot == s || !dot[1] || strchr(dot + 1, '.'))
 		return fail(c, line_of(v), "'%.60s' is not kernel.port: write e.g. %s",
 			    s ? s : kind(v), output ? "gen.out" : "double.in");
-	size_t klen = (size_t)(dot - s);
-	struct topology *t = c->t;
-	for (size_t i = 0; i < t->nkernels; i++) {
-		struct topo_kernel *k = &t->kernels[i];
-		if (strlen(k->name) != klen || strncmp(k->name, s, klen))
-			continue;
-		char **ports = output ? k->outputs : k->inputs;
-		size_t n = output ? k->noutputs : k->ninputs;
-		for (size_t j = 0; j < n; j++)
-			if (!strcmp(ports[j], dot + 1)) {
-				*kernel = i;
-				snprintf(port, TOPO_NAME_MAX + 1, "%s", ports[j]);
-				return 0;
-			}
-		char list[200];
-		return fail(c, line_of(v), "kernel '%s' has no %s port '%.40s' (its %s: %s): declare it "
-			    "under %s or fix the name", k->name, output ? "output" : "input", dot + 1,
-			    output ? "outputs" : "inputs", n ? join(list, sizeof(list), ports, n) : "none",
-			    output ? "outputs" : "inputs");
+	size_t klen = (size_t)(dot - s), ki, val;
+	if (!hset_get(&c->kernels, 0, s, klen, &ki))
+		return fail(c, line_of(v), "no kernel named '%.*s': declare it under kernels or fix "
+			    "the name", (int)(klen > 40 ? 40 : klen), s);
+	struct topo_kernel *k = &c->t->kernels[ki];
+	if (hset_get(&c->ports, ki, dot + 1, strlen(dot + 1), &val) && (val & 1) == (size_t)output) {
+		*kernel = ki;
+		*id = val >> 1;
+		snprintf(port, TOPO_NAME_MAX + 1, "%s", dot + 1);
+		return 0;
 	}
-	return fail(c, line_of(v), "no kernel named '%.*s': declare it under kernels or fix the name",
-		    (int)(klen > 40 ? 40 : klen), s);
+	char **ports = output ? k->outputs : k->inputs;
+	size_t n = output ? k->noutputs : k->ninputs;
+	char list[200];
+	return fail(c, line_of(v), "kernel '%s' has no %s port '%.40s' (its %s: %s): declare it "
+		    "under %s or fix the name", k->name, output ? "output" : "input", dot + 1,
+		    output ? "outputs" : "inputs", n ? join(list, sizeof(list), ports, n) : "none",
+		    output ? "outputs" : "inputs");
 }
 
 static int ring_pair(struct ctx *c, const char *key, yaml_node_t *k, yaml_node_t *v, void *arg)
@@ -438,14 +645,14 @@ static int ring_pair(struct ctx *c, const char *key, yaml_node_t *k, yaml_node_t
 	(void)k;
 	if (!strcmp(key, "from")) {
 		a->have_from = 1;
-		return endpoint(c, v, 1, &a->r->from_kernel, a->r->from_port);
+		return endpoint(c, v, 1, &a->r->from_kernel, a->r->from_port, &a->from_id);
 	}
 	if (!strcmp(key, "to")) {
 		a->have_to = 1;
-		return endpoint(c, v, 0, &a->r->to_kernel, a->r->to_port);
+		return endpoint(c, v, 0, &a->r->to_kernel, a->r->to_port, &a->to_id);
 	}
 	if (!strcmp(key, "capacity"))
-		return parse_capacity(c, v, &a->r->capacity);
+		return parse_capacity(c, v, a->r);
 	int w = 0;
 	int rc = pick(c, v, "wait strategy", waits, &w);
 	a->r->wait = (enum shmring_wait)w; /* same order as enum shmring_wait */
@@ -458,32 +665,41 @@ static int parse_rings(struct ctx *c, yaml_node_t *seq)
 	int rc = want(c, seq, YAML_SEQUENCE_NODE, "rings");
 	if (rc)
 		return rc;
-	size_t n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+	size_t n = nitems(seq);
+	if (n > TOPO_MAX_RINGS)
+		return fail(c, line_of(seq), "%zu rings, more than the %u one topology may have: "
+			    "split it into several topologies", n, TOPO_MAX_RINGS);
+	if ((rc = spend(c, seq, n)))
+		return rc;
 	struct topology *t = c->t;
 	if (n && !(t->rings = calloc(n, sizeof(*t->rings))))
 		return -ENOMEM;
 	for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top; it++) {
 		yaml_node_t *rn = node(c, *it);
 		struct topo_ring *r = &t->rings[t->nrings++];
-		struct ring_arg a = { r, 0, 0 };
+		struct ring_arg a = { r, 0, 0, 0, 0 };
 		r->line = line_of(rn);
-		r->capacity = 1u << 20;
+		r->capacity = r->capacity_asked = TOPO_RING_DEFAULT;
 		r->wait = SHMRING_WAIT_ADAPTIVE;
 		if ((rc = each_pair(c, rn, "a ring", keys, ring_pair, &a)))
 			return rc;
 		if (!a.have_from || !a.have_to)
 			return fail(c, r->line, "this ring needs both from: kernel.port and to: kernel.port");
-		for (size_t j = 0; j + 1 < t->nrings; j++) {
-			struct topo_ring *o = &t->rings[j];
-			if (o->to_kernel == r->to_kernel && !strcmp(o->to_port, r->to_port))
-				return fail(c, r->line, "input %s.%s is already fed by the ring on line %d: "
-					    "a ring has one producer; give the kernel another input port",
-					    t->kernels[r->to_kernel].name, r->to_port, o->line);
-			if (o->from_kernel == r->from_kernel && !strcmp(o->from_port, r->from_port))
-				return fail(c, r->line, "output %s.%s already feeds the ring on line %d: "
-					    "a port is one end of one ring; declare another output port",
-					    t->kernels[r->from_kernel].name, r->from_port, o->line);
-		}
+		const char *from = t->kernels[r->from_kernel].name, *to = t->kernels[r->to_kernel].name;
+		if (r->from_kernel == r->to_kernel)
+			return fail(c, r->line, "ring %s.%s -> %s.%s connects kernel %s to itself: a "
+				    "ring joins two kernels; connect %s.%s to another kernel's input",
+				    from, r->from_port, to, r->to_port, from, from, r->from_port);
+		uint32_t *in = &c->port_ring[a.to_id], *out = &c->port_ring[a.from_id];
+		if (*in)
+			return fail(c, r->line, "input %s.%s is already fed by the ring on line %d: "
+				    "a ring has one producer; give the kernel another input port",
+				    to, r->to_port, t->rings[*in - 1].line);
+		if (*out)
+			return fail(c, r->line, "output %s.%s already feeds the ring on line %d: "
+				    "a port is one end of one ring; declare another output port",
+				    from, r->from_port, t->rings[*out - 1].line);
+		*in = *out = (uint32_t)t->nrings; /* 1 + this ring's index */
 	}
 	return 0;
 }
@@ -495,21 +711,13 @@ static int check_wired(struct ctx *c)
 	for (size_t i = 0; i < t->nkernels; i++) {
 		struct topo_kernel *k = &t->kernels[i];
 		for (int out = 0; out < 2; out++) {
-			char **ports = out ? k->outputs : k->inputs;
 			size_t n = out ? k->noutputs : k->ninputs;
-			for (size_t j = 0; j < n; j++) {
-				size_t r;
-				for (r = 0; r < t->nrings; r++) {
-					struct topo_ring *g = &t->rings[r];
-					if (out ? (g->from_kernel == i && !strcmp(g->from_port, ports[j]))
-						: (g->to_kernel == i && !strcmp(g->to_port, ports[j])))
-						break;
-				}
-				if (r == t->nrings)
-					return fail(c, k->line, "%s port %s.%s is not connected: add a ring "
-						    "%s it, or remove the port", out ? "output" : "input",
-						    k->name, ports[j], out ? "from" : "to");
-			}
+			size_t base = out ? c->out_base[i] : c->in_base[i];
+			for (size_t j = 0; j < n; j++)
+				if (!c->port_ring[base + j])
+					return fail(c, k->line, "%s port %s.%s is not connected: add a "
+						    "ring %s it, or remove the port", out ? "output" : "input",
+						    k->name, (out ? k->outputs : k->inputs)[j], out ? "from" : "to");
 		}
 	}
 	return 0;
@@ -519,7 +727,8 @@ static int check_wired(struct ctx *c)
 
 static int top_pair(struct ctx *c, const char *key, yaml_node_t *k, yaml_node_t *v, void *arg)
 {
-	static const char *const sup_keys[] = { "strategy", "intensity", "period", "grace", NULL };
+	static const char *const sup_keys[] = { "strategy", "intensity", "period", "grace", "ready",
+						NULL };
 	(void)k, (void)arg;
 	if (!strcmp(key, "topology"))
 		return check_name(c, v, "topology name", c->t->name);
@@ -528,12 +737,54 @@ static int top_pair(struct ctx *c, const char *key, yaml_node_t *k, yaml_node_t 
 	return 0; /* kernels and rings: parsed in order below */
 }
 
-static yaml_node_t *lookup(struct ctx *c, yaml_node_t *map, const char *key)
+/* The line of a libyaml error: reader errors (bad UTF-8, control bytes)
+ * carry a byte offset, not a mark. */
+static int problem_line(const yaml_parser_t *p, const char *text, size_t len)
 {
-	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++)
-		if (scalar(node(c, p->key)) && !strcmp(scalar(node(c, p->key)), key))
-			return node(c, p->value);
-	return NULL;
+	if (p->error != YAML_READER_ERROR)
+		return (int)p->problem_mark.line + 1;
+	int line = 1;
+	for (size_t i = 0; i < p->problem_offset && i < len; i++)
+		line += text[i] == '\n';
+	return line;
+}
+
+static int yaml_error(struct ctx *c, const yaml_parser_t *p, const char *text, size_t len,
+		      const char *after)
+{
+	char what[64] = "";
+	if (p->error == YAML_READER_ERROR && p->problem_value >= 0)
+		snprintf(what, sizeof(what), " (byte 0x%02x)", (unsigned)p->problem_value & 0xffu);
+	return fail(c, problem_line(p, text, len), "not valid YAML%s: %s%s%s%s%s", after,
+		    p->problem ? p->problem : "parse error", what, p->context ? " " : "",
+		    p->context ? p->context : "",
+		    p->error == YAML_READER_ERROR ? ": the file must be UTF-8 text" : "");
+}
+
+/* After the first document: the stream must end. */
+static int one_document(struct ctx *c, yaml_parser_t *p, const char *text, size_t len)
+{
+	yaml_event_t ev;
+	if (!yaml_parser_parse(p, &ev))
+		return yaml_error(c, p, text, len, " after the first document (a topology file "
+				  "holds one)");
+	int rc = 0;
+	if (ev.type == YAML_DOCUMENT_START_EVENT)
+		rc = fail(c, (int)ev.start_mark.line + 1, "a second YAML document starts here: a "
+			  "topology file holds one; remove it, or give it its own file");
+	yaml_event_delete(&ev);
+	return rc;
+}
+
+/* Scalars are C strings from here on: refuse one with a NUL ("\0" in a
+ * double-quoted value), which would be cut short silently. */
+static int no_nul(struct ctx *c)
+{
+	for (yaml_node_t *n = c->doc->nodes.start; n < c->doc->nodes.top; n++)
+		if (n->type == YAML_SCALAR_NODE && strlen(scalar(n)) != n->data.scalar.length)
+			return fail(c, line_of(n), "the value '%.40s\\0...' holds a NUL byte: names, "
+				    "paths and arguments cannot; remove the \\0", scalar(n));
+	return 0;
 }
 
 int topo_parse(const char *file, const char *text, size_t len, struct topology **out,
@@ -542,7 +793,7 @@ int topo_parse(const char *file, const char *text, size_t len, struct topology *
 	static const char *const keys[] = { "topology", "supervision", "kernels", "rings", NULL };
 	yaml_parser_t parser;
 	yaml_document_t doc;
-	struct ctx c = { file, err, errlen, &doc, NULL };
+	struct ctx c = { .file = file, .err = err, .errlen = errlen, .doc = &doc };
 	int rc;
 
 	*out = NULL;
@@ -552,9 +803,8 @@ int topo_parse(const char *file, const char *text, size_t len, struct topology *
 		return -ENOMEM;
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	if (!yaml_parser_load(&parser, &doc)) {
-		rc = fail(&c, (int)parser.problem_mark.line + 1, "not valid YAML: %s%s%s",
-			  parser.problem ? parser.problem : "parse error",
-			  parser.context ? " " : "", parser.context ? parser.context : "");
+		rc = parser.error == YAML_MEMORY_ERROR ? -ENOMEM
+		   : yaml_error(&c, &parser, text, len, "");
 		yaml_parser_delete(&parser);
 		return rc;
 	}
@@ -567,10 +817,13 @@ int topo_parse(const char *file, const char *text, size_t len, struct topology *
 	c.t->intensity = 3;
 	c.t->period_ms = 5000;
 	c.t->grace_ms = 2000;
+	c.budget = (size_t)(doc.nodes.top - doc.nodes.start) + TOPO_ALIAS_SLACK;
 	if (!(c.t->file = strdup(file))) {
 		rc = -ENOMEM;
 		goto done;
 	}
+	if ((rc = one_document(&c, &parser, text, len)) || (rc = no_nul(&c)))
+		goto done;
 	if (!root) {
 		rc = fail(&c, 1, "the file is empty: a topology has topology:, kernels: and rings:");
 		goto done;
@@ -592,6 +845,11 @@ int topo_parse(const char *file, const char *text, size_t len, struct topology *
 		goto done;
 	rc = check_wired(&c);
 done:
+	hset_free(&c.kernels);
+	hset_free(&c.ports);
+	free(c.port_ring);
+	free(c.in_base);
+	free(c.out_base);
 	yaml_document_delete(&doc);
 	yaml_parser_delete(&parser);
 	if (rc) {
@@ -606,36 +864,63 @@ int topo_load(const char *path, struct topology **out, char *err, size_t errlen)
 {
 	*out = NULL;
 	FILE *f = fopen(path, "rb");
-	if (!f) {
+	struct stat st;
+	if (!f || fstat(fileno(f), &st) < 0) {
 		int e = errno;
 		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(e));
+		if (f)
+			fclose(f);
 		return -e;
 	}
+	int rc = -EINVAL;
 	char *text = NULL;
-	size_t len = 0, cap = 0;
+	size_t len = 0;
+	if (S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s: a folder, not a topology file: name the .yaml file", path);
+		goto done;
+	}
+	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > TOPO_FILE_MAX) {
+		snprintf(err, errlen, "%s: %.1f MiB, more than the %u MiB a topology file may be: "
+			 "is it the right file?", path, (double)st.st_size / (1 << 20), TOPO_FILE_MAX >> 20);
+		goto done;
+	}
+	/* Read to the end, or one byte past the limit (a pipe's size is unknown). */
+	size_t cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : 65536;
+	if (!(text = malloc(cap))) {
+		rc = -ENOMEM;
+		goto done;
+	}
 	for (;;) {
-		if (len + 4096 > cap) {
-			char *g = realloc(text, cap = cap ? cap * 2 : 8192);
+		if (len == cap) {
+			if (cap > TOPO_FILE_MAX)
+				break;
+			size_t grown = cap > TOPO_FILE_MAX / 2 ? TOPO_FILE_MAX + 1 : 2 * cap;
+			char *g = realloc(text, grown);
 			if (!g) {
-				free(text);
-				fclose(f);
-				return -ENOMEM;
+				rc = -ENOMEM;
+				goto done;
 			}
 			text = g;
+			cap = grown;
 		}
 		size_t n = fread(text + len, 1, cap - len, f);
-		len += n;
 		if (n == 0)
 			break;
-		if (len > (16u << 20)) {
-			free(text);
-			fclose(f);
-			snprintf(err, errlen, "%s: larger than 16 MiB: not a topology file", path);
-			return -EFBIG;
-		}
+		len += n;
 	}
+	if (ferror(f)) {
+		rc = -(errno ? errno : EIO);
+		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(-rc));
+		goto done;
+	}
+	if (len > TOPO_FILE_MAX) {
+		snprintf(err, errlen, "%s: more than the %u MiB a topology file may be: is it the "
+			 "right file?", path, TOPO_FILE_MAX >> 20);
+		goto done;
+	}
+	rc = topo_parse(path, text, len, out, err, errlen);
+done:
 	fclose(f);
-	int rc = topo_parse(path, text, len, out, err, errlen);
 	free(text);
 	return rc;
 }
@@ -814,9 +1099,17 @@ int topo_parse_pipeline(const char *expr, struct topology **out, char *err, size
 	size_t nstages = 1;
 	for (int i = 0; i < nw; i++)
 		nstages += !strcmp(words[i], "!");
+	if (nstages > TOPO_MAX_KERNELS) {
+		snprintf(err, errlen, "-e:1: %zu stages, more than the %u kernels one topology may "
+			 "have: split it into several pipelines", nstages, TOPO_MAX_KERNELS);
+		free_strings(words, (size_t)nw);
+		return -EINVAL;
+	}
 	struct topology *t = calloc(1, sizeof(*t));
+	struct hset names = { 0 }, seen_bases = { 0 }; /* kernel names; base -> next count */
+	char (*bases)[TOPO_NAME_MAX + 1] = calloc(nstages, sizeof(*bases));
 	int rc = -ENOMEM;
-	if (!t || !(t->file = strdup("-e")) ||
+	if (!t || !bases || !(t->file = strdup("-e")) ||
 	    !(t->kernels = calloc(nstages, sizeof(*t->kernels))) ||
 	    (nstages > 1 && !(t->rings = calloc(nstages - 1, sizeof(*t->rings)))))
 		goto done;
@@ -843,25 +1136,28 @@ int topo_parse_pipeline(const char *expr, struct topology **out, char *err, size
 		for (int a = start + 1; a < i; a++)
 			if (!(k->args[k->nargs++] = strdup(strcmp(words[a], "\\!") ? words[a] : "!")))
 				goto done;
-		/* Name after the executable's basename, made a valid, unique name. */
+		/* Name after the executable's basename, made a valid, unique name:
+		 * gen, gen-2, gen-3... (a count per base name keeps this linear). */
 		const char *base = strrchr(k->exec, '/') ? strrchr(k->exec, '/') + 1 : k->exec;
-		char name[TOPO_NAME_MAX + 1];
-		size_t len = 0;
-		for (const char *c = base; *c && len < TOPO_NAME_MAX - 3; c++)
+		char *name = bases[s];
+		size_t len = 0, taken;
+		for (const char *c = base; *c && len < TOPO_NAME_MAX; c++)
 			name[len++] = (char)(((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
 					      (*c >= '0' && *c <= '9') || *c == '_' || *c == '-') ? *c : '-');
 		name[len] = '\0';
 		if (!len || name[0] == '-' || name[0] == '_')
-			snprintf(name, sizeof(name), "stage%zu", s + 1);
+			len = (size_t)snprintf(name, TOPO_NAME_MAX + 1, "stage%zu", s + 1);
+		if (hset_add(&seen_bases, 0, name, len, 2, NULL) < 0)
+			goto done;
+		struct hent *next = hset_slot(&seen_bases, 0, name, len);
 		snprintf(k->name, sizeof(k->name), "%s", name);
-		for (unsigned dup = 2;; dup++) {
-			size_t j;
-			for (j = 0; j < s && strcmp(t->kernels[j].name, k->name); j++)
-				;
-			if (j == s)
-				break;
-			snprintf(k->name, sizeof(k->name), "%.*s-%u", TOPO_NAME_MAX - 4, name, dup);
+		while (hset_get(&names, 0, k->name, strlen(k->name), &taken)) {
+			unsigned dup = (unsigned)next->val++;
+			int digits = snprintf(NULL, 0, "%u", dup);
+			snprintf(k->name, sizeof(k->name), "%.*s-%u", TOPO_NAME_MAX - 1 - digits, name, dup);
 		}
+		if (hset_add(&names, 0, k->name, strlen(k->name), s, NULL) < 0)
+			goto done;
 		if ((s > 0 && one_port(&k->inputs, &k->ninputs, "in")) ||
 		    (i < nw && one_port(&k->outputs, &k->noutputs, "out")))
 			goto done;
@@ -871,7 +1167,7 @@ int topo_parse_pipeline(const char *expr, struct topology **out, char *err, size
 			r->to_kernel = s;
 			snprintf(r->from_port, sizeof(r->from_port), "out");
 			snprintf(r->to_port, sizeof(r->to_port), "in");
-			r->capacity = 1u << 20;
+			r->capacity = r->capacity_asked = TOPO_RING_DEFAULT;
 			r->wait = SHMRING_WAIT_ADAPTIVE;
 			r->line = 1;
 		}
@@ -889,19 +1185,34 @@ done:
 	if (rc == -ENOMEM)
 		snprintf(err, errlen, "-e: out of memory");
 	free_strings(words, nw > 0 ? (size_t)nw : 0);
+	hset_free(&names);
+	hset_free(&seen_bases);
+	free(bases);
 	topo_free(t);
 	return rc;
 }
 
 int topo_graph_order(const struct topology *t, size_t *order)
 {
-	size_t n = 0;
-	char *seen = calloc(t->nkernels ? t->nkernels : 1, 1);
-	if (!seen)
+	size_t nk = t->nkernels, nr = t->nrings, n = 0;
+	char *seen = calloc(nk ? nk : 1, 1);
+	/* Each kernel's consumers, in ring order: to[end[k-1] .. end[k]). */
+	size_t *end = calloc(nk + 1, sizeof(size_t)), *to = malloc((nr ? nr : 1) * sizeof(size_t));
+	if (!seen || !end || !to) {
+		free(seen);
+		free(end);
+		free(to);
 		return -ENOMEM;
+	}
+	for (size_t r = 0; r < nr; r++)
+		end[t->rings[r].from_kernel + 1]++;
+	for (size_t k = 1; k <= nk; k++)
+		end[k] += end[k - 1];
+	for (size_t r = 0; r < nr; r++)
+		to[end[t->rings[r].from_kernel]++] = t->rings[r].to_kernel;
 	/* Breadth-first from the sources (no inputs), then whatever a cycle left. */
 	for (int pass = 0; pass < 2; pass++)
-		for (size_t s = 0; s < t->nkernels; s++) {
+		for (size_t s = 0; s < nk; s++) {
 			if (seen[s] || (pass == 0 && t->kernels[s].ninputs))
 				continue;
 			size_t head = n;
@@ -909,13 +1220,15 @@ int topo_graph_order(const struct topology *t, size_t *order)
 			seen[s] = 1;
 			while (head < n) {
 				size_t k = order[head++];
-				for (size_t r = 0; r < t->nrings; r++)
-					if (t->rings[r].from_kernel == k && !seen[t->rings[r].to_kernel]) {
-						seen[t->rings[r].to_kernel] = 1;
-						order[n++] = t->rings[r].to_kernel;
+				for (size_t e = k ? end[k - 1] : 0; e < end[k]; e++)
+					if (!seen[to[e]]) {
+						seen[to[e]] = 1;
+						order[n++] = to[e];
 					}
 			}
 		}
 	free(seen);
+	free(end);
+	free(to);
 	return 0;
 }

@@ -2,14 +2,16 @@
 /*
  * Topology files: parse (libyaml) and validate into a plain model the
  * supervisor launches. Every error names FILE:LINE, the problem and the fix.
+ * docs/topology.md has every rule; in short:
  *
  *   topology: doubler
- *   supervision: { strategy: one_for_one, intensity: 5, period: 10s, grace: 2s }
- *   kernels:
+ *   supervision: { strategy: one_for_one, intensity: 5, period: 10s, grace: 2s,
+ *                  ready: 30s }  # durations > 0, at most a day; ready: optional
+ *   kernels:                     # 1 to 1024 (TOPO_MAX_KERNELS)
  *     - name: gen
  *       exec: ./gen              # relative to the topology file, or on PATH
  *       args: [--count, "1000"]
- *       env: { LEVEL: "3" }
+ *       env: { LEVEL: "3" }      # each name once; no SHMRING_ names
  *       cpu: 0                   # a core, a list [0, 2], or auto (default)
  *       restart: permanent       # permanent | transient | temporary
  *       outputs: [out]
@@ -17,11 +19,16 @@
  *       exec: ./double
  *       inputs: [in]
  *       outputs: [out]
- *   rings:
- *     - from: gen.out
+ *   rings:                       # at most 4096 (TOPO_MAX_RINGS)
+ *     - from: gen.out            # two different kernels: never a kernel to itself
  *       to: double.in
- *       capacity: 64KiB          # B, KiB, MiB, GiB (K, M, G alike)
+ *       capacity: 64KiB          # B, KiB, MiB, GiB (K, M, G alike); 4KiB..1GiB,
+ *                                # rounded up to a power of two
  *       wait: adaptive           # spin | yield | futex | adaptive
+ *
+ * One YAML document per file, at most 16 MiB (TOPO_FILE_MAX), UTF-8, no NUL
+ * in any value. Kernels run with the topology file's folder as their working
+ * directory (for -e, the supervisor's), so exec: and args: paths resolve alike.
  */
 #ifndef SHMRING_SUPERVISOR_TOPOLOGY_H
 #define SHMRING_SUPERVISOR_TOPOLOGY_H
@@ -32,6 +39,19 @@
 #include <shmring/ring.h>
 
 #define TOPO_NAME_MAX 31
+
+/* Limits, checked by topo_parse before anything starts. The kernel and ring
+ * counts are the control segment's (SHMRING_CTL_MAX_KERNELS, _RINGS in
+ * libshmring/src/control.h; topology.c proves they agree). */
+#define TOPO_MAX_KERNELS   1024u
+#define TOPO_MAX_RINGS     4096u
+#define TOPO_FILE_MAX      (16u << 20)  /* bytes in a topology file */
+#define TOPO_INTENSITY_MAX 1000000u
+#define TOPO_CPU_MAX       4095         /* highest cpu number a file may name */
+/* Ring capacities (ring.h: rounded up to a power of two, 4 KiB..1 GiB). */
+#define TOPO_RING_MIN      4096ull
+#define TOPO_RING_MAX      (1ull << 30)
+#define TOPO_RING_DEFAULT  (1ull << 20)
 
 enum topo_restart { TOPO_PERMANENT, TOPO_TRANSIENT, TOPO_TEMPORARY };
 enum topo_strategy { TOPO_ONE_FOR_ONE, TOPO_ONE_FOR_ALL, TOPO_REST_FOR_ONE };
@@ -54,7 +74,8 @@ struct topo_kernel {
 struct topo_ring {
 	size_t   from_kernel, to_kernel; /* indices into kernels */
 	char     from_port[TOPO_NAME_MAX + 1], to_port[TOPO_NAME_MAX + 1];
-	uint64_t capacity;
+	uint64_t capacity;       /* bytes the ring holds: topo_ring_capacity(capacity_asked) */
+	uint64_t capacity_asked; /* as the file wrote it */
 	enum shmring_wait wait;
 	int      line;
 };
@@ -66,6 +87,9 @@ struct topology {
 	unsigned intensity;  /* restarts allowed ... */
 	uint64_t period_ms;  /* ... within this window */
 	uint64_t grace_ms;   /* stop: flag, then kill after this */
+	uint64_t ready_ms;   /* supervision.ready: every kernel must report ready
+				within this; 0 = not set in the file: the
+				supervisor scales a default with the topology */
 	struct topo_kernel *kernels;
 	size_t nkernels;
 	struct topo_ring *rings;
@@ -79,6 +103,9 @@ struct topology {
  */
 int topo_parse(const char *file, const char *text, size_t len, struct topology **out,
 	       char *err, size_t errlen);
+/* Read path and parse it. -EINVAL too for a file over TOPO_FILE_MAX (it is
+ * not a topology: check exits 1) or a folder; -errno when it cannot be
+ * opened or read. */
 int topo_load(const char *path, struct topology **out, char *err, size_t errlen);
 
 /*
@@ -90,6 +117,13 @@ int topo_load(const char *path, struct topology **out, char *err, size_t errlen)
  */
 int topo_parse_pipeline(const char *expr, struct topology **out, char *err, size_t errlen);
 void topo_free(struct topology *t);
+
+/*
+ * The capacity a ring asked for `asked` bytes (TOPO_RING_MIN..TOPO_RING_MAX)
+ * really holds: shmring_create rounds up to a power of two, at least 4 KiB
+ * (ring.h), and so does this; topology-test checks the two agree.
+ */
+uint64_t topo_ring_capacity(uint64_t asked);
 
 /*
  * Checks that need the machine: every exec resolves to an executable file

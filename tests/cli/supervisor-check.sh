@@ -5,7 +5,7 @@ set -u
 bin=$1
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-fails=0
+fails=0 passes=0
 expect() { # name, wanted exit, wanted text, command...
   local name=$1 code=$2 text=$3; shift 3
   local out rc
@@ -14,7 +14,7 @@ expect() { # name, wanted exit, wanted text, command...
     echo "FAIL $name: exit $rc (wanted $code), output:"; echo "$out" | sed 's/^/  /'
     fails=$((fails + 1))
   else
-    echo "ok   $name"
+    echo "ok   $name"; passes=$((passes + 1))
   fi
 }
 cat > "$dir/good.yaml" <<'Y'
@@ -51,5 +51,84 @@ expect "placement on a bigger (synthetic) machine" 0 "L3" \
 expect "one-line pipeline" 0 "cat.out -> cat-2.in" "$bin" check -e 'cat ! cat ! sort -n'
 expect "one-line pipeline, unknown executable" 1 "-e:1: kernel 'no-such-kernel-x': executable 'no-such-kernel-x' not found on PATH" \
   "$bin" check -e 'cat ! no-such-kernel-x'
-echo "$((9 - fails)) passed, $fails failed"
+# Refused before anything starts (issue 14): each once exited 0 and failed
+# (or overflowed the heap) at run, or was silently cut short.
+cat > "$dir/self.yaml" <<'Y'
+topology: loop
+kernels:
+  - { name: d, exec: /bin/cat, inputs: [in], outputs: [out] }
+rings:
+  - { from: d.out, to: d.in }
+Y
+expect "ring from a kernel to itself" 1 \
+  "self.yaml:5: ring d.out -> d.in connects kernel d to itself: a ring joins two kernels" \
+  "$bin" check "$dir/self.yaml"
+cat > "$dir/cycle.yaml" <<'Y'
+topology: loop
+kernels:
+  - { name: a, exec: /bin/cat, inputs: [in], outputs: [out] }
+  - { name: b, exec: /bin/cat, inputs: [in], outputs: [out] }
+rings:
+  - { from: a.out, to: b.in }
+  - { from: b.out, to: a.in }
+Y
+expect "a cycle through two kernels is fine" 0 "b.out -> a.in" "$bin" check "$dir/cycle.yaml"
+sed 's/capacity: 64KiB/capacity: 5000/' "$dir/good.yaml" > "$dir/odd.yaml"
+expect "capacity printed as made (5000 -> 8KiB)" 0 "8KiB*" "$bin" check "$dir/odd.yaml"
+expect "capacity: the note says what was asked" 0 "gen.out -> sink.in asked for 5000 bytes" \
+  "$bin" check "$dir/odd.yaml"
+expect "default capacity printed" 0 "1MiB" "$bin" check -e 'cat ! cat'
+{ cat "$dir/good.yaml"; printf -- '---\nrings: [\n'; } > "$dir/two.yaml"
+expect "a second YAML document" 1 "two.yaml:7: a second YAML document starts here" \
+  "$bin" check "$dir/two.yaml"
+printf 'topology: x\nkernels:\n  - { name: k, exec: /bin/cat, args: ["10\\0 junk"] }\n' > "$dir/nul.yaml"
+expect "NUL byte in an argument" 1 "nul.yaml:3: the value '10\\0...' holds a NUL byte" \
+  "$bin" check "$dir/nul.yaml"
+printf 'topology: x\nkernels:\n  - name: k\n    exec: /bin/cat\n    env: { A: "1", B: "2", A: "3" }\n' > "$dir/env.yaml"
+expect "an environment variable set twice" 1 "env.yaml:5: environment variable A is set twice" \
+  "$bin" check "$dir/env.yaml"
+printf 'topology: x\nkernels:\n  - { name: k, exec: /bin/\xffcat }\n' > "$dir/utf8.yaml"
+expect "bad UTF-8 reported on its line" 1 "utf8.yaml:3: not valid YAML: invalid leading UTF-8 octet" \
+  "$bin" check "$dir/utf8.yaml"
+truncate -s 17M "$dir/huge.yaml"
+expect "a file over 16 MiB is invalid (exit 1)" 1 \
+  "huge.yaml: 17.0 MiB, more than the 16 MiB a topology file may be" "$bin" check "$dir/huge.yaml"
+for sup in "period: 0s|period 0s would turn the restart limit off" \
+           "ready: 0s|ready 0s leaves kernels no time to start" \
+           "grace: 0ms|grace 0ms would kill every kernel" \
+           "intensity: 1000001|intensity must be a whole number of restarts, 0 to 1000000"; do
+  printf 'topology: x\nsupervision: { %s }\nkernels:\n  - { name: k, exec: /bin/cat }\n' \
+    "${sup%%|*}" > "$dir/sup.yaml"
+  expect "supervision ${sup%%|*}" 1 "sup.yaml:2: ${sup#*|}" "$bin" check "$dir/sup.yaml"
+done
+printf 'topology: x\nsupervision: { ready: 90s, intensity: 0 }\nkernels:\n  - { name: k, exec: /bin/cat }\n' > "$dir/sup.yaml"
+expect "supervision ready: 90s, intensity: 0" 0 "1 kernels" "$bin" check "$dir/sup.yaml"
+
+# Size: the control segment's limits, and every check linear in the file.
+# One kernel with 1.5 million ports (14 MB) did not finish in a minute.
+{ printf 'topology: big\nkernels:\n  - name: k\n    exec: /bin/cat\n    inputs: ['
+  seq -f 'p%.0f' -s ', ' 0 1499999; printf ']\n'; } > "$dir/ports.yaml"
+expect "1.5 million ports: refused in time" 1 \
+  "ports.yaml:5: kernel 'k' brings the topology to 1500000 ports, more than the 8192 ends" \
+  timeout 30 "$bin" check "$dir/ports.yaml"
+{ printf 'topology: big\nkernels:\n'
+  seq -f '  - { name: k%.0f, exec: /bin/cat }' 0 1999; } > "$dir/k2000.yaml"
+expect "2000 kernels: refused" 1 \
+  "k2000.yaml:3: 2000 kernels, more than the 1024 one topology may have: split it into several topologies" \
+  timeout 30 "$bin" check "$dir/k2000.yaml"
+# The largest accepted: 1024 kernels, 4096 rings (4 per kernel), planned.
+{ printf 'topology: big\nkernels:\n'
+  seq -f '  - { name: k%.0f, exec: /bin/cat, inputs: [a, b, c, d], outputs: [a2, b2, c2, d2] }' 0 1023
+  printf 'rings:\n'
+  for p in a b c d; do
+    for ((i = 0; i < 1024; i++)); do
+      echo "  - { from: k$i.${p}2, to: k$(((i + 1) % 1024)).$p }"
+    done
+  done; } > "$dir/max.yaml"
+expect "1024 kernels, 4096 rings: planned in time" 0 "1024 kernels, 4096 rings" \
+  timeout 30 "$bin" check "$dir/max.yaml"
+expect "2000 stages: refused" 1 "-e:1: 2000 stages, more than the 1024 kernels" \
+  "$bin" check -e "$(printf 'cat ! %.0s' $(seq 1999))cat"
+
+echo "$passes passed, $fails failed"
 [ "$fails" -eq 0 ]

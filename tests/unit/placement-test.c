@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -193,6 +194,108 @@ static void fan_out_places_workers_next_to_their_source(void **s)
 	hwloc_topology_destroy(hw);
 }
 
+static char *plan_text(const struct topology *t, const struct topo_plan *p)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	assert_non_null(f);
+	topo_plan_print(f, t, p);
+	fclose(f);
+	return out;
+}
+
+static void the_plan_prints_the_capacity_each_ring_is_made_with(void **s)
+{
+	(void)s;
+	hwloc_topology_t hw = machine(BIG);
+	const char *y = "topology: x\nkernels:\n"
+			"  - { name: a, exec: /bin/true, outputs: [o1, o2, o3, o4] }\n"
+			"  - { name: b, exec: /bin/true, inputs: [i1, i2, i3, i4] }\n"
+			"rings:\n  - { from: a.o1, to: b.i1, capacity: 5000 }\n"
+			"  - { from: a.o2, to: b.i2, capacity: 64KiB }\n"
+			"  - { from: a.o3, to: b.i3 }\n"
+			"  - { from: a.o4, to: b.i4, capacity: 1GiB }\n";
+	struct topology *t;
+	struct topo_plan *p;
+	assert_int_equal(topo_parse("x.yaml", y, strlen(y), &t, err, sizeof(err)), 0);
+	assert_int_equal(topo_place(t, hw, &p, err, sizeof(err)), 0);
+	char *out = plan_text(t, p);
+	/* 5000 was printed as "4K" while the ring made holds 8 KiB. */
+	if (!strstr(out, "a.o1 -> b.i1                              8KiB* ") ||
+	    !strstr(out, "a.o2 -> b.i2                              64KiB ") ||
+	    !strstr(out, "a.o3 -> b.i3                               1MiB ") ||
+	    !strstr(out, "a.o4 -> b.i4                               1GiB ") ||
+	    !strstr(out, "* capacity rounded up to a power of two, the size the ring is made with: "
+			 "a.o1 -> b.i1 asked for 5000 bytes (1 ring so marked)"))
+		fail_msg("unexpected plan:\n%s", out);
+	free(out);
+	topo_plan_free(p);
+	topo_free(t);
+	hwloc_topology_destroy(hw);
+	char b[24];
+	topo_size_str(b, sizeof(b), 5000);
+	assert_string_equal(b, "5000B");
+	topo_size_str(b, sizeof(b), 3ull << 20);
+	assert_string_equal(b, "3MiB");
+}
+
+static void the_largest_topology_is_planned_in_linear_time(void **s)
+{
+	(void)s;
+	/* A chain of 1024 kernels, four rings between neighbours (4092 rings),
+	 * every fourth kernel pinned to a list of 64 cpus, on 512 cpus; the file
+	 * lists the kernels backwards. */
+	hwloc_topology_t hw = machine("pack:4 [numa] l3:4 core:16 pu:2");
+	char *y = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&y, &len);
+	fprintf(f, "topology: big\nkernels:\n");
+	for (int k = 1023; k >= 0; k--) {
+		fprintf(f, "  - { name: k%d, exec: /bin/true", k);
+		if (k < 1023)
+			fprintf(f, ", outputs: [a2, b2, c2, d2]");
+		if (k > 0)
+			fprintf(f, ", inputs: [a, b, c, d]");
+		if (k % 4 == 0) {
+			fprintf(f, ", cpu: [");
+			for (int c = 0; c < 64; c++)
+				fprintf(f, "%s%d", c ? ", " : "", (k + c * 8) % 512);
+			fprintf(f, "]");
+		}
+		fprintf(f, " }\n");
+	}
+	fprintf(f, "rings:\n");
+	for (int r = 0; r < 4092; r++)
+		fprintf(f, "  - { from: k%d.%c2, to: k%d.%c }\n", r % 1023, "abcd"[r / 1023],
+			r % 1023 + 1, "abcd"[r / 1023]);
+	fclose(f);
+	struct topology *t;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int rc = topo_parse("big.yaml", y, len, &t, err, sizeof(err));
+	free(y);
+	if (rc)
+		fail_msg("%s", err);
+	size_t order[1024];
+	assert_int_equal(topo_graph_order(t, order), 0);
+	for (size_t i = 0; i < 1024; i++) /* the chain from its source k0 */
+		assert_int_equal(order[i], 1023 - i);
+	struct topo_plan *p;
+	assert_int_equal(topo_place(t, hw, &p, err, sizeof(err)), 0);
+	char *out = plan_text(t, p);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	print_message("  parse, order, place and print: %.2f s\n", took);
+	assert_true(took < 20.0);
+	assert_non_null(strstr(out, "1024 kernels, 4092 rings"));
+	assert_int_equal(p->ncpus[1023], 64); /* k0: pinned, last in the file */
+	free(out);
+	topo_plan_free(p);
+	topo_free(t);
+	hwloc_topology_destroy(hw);
+}
+
 int main(void)
 {
 	unsetenv("HWLOC_SYNTHETIC");
@@ -204,6 +307,8 @@ int main(void)
 		cmocka_unit_test(ring_memory_follows_the_consumer_numa_node),
 		cmocka_unit_test(a_cpu_the_machine_lacks_is_an_error),
 		cmocka_unit_test(fan_out_places_workers_next_to_their_source),
+		cmocka_unit_test(the_plan_prints_the_capacity_each_ring_is_made_with),
+		cmocka_unit_test(the_largest_topology_is_planned_in_linear_time),
 	};
 	return cmocka_run_group_tests_name("placement", tests, NULL, NULL);
 }

@@ -9,10 +9,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include <shmring/ring.h>
 
 #include "topology.h"
 
@@ -293,6 +298,362 @@ static void bad_pipelines_say_what_to_write(void **s)
 	assert_null(t);
 }
 
+static void a_ring_from_a_kernel_to_itself_is_refused(void **s)
+{
+	(void)s;
+	/* It would pass check and overflow the heap at run. */
+	parse_bad("topology: x\nkernels:\n"
+		  "  - { name: d, exec: e, inputs: [in], outputs: [out] }\n"
+		  "rings:\n"
+		  "  - { from: d.out, to: d.in }\n", 5,
+		  "ring d.out -> d.in connects kernel d to itself: a ring joins two kernels; "
+		  "connect d.out to another kernel's input");
+	parse_bad("topology: x\nkernels:\n"
+		  "  - { name: a, exec: e, outputs: [out] }\n"
+		  "  - { name: d, exec: e, inputs: [in, back], outputs: [out] }\n"
+		  "rings:\n"
+		  "  - { from: a.out, to: d.in }\n"
+		  "  - from: d.out\n"
+		  "    to: d.back\n", 7, "connects kernel d to itself");
+	/* A cycle through two kernels stays allowed. */
+	struct topology *t = parse_ok("topology: x\nkernels:\n"
+				      "  - { name: a, exec: e, inputs: [in], outputs: [out] }\n"
+				      "  - { name: b, exec: e, inputs: [in], outputs: [out] }\n"
+				      "rings:\n"
+				      "  - { from: a.out, to: b.in }\n"
+				      "  - { from: b.out, to: a.in }\n");
+	assert_int_equal(t->nrings, 2);
+	topo_free(t);
+}
+
+static void supervision_values_at_their_edges(void **s)
+{
+	(void)s;
+	struct topology *t = parse_ok("topology: x\nsupervision: { ready: 30s, intensity: 0, "
+				      "period: 1440m, grace: 1ms }\nkernels:\n  - { name: k, exec: e }\n");
+	assert_int_equal(t->ready_ms, 30000);
+	assert_int_equal(t->intensity, 0); /* no restart allowed: the first one stops it */
+	assert_int_equal(t->period_ms, 86400000);
+	assert_int_equal(t->grace_ms, 1);
+	topo_free(t);
+	t = parse_ok("topology: x\nkernels:\n  - { name: k, exec: e }\n");
+	assert_int_equal(t->ready_ms, 0); /* not set: the supervisor scales a default */
+	topo_free(t);
+#define SUP(x) "topology: x\nsupervision:\n  " x "\nkernels:\n  - { name: k, exec: e }\n"
+	parse_bad(SUP("period: 0s"), 3, "period 0s would turn the restart limit off: write a "
+		  "period above 0, e.g. 5s");
+	parse_bad(SUP("period: 0ms"), 3, "period 0ms would turn the restart limit off");
+	parse_bad(SUP("ready: 0s"), 3, "ready 0s leaves kernels no time to start: write a "
+		  "deadline above 0, e.g. 30s, or leave ready out");
+	parse_bad(SUP("grace: 0s"), 3, "grace 0s would kill every kernel the moment it is asked "
+		  "to stop");
+	parse_bad(SUP("period: 1441m"), 3, "period 1441m is more than a day (1440m)");
+	parse_bad(SUP("ready: 86400001ms"), 3, "ready 86400001ms is more than a day");
+	parse_bad(SUP("grace: 99999999999999999999s"), 3, "is not a duration");
+	parse_bad(SUP("ready: soon"), 3, "'soon' is not a duration: write e.g. 500ms, 2s, 1m");
+	parse_bad(SUP("intensity: 1000001"), 3, "intensity must be a whole number of restarts, "
+		  "0 to 1000000");
+	parse_bad(SUP("intensity: -1"), 3, "intensity must be a whole number");
+	parse_bad(SUP("readiness: 1s"), 3, "unknown key 'readiness' in supervision: the keys are "
+		  "strategy, intensity, period, grace, ready");
+#undef SUP
+}
+
+static void capacity_is_what_the_ring_holds(void **s)
+{
+	(void)s;
+	struct topology *t = parse_ok(TWO "  - { from: a.out, to: b.in, capacity: 5000 }\n"
+				      "  - { from: a.o2, to: b.i2, capacity: 1GiB }\n");
+	assert_int_equal(t->rings[0].capacity_asked, 5000);
+	assert_int_equal(t->rings[0].capacity, 8192);
+	assert_int_equal(t->rings[1].capacity, 1ull << 30);
+	topo_free(t);
+	/* The rule is the library's: compare with the rings it makes. */
+	static const uint64_t asked[] = { 4096, 4097, 5000, 8192, 65535, 65536, 65537, 1000000,
+					  (1u << 22) + 1 };
+	for (size_t i = 0; i < sizeof(asked) / sizeof(asked[0]); i++) {
+		struct shmring_opts o;
+		struct shmring *r;
+		shmring_opts_init(&o);
+		o.capacity = asked[i];
+		assert_int_equal(shmring_create(NULL, &o, &r), 0);
+		if (shmring_capacity(r) != topo_ring_capacity(asked[i]))
+			fail_msg("capacity %llu: the library makes %zu, topo_ring_capacity says %llu",
+				 (unsigned long long)asked[i], shmring_capacity(r),
+				 (unsigned long long)topo_ring_capacity(asked[i]));
+		shmring_detach(r); /* frees the handle */
+	}
+	assert_int_equal(topo_ring_capacity((1ull << 29) + 1), 1ull << 30);
+	assert_int_equal(topo_ring_capacity(1ull << 30), 1ull << 30);
+}
+
+static void one_yaml_document_per_file(void **s)
+{
+	(void)s;
+	/* The second document was never read, so this passed. */
+	parse_bad("topology: x\nkernels:\n  - { name: k, exec: e }\n---\nrings: [\n", 4,
+		  "a second YAML document starts here: a topology file holds one");
+	parse_bad("---\ntopology: x\nkernels:\n  - { name: k, exec: e }\n--- \n", 5,
+		  "a second YAML document starts here");
+	parse_bad("topology: x\nkernels:\n  - { name: k, exec: e }\n...\nrings: [\n", 5,
+		  "not valid YAML after the first document (a topology file holds one)");
+	struct topology *t = parse_ok("---\ntopology: x\nkernels:\n  - { name: k, exec: e }\n"
+				      "...\n# the end\n");
+	topo_free(t);
+}
+
+static void values_with_a_nul_byte_are_refused(void **s)
+{
+	(void)s;
+	/* "10\0 junk" was cut to "10" without a word. */
+	parse_bad("topology: x\nkernels:\n  - name: k\n    exec: e\n    args: [\"10\\0 junk\"]\n", 5,
+		  "the value '10\\0...' holds a NUL byte: names, paths and arguments cannot; "
+		  "remove the \\0");
+	parse_bad("topology: x\nkernels:\n  - { name: k, exec: \"e\\0f\" }\n", 3, "holds a NUL byte");
+	parse_bad("topology: x\nkernels:\n  - { name: k, exec: e, env: { \"A\\0B\": c } }\n", 3,
+		  "holds a NUL byte");
+}
+
+static void repeated_keys_are_refused(void **s)
+{
+	(void)s;
+	parse_bad("topology: x\nkernels:\n  - name: k\n    exec: e\n    env:\n      A: \"1\"\n"
+		  "      B: \"2\"\n      A: \"3\"\n", 8,
+		  "environment variable A is set twice (first on line 6): keep one");
+	parse_bad("topology: x\nsupervision: { period: 1s, period: 2s }\nkernels: []\n", 2,
+		  "key 'period' appears twice in supervision");
+	parse_bad("topology: x\ntopology: y\nkernels: []\n", 2,
+		  "key 'topology' appears twice in the topology file (first on line 1)");
+	parse_bad(TWO "  - { from: a.out, to: b.in, to: b.i2 }\n", 6, "key 'to' appears twice in a ring");
+}
+
+static void bad_utf8_is_reported_on_its_line(void **s)
+{
+	(void)s;
+	parse_bad("topology: x\nkernels:\n  - { name: k, exec: \xff }\n", 3,
+		  "not valid YAML: invalid leading UTF-8 octet (byte 0xff): the file must be UTF-8 text");
+	parse_bad("topology: x\n\n\n\n# caf\xc3\n", 5, "not valid YAML");
+}
+
+static void load_refuses_a_file_over_16_MiB(void **s)
+{
+	(void)s;
+	char path[] = "/tmp/topo-test-big-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	/* Sparse: 16 MiB and one byte of NULs. */
+	assert_int_equal(ftruncate(fd, (16 << 20) + 1), 0);
+	close(fd);
+	struct topology *t;
+	assert_int_equal(topo_load(path, &t, err, sizeof(err)), -EINVAL); /* invalid: exit 1 */
+	assert_null(t);
+	assert_non_null(strstr(err, ": 16.0 MiB, more than the 16 MiB a topology file may be"));
+	/* At the limit it is read, and judged on what it holds. */
+	assert_int_equal(truncate(path, 16 << 20), 0);
+	assert_int_equal(topo_load(path, &t, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "not valid YAML"));
+	unlink(path);
+	/* A folder is not a topology either. */
+	assert_int_equal(topo_load("/tmp", &t, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "/tmp: a folder, not a topology file"));
+}
+
+/* ---- size: limits and linear time ---------------------------------------- */
+
+/* A YAML text built with printf. */
+struct text {
+	char *s;
+	size_t len;
+	FILE *f;
+};
+
+static FILE *text_open(struct text *x)
+{
+	x->s = NULL;
+	x->len = 0;
+	x->f = open_memstream(&x->s, &x->len);
+	assert_non_null(x->f);
+	return x->f;
+}
+
+/* Parse x in a child process and expect rc (and `what` in the error when it
+ * fails) within `seconds`: the checks must stay linear in the file, and a
+ * quadratic one would take minutes here. Children keep cmocka out of it. */
+static void parse_within(struct text *x, double seconds, int want_rc, const char *what)
+{
+	fclose(x->f);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct topology *t;
+		int rc = topo_parse("big.yaml", x->s, x->len, &t, err, sizeof(err));
+		if (rc != want_rc || (what && !strstr(err, what))) {
+			fprintf(stderr, "wanted %d '%s', got %d '%s'\n", want_rc, what ? what : "", rc,
+				rc ? err : "");
+			_exit(1);
+		}
+		topo_free(t);
+		_exit(0);
+	}
+	free(x->s);
+	for (;;) {
+		int st;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			if (!WIFEXITED(st) || WEXITSTATUS(st))
+				fail_msg("the parse failed (status %#x) after %.1f s: %s", st, took,
+					 what ? what : "");
+			print_message("  %-60.60s %.2f s\n", what ? what : "parsed", took);
+			return;
+		}
+		if (took > seconds) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			fail_msg("still parsing after %.0f s (%s): a check is not linear", seconds,
+				 what ? what : "valid");
+		}
+		usleep(5000);
+	}
+}
+
+#define BOUND 20.0 /* seconds; each takes well under one, even under ASan */
+
+static void large_topologies_are_checked_in_linear_time(void **s)
+{
+	(void)s;
+	struct text x;
+	/* 200,000 ports on one kernel: 33 s for 80,000 before; now refused at
+	 * once (every port needs a ring, and rings are limited). */
+	FILE *f = text_open(&x);
+	fprintf(f, "topology: big\nkernels:\n  - name: k\n    exec: e\n    inputs: [");
+	for (int i = 0; i < 200000; i++)
+		fprintf(f, "%sp%d", i ? ", " : "", i);
+	fprintf(f, "]\n");
+	parse_within(&x, BOUND, -EINVAL, "big.yaml:5: kernel 'k' brings the topology to 200000 "
+		     "ports, more than the 8192 ends its 4096 rings may have");
+
+	/* The largest topology: 1024 kernels, 4096 rings, 8192 ports. */
+	f = text_open(&x);
+	fprintf(f, "topology: big\nkernels:\n");
+	for (int k = 0; k < 1024; k++)
+		fprintf(f, "  - { name: kernel-%d, exec: e, inputs: [i0, i1, i2, i3], "
+			"outputs: [o0, o1, o2, o3] }\n", k);
+	fprintf(f, "rings:\n");
+	for (int r = 0; r < 4096; r++)
+		fprintf(f, "  - { from: kernel-%d.o%d, to: kernel-%d.i%d, capacity: 4KiB }\n",
+			r % 1024, r / 1024, (r * 7 + 1) % 1024, r / 1024);
+	parse_within(&x, BOUND, 0, NULL);
+
+	/* 200,000 arguments and 200,000 environment variables. */
+	f = text_open(&x);
+	fprintf(f, "topology: big\nkernels:\n  - name: k\n    exec: e\n    args: [");
+	for (int i = 0; i < 200000; i++)
+		fprintf(f, "%sa%d", i ? ", " : "", i);
+	fprintf(f, "]\n    env: {");
+	for (int i = 0; i < 200000; i++)
+		fprintf(f, "%sV%d: x", i ? ", " : "", i);
+	fprintf(f, "}\n");
+	parse_within(&x, BOUND, 0, NULL);
+	/* ... and the last one repeats the first. */
+	f = text_open(&x);
+	fprintf(f, "topology: big\nkernels:\n  - name: k\n    exec: e\n    env:\n");
+	for (int i = 0; i < 200000; i++)
+		fprintf(f, "      V%d: x\n", i);
+	fprintf(f, "      V0: y\n");
+	parse_within(&x, BOUND, -EINVAL, "big.yaml:200006: environment variable V0 is set twice "
+		     "(first on line 6)");
+
+	/* 50,000 kernels; 200,000 rings: refused by count, before any work. */
+	f = text_open(&x);
+	fprintf(f, "topology: big\nkernels:\n");
+	for (int k = 0; k < 50000; k++)
+		fprintf(f, "  - { name: k%d, exec: e, inputs: [in], outputs: [out] }\n", k);
+	parse_within(&x, BOUND, -EINVAL, "big.yaml:3: 50000 kernels, more than the 1024 one "
+		     "topology may have: split it into several topologies");
+	f = text_open(&x);
+	fprintf(f, "topology: big\nkernels:\n  - { name: a, exec: e, outputs: [out] }\n"
+		"  - { name: b, exec: e, inputs: [in] }\nrings:\n");
+	for (int r = 0; r < 200000; r++)
+		fprintf(f, "  - { from: a.out, to: b.in }\n");
+	parse_within(&x, BOUND, -EINVAL, "big.yaml:6: 200000 rings, more than the 4096 one "
+		     "topology may have: split it into several topologies");
+
+	/* Aliases cannot multiply a list a thousand times over. */
+	f = text_open(&x);
+	fprintf(f, "topology: big\nkernels:\n  - { name: k0, exec: e, args: &a [");
+	for (int i = 0; i < 10000; i++)
+		fprintf(f, "%sa", i ? ", " : "");
+	fprintf(f, "] }\n");
+	for (int k = 1; k < 1024; k++)
+		fprintf(f, "  - { name: k%d, exec: e, args: *a }\n", k);
+	parse_within(&x, BOUND, -EINVAL, "through aliases (*name) this file expands to more than");
+}
+
+static void limits_are_exact(void **s)
+{
+	(void)s;
+	struct text x;
+	/* 1024 kernels pass, 1025 do not; the same for 4096 and 4097 rings. */
+	for (int n = 1024; n <= 1025; n++) {
+		FILE *f = text_open(&x);
+		fprintf(f, "topology: big\nkernels:\n");
+		for (int k = 0; k < n; k++)
+			fprintf(f, "  - { name: k%d, exec: e }\n", k);
+		parse_within(&x, BOUND, n <= 1024 ? 0 : -EINVAL, n <= 1024 ? NULL : "1025 kernels");
+	}
+	for (int n = 4096; n <= 4097; n++) {
+		FILE *f = text_open(&x);
+		fprintf(f, "topology: big\nkernels:\n  - { name: a, exec: e, outputs: [");
+		for (int r = 0; r < n; r++)
+			fprintf(f, "%so%d", r ? ", " : "", r);
+		fprintf(f, "] }\n  - { name: b, exec: e, inputs: [");
+		for (int r = 0; r < n; r++)
+			fprintf(f, "%si%d", r ? ", " : "", r);
+		fprintf(f, "] }\nrings:\n");
+		for (int r = 0; r < n; r++)
+			fprintf(f, "  - { from: a.o%d, to: b.i%d }\n", r, r);
+		parse_within(&x, BOUND, n <= 4096 ? 0 : -EINVAL,
+			     n <= 4096 ? NULL : "brings the topology to 8194 ports");
+	}
+}
+
+static void pipelines_have_the_same_limits(void **s)
+{
+	(void)s;
+	struct topology *t;
+	/* 1024 stages of one long name: each gets a unique name (this looped
+	 * forever past 999 when the count did not fit after the name). */
+	const char *stage = "a-kernel-with-a-thirty-one-char";
+	size_t len = 1024 * (strlen(stage) + 3);
+	char *expr = malloc(len + 16);
+	assert_non_null(expr);
+	expr[0] = '\0';
+	for (int i = 0; i < 1024; i++)
+		strcat(strcat(expr, i ? " ! " : ""), stage);
+	assert_int_equal(topo_parse_pipeline(expr, &t, err, sizeof(err)), 0);
+	assert_int_equal(t->nkernels, 1024);
+	assert_string_equal(t->kernels[0].name, stage);
+	assert_string_equal(t->kernels[1].name, "a-kernel-with-a-thirty-one-ch-2");
+	assert_string_equal(t->kernels[1023].name, "a-kernel-with-a-thirty-one-1024");
+	for (size_t i = 0; i < t->nkernels; i++)
+		assert_true(strlen(t->kernels[i].name) <= TOPO_NAME_MAX);
+	topo_free(t);
+	strcat(expr, " ! x");
+	assert_int_equal(topo_parse_pipeline(expr, &t, err, sizeof(err)), -EINVAL);
+	assert_null(t);
+	assert_string_equal(err, "-e:1: 1025 stages, more than the 1024 kernels one topology may "
+			    "have: split it into several pipelines");
+	free(expr);
+	/* Names made unique stay unique when a later stage takes one first. */
+	assert_int_equal(topo_parse_pipeline("gen-2 ! gen ! gen ! gen", &t, err, sizeof(err)), 0);
+	assert_string_equal(t->kernels[2].name, "gen-3");
+	assert_string_equal(t->kernels[3].name, "gen-4");
+	topo_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -304,6 +665,17 @@ int main(void)
 		cmocka_unit_test(load_reports_a_missing_file),
 		cmocka_unit_test(pipeline_form_builds_a_chain),
 		cmocka_unit_test(bad_pipelines_say_what_to_write),
+		cmocka_unit_test(a_ring_from_a_kernel_to_itself_is_refused),
+		cmocka_unit_test(supervision_values_at_their_edges),
+		cmocka_unit_test(capacity_is_what_the_ring_holds),
+		cmocka_unit_test(one_yaml_document_per_file),
+		cmocka_unit_test(values_with_a_nul_byte_are_refused),
+		cmocka_unit_test(repeated_keys_are_refused),
+		cmocka_unit_test(bad_utf8_is_reported_on_its_line),
+		cmocka_unit_test(load_refuses_a_file_over_16_MiB),
+		cmocka_unit_test(large_topologies_are_checked_in_linear_time),
+		cmocka_unit_test(limits_are_exact),
+		cmocka_unit_test(pipelines_have_the_same_limits),
 	};
 	return cmocka_run_group_tests_name("topology", tests, NULL, NULL);
 }
