@@ -105,6 +105,15 @@ fuzz() {
       -rss_limit_mb=2048 -print_final_stats=1 "build-fuzz/corpus-$target" 2>&1 | tail -4
     [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
   done
+  # Large inputs apart (a few runs a second, they would starve the small
+  # ones): the largest topology accepted, files just past each limit.
+  rm -rf build-fuzz/corpus-topology-large
+  python3 tests/fuzz/gen-large-topology.py build-fuzz/corpus-topology-large >/dev/null || return 1
+  echo "--- fuzz-topology on large generated files, ${fuzz_seconds}s"
+  ./build-fuzz/tests/fuzz/fuzz-topology -max_total_time="$fuzz_seconds" -timeout=30 \
+    -max_len=1048576 -rss_limit_mb=4096 -print_final_stats=1 \
+    build-fuzz/corpus-topology-large 2>&1 | tail -4
+  [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
   return $rc
 }
 step "fuzz ring attach, control-segment attach and topology parsing (${fuzz_seconds}s each)" fuzz
