@@ -19,10 +19,33 @@ struct running_topo {
 	char  name[32];
 };
 
+/* A segment named like a control segment that cannot be read: corrupt, of
+ * another version, another user's, past a limit, or never initialised. */
+struct topo_unreadable {
+	pid_t pid;      /* a process holding it (the lowest pid of them) */
+	int   fd;       /* its descriptor */
+	unsigned holders; /* processes holding it (its supervisor and kernels) */
+	char  name[64]; /* from the memfd's name; shortened with '~' if longer */
+	char  why[320]; /* the problem and what to do, one line */
+};
+
 /* Up to max running topologies into out; returns how many were found (which
- * may exceed max), or a negative errno if /proc cannot be read. name NULL:
- * all; otherwise only that topology. */
+ * may exceed max), or a negative errno (/proc unreadable, out of memory).
+ * name NULL: all; otherwise only that topology. The running ones of
+ * topo_scan: segments that cannot be read are skipped. */
 int topo_find_running(const char *name, struct running_topo *out, size_t max);
+
+/*
+ * Every segment named like a control segment (name NULL), or those named
+ * "shmring-ctl.NAME": the running topologies into *ok, one per segment, and
+ * the unreadable ones into *bad, one line each. No limit on how many; the
+ * arrays are malloc'd (NULL when empty) and the caller frees them. A segment
+ * still being created is waited for briefly; a valid one whose supervisor no
+ * longer holds it (its kernels are exiting) is in neither. 0, or -errno
+ * (/proc unreadable, out of memory).
+ */
+int topo_scan(const char *name, struct running_topo **ok, size_t *nok,
+	      struct topo_unreadable **bad, size_t *nbad);
 
 /* Open the control segment of a running topology read-only: an fd or -errno. */
 int topo_open_control(const struct running_topo *rt);

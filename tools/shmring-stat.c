@@ -31,19 +31,25 @@
 #include "discover.h"
 
 #define USAGE \
-	"usage: shmring-stat [NAME] [--watch [SECONDS]] [--json | --prometheus] [--interval SECONDS]\n" \
-	"       shmring-stat --clean\n" \
+	"usage: shmring-stat [NAME] [--watch[=SECONDS]] [--json | --prometheus] [--wide]\n" \
+	"                    [--interval SECONDS]\n" \
+	"       shmring-stat --clean [NAME...]\n" \
 	"\n" \
 	"  (no NAME)        every running topology, and the named rings in /dev/shm\n" \
 	"  NAME             rings and kernels of topology NAME (or one named ring)\n" \
-	"  --watch [S]      redraw every S seconds (default 1); q or Ctrl-C quits\n" \
-	"  --interval S     the sampling interval for rates in one-shot mode (default 0.5)\n" \
+	"  --watch [S]      redraw every S seconds (0.05 to 3600, default 1); q or Ctrl-C\n" \
+	"                   quits (a NAME starting with a digit goes before --watch)\n" \
+	"  --interval S     sampling interval of a one-shot view's rates (default 0.5)\n" \
+	"  -w, --wide       every column, names in full (default: the essential ones,\n" \
+	"                   80 columns, long names shortened with ~)\n" \
 	"  --json           one JSON document per sample, one per line\n" \
 	"  --prometheus     Prometheus text exposition format\n" \
-	"  --clean          remove named rings no process uses any more (this user's)\n" \
+	"  --clean [NAME]   remove named rings no process uses any more (this user's;\n" \
+	"                   with NAMEs, only those)\n" \
 	"\n" \
-	"exit: 0 ok; 1 no such topology or ring, or a segment could not be read;\n" \
-	"     100 bad usage\n"
+	"exit: 0 ok; 1 no such topology or ring, or one could not be read (each named\n" \
+	"     on stderr with the reason; the others are still shown); 100 bad usage;\n" \
+	"     111 system error (/proc unreadable, out of memory)\n"
 
 enum fmt { FMT_TEXT, FMT_JSON, FMT_PROM };
 
@@ -139,14 +145,15 @@ static void ring_from_fd(struct ring_s *r, int fd)
 	shmring_detach(h);
 }
 
-/* One sample of a running topology. 0, or -1 with one line in err. */
+/* One sample of a running topology. 0, or -1 with one line in err; -2 when
+ * the topology ended since it was found. */
 static int sample_topology(const struct running_topo *rt, struct sample *s, char *err, size_t cap)
 {
 	memset(s, 0, sizeof(*s));
 	int fd = topo_open_control(rt);
 	if (fd < 0) {
 		snprintf(err, cap, "topology '%s' ended while being read", rt->name);
-		return -1;
+		return fd == -ENOENT || fd == -ESRCH ? -2 : -1;
 	}
 	struct stat st;
 	if (fstat(fd, &st) < 0 || st.st_size < (off_t)SHMRING_CTL_HDR ||
@@ -304,29 +311,48 @@ struct named {
 	int used;
 };
 
-static int list_named(struct named *out, int max)
+static int by_name(const void *a, const void *b)
 {
+	return strcmp(((const struct named *)a)->name, ((const struct named *)b)->name);
+}
+
+/* Every named ring in /dev/shm, sorted, into a malloc'd *out (no limit): a
+ * count, or -errno. */
+static int list_named(struct named **out)
+{
+	*out = NULL;
 	DIR *d = opendir("/dev/shm");
 	if (!d)
 		return 0;
-	int n = 0;
+	size_t n = 0, cap = 0;
+	struct named *v = NULL;
 	struct dirent *e;
 	while ((e = readdir(d))) {
 		if (strncmp(e->d_name, "shmring.", 8) || strlen(e->d_name + 8) > SHMRING_NAME_MAX ||
 		    !e->d_name[8])
 			continue;
-		if (n < max) {
-			struct stat st;
-			char p[300];
-			snprintf(p, sizeof(p), "/dev/shm/%s", e->d_name);
-			snprintf(out[n].name, sizeof(out[n].name), "%s", e->d_name + 8);
-			out[n].uid = stat(p, &st) == 0 ? st.st_uid : (uid_t)-1;
-			out[n].used = in_use(e->d_name);
+		if (n == cap) {
+			struct named *g = realloc(v, (cap = cap ? 2 * cap : 64) * sizeof(*v));
+			if (!g) {
+				free(v);
+				closedir(d);
+				return -ENOMEM;
+			}
+			v = g;
 		}
+		struct stat st;
+		char p[300];
+		snprintf(p, sizeof(p), "/dev/shm/%s", e->d_name);
+		snprintf(v[n].name, sizeof(v[n].name), "%s", e->d_name + 8);
+		v[n].uid = stat(p, &st) == 0 ? st.st_uid : (uid_t)-1;
+		v[n].used = in_use(e->d_name);
 		n++;
 	}
 	closedir(d);
-	return n < max ? n : max;
+	if (n)
+		qsort(v, n, sizeof(*v), by_name);
+	*out = v;
+	return (int)n;
 }
 
 /* ---- output ---- */
@@ -354,26 +380,21 @@ static const char *kernel_state(uint32_t s)
 	return "?";
 }
 
-static void human(char *b, size_t cap, double v)
+/* v in at most 6 characters: 0 to 999, then 1.0K to 999.9K, M, G, T, P, in
+ * steps of 1000 (counts) or 1024 (bytes, which also get a B under 1K). A
+ * value is scaled before it would print as 1000.0, so the width holds. */
+static void num6(char *b, size_t cap, double v, int bytes)
 {
-	static const char *const u[] = { "", "K", "M", "G", "T" };
+	static const char *const u[] = { "", "K", "M", "G", "T", "P" };
 	int i = 0;
-	while (v >= 1000 && i < 4) {
-		v /= 1000;
+	while (v >= 999.95 && i < 5) {
+		v /= bytes ? 1024 : 1000;
 		i++;
 	}
-	snprintf(b, cap, i ? "%.1f%s" : "%.0f%s", v, u[i]);
-}
-
-static void bytes_h(char *b, size_t cap, double v)
-{
-	static const char *const u[] = { "B", "K", "M", "G", "T" };
-	int i = 0;
-	while (v >= 1024 && i < 4) {
-		v /= 1024;
-		i++;
-	}
-	snprintf(b, cap, i ? "%.1f%s" : "%.0f%s", v, u[i]);
+	if (i)
+		snprintf(b, cap, "%.1f%s", v, u[i]);
+	else
+		snprintf(b, cap, bytes ? "%.0fB" : "%.0f", v);
 }
 
 static void uptime_h(char *b, size_t cap, uint64_t since_ns)
@@ -385,6 +406,55 @@ static void uptime_h(char *b, size_t cap, uint64_t since_ns)
 			 (unsigned long long)(s % 3600 / 60));
 	else
 		snprintf(b, cap, "%llum%02llus", (unsigned long long)(s / 60), (unsigned long long)(s % 60));
+}
+
+/* The len bytes at s as at most w characters (w >= 3): a longer string keeps
+ * its start and end with a '~' for the middle, which names never contain. */
+static void squeeze(char *out, const char *s, size_t len, size_t w)
+{
+	if (len <= w) {
+		memcpy(out, s, len);
+		out[len] = '\0';
+		return;
+	}
+	size_t tail = (w - 1) / 2, head = w - 1 - tail;
+	memcpy(out, s, head);
+	out[head] = '~';
+	memcpy(out + head + 1, s + len - tail, tail);
+	out[w] = '\0';
+}
+
+/* One end of a ring, "kernel.port", likewise: the port kept whole while the
+ * kernel keeps 4 characters, since ports are short and tell the ends apart. */
+static void squeeze_end(char *out, const char *s, size_t len, size_t w)
+{
+	const char *dot = memrchr(s, '.', len);
+	size_t port = dot ? len - (size_t)(dot - s) : 0; /* ".port" */
+	if (len <= w || !dot || w < port + 4) {
+		squeeze(out, s, len, w);
+		return;
+	}
+	squeeze(out, s, len - port, w - port);
+	memcpy(out + w - port, dot, port);
+	out[w] = '\0';
+}
+
+/* A name or a ring label "k.port -> k.port" in at most w characters (out
+ * holds w + 1): each end of a ring is shortened on its own, the shorter one
+ * kept whole if it fits in half, so both stay recognisable. */
+static void fit(char *out, const char *s, size_t w)
+{
+	size_t len = strlen(s);
+	const char *arrow = strstr(s, " -> ");
+	if (len <= w || !arrow || w < 4 + 2 * 3) {
+		squeeze(out, s, len, w);
+		return;
+	}
+	size_t l = (size_t)(arrow - s), r = len - l - 4, avail = w - 4, half = avail / 2;
+	size_t lw = l <= half ? l : r <= avail - half ? avail - r : half;
+	squeeze_end(out, s, l, lw);
+	memcpy(out + lw, " -> ", 4);
+	squeeze_end(out + lw + 4, arrow + 4, r, avail - lw);
 }
 
 static uint64_t dropped(const struct shmring_stats *st)
@@ -416,7 +486,85 @@ static double cpu_pct(const struct sample *s, const struct sample *prev, size_t 
 	return (double)(s->k[i].cpu_ticks - prev->k[i].cpu_ticks) / (double)sysconf(_SC_CLK_TCK) / dt * 100;
 }
 
-static void print_text(FILE *o, const struct sample *s, const struct sample *prev)
+/* The default ring table fits 80 columns: RING_W + 6 columns of 5 to 7. */
+#define RING_W 37
+#define KERNEL_W 20
+#define NAMED_W 32
+
+static void print_rings(FILE *o, const struct sample *s, const struct sample *prev)
+{
+	fprintf(o, "%-*s %5s %6s %6s %6s %6s %7s\n", RING_W, "RING", "FILL%", "MSG/S", "B/S",
+		"MSGS", "FULL", "DROPPED");
+	for (size_t i = 0; i < s->nr; i++) {
+		const struct ring_s *r = &s->r[i];
+		const struct shmring_stats *st = &r->st;
+		char label[RING_W + 1], fill[16], m[16], b[16], out[16], full[16], drop[16];
+		fit(label, r->label, RING_W);
+		if (!r->ok) {
+			fprintf(o, "%-*s unreadable: %s\n", RING_W, label, r->err);
+			continue;
+		}
+		double mps, bps;
+		rates(s, prev, i, &mps, &bps);
+		if (st->capacity)
+			snprintf(fill, sizeof(fill), "%.0f%%", 100.0 * (double)st->fill / (double)st->capacity);
+		else
+			snprintf(fill, sizeof(fill), "-");
+		num6(m, sizeof(m), mps, 0);
+		num6(b, sizeof(b), bps, 1);
+		num6(out, sizeof(out), (double)st->msgs_out, 0);
+		num6(full, sizeof(full), (double)st->full_events, 0);
+		num6(drop, sizeof(drop), (double)dropped(st), 0);
+		fprintf(o, "%-*s %5s %6s %6s %6s %6s %7s\n", RING_W, label, fill, m, b, out, full, drop);
+	}
+}
+
+/* Every column, names in full; columns as wide as their longest entry. */
+static void print_rings_wide(FILE *o, const struct sample *s, const struct sample *prev)
+{
+	int w = 4;
+	for (size_t i = 0; i < s->nr; i++)
+		if ((int)strlen(s->r[i].label) > w)
+			w = (int)strlen(s->r[i].label);
+	fprintf(o, "%-*s %7s %7s %6s %6s %12s %6s %6s %8s %8s %9s %9s %13s %13s %7s %7s\n", w,
+		"RING", "PROD", "CONS", "CAP", "FILL", "HIGH(CACHED)", "MSG/S", "B/S", "MSGS IN",
+		"MSGS OUT", "FULL", "EMPTY", "SLEEPS P/C", "WAKES P/C", "REDELIV", "DROPPED");
+	for (size_t i = 0; i < s->nr; i++) {
+		const struct ring_s *r = &s->r[i];
+		if (!r->ok) {
+			fprintf(o, "%-*s unreadable: %s\n", w, r->label, r->err);
+			continue;
+		}
+		const struct shmring_stats *st = &r->st;
+		char cap[16], fill[16], high[16], m[16], b[16], in[16], out[16], sl[40], wk[40], a[16], c[16];
+		double mps, bps;
+		rates(s, prev, i, &mps, &bps);
+		num6(cap, sizeof(cap), (double)st->capacity, 1);
+		num6(fill, sizeof(fill), (double)st->fill, 1);
+		num6(high, sizeof(high), (double)st->high_fill, 1);
+		num6(m, sizeof(m), mps, 0);
+		num6(b, sizeof(b), bps, 1);
+		num6(in, sizeof(in), (double)st->msgs_in, 0);
+		num6(out, sizeof(out), (double)st->msgs_out, 0);
+		num6(a, sizeof(a), (double)st->producer_sleeps, 0);
+		num6(c, sizeof(c), (double)st->consumer_sleeps, 0);
+		snprintf(sl, sizeof(sl), "%s/%s", a, c);
+		num6(a, sizeof(a), (double)st->producer_wakes, 0);
+		num6(c, sizeof(c), (double)st->consumer_wakes, 0);
+		snprintf(wk, sizeof(wk), "%s/%s", a, c);
+		char pp[16], cp[16];
+		snprintf(pp, sizeof(pp), "%d", (int)st->producer_pid);
+		snprintf(cp, sizeof(cp), "%d", (int)st->consumer_pid);
+		fprintf(o, "%-*s %7s %7s %6s %6s %12s %6s %6s %8s %8s %9llu %9llu %13s %13s %7llu %7llu\n",
+			w, r->label, st->producer_closed ? "closed" : st->producer_pid ? pp : "-",
+			st->consumer_closed ? "closed" : st->consumer_pid ? cp : "-", cap, fill, high, m,
+			b, in, out, (unsigned long long)st->full_events,
+			(unsigned long long)st->empty_events, sl, wk,
+			(unsigned long long)st->redelivered, (unsigned long long)dropped(st));
+	}
+}
+
+static void print_text(FILE *o, const struct sample *s, const struct sample *prev, int wide)
 {
 	char up[32];
 	if (s->supervisor) {
@@ -424,53 +572,26 @@ static void print_text(FILE *o, const struct sample *s, const struct sample *pre
 		fprintf(o, "topology %s  supervisor %d  %s  up %s\n\n", s->name, s->supervisor,
 			topo_state(s->state), up);
 	}
-	fprintf(o, "%-32s %7s %7s %6s %6s %6s %8s %8s %10s %10s %7s %7s %11s %11s %7s %7s\n",
-		"RING", "PROD", "CONS", "CAP", "FILL", "HIGH", "MSG/S", "B/S", "MSGS IN", "MSGS OUT",
-		"FULL", "EMPTY", "SLEEPS P/C", "WAKES P/C", "REDELIV", "DROPPED");
-	for (size_t i = 0; i < s->nr; i++) {
-		const struct ring_s *r = &s->r[i];
-		if (!r->ok) {
-			fprintf(o, "%-32s unreadable: %s\n", r->label, r->err);
-			continue;
-		}
-		const struct shmring_stats *st = &r->st;
-		char cap[16], fill[16], high[16], m[16], b[16], in[16], out[16], sl[40], wk[40], a[16], c[16];
-		double mps, bps;
-		rates(s, prev, i, &mps, &bps);
-		bytes_h(cap, sizeof(cap), (double)st->capacity);
-		bytes_h(fill, sizeof(fill), (double)st->fill);
-		bytes_h(high, sizeof(high), (double)st->high_fill);
-		human(m, sizeof(m), mps);
-		bytes_h(b, sizeof(b), bps);
-		human(in, sizeof(in), (double)st->msgs_in);
-		human(out, sizeof(out), (double)st->msgs_out);
-		human(a, sizeof(a), (double)st->producer_sleeps);
-		human(c, sizeof(c), (double)st->consumer_sleeps);
-		snprintf(sl, sizeof(sl), "%s/%s", a, c);
-		human(a, sizeof(a), (double)st->producer_wakes);
-		human(c, sizeof(c), (double)st->consumer_wakes);
-		snprintf(wk, sizeof(wk), "%s/%s", a, c);
-		char pp[16], cp[16];
-		snprintf(pp, sizeof(pp), "%d", (int)st->producer_pid);
-		snprintf(cp, sizeof(cp), "%d", (int)st->consumer_pid);
-		fprintf(o, "%-32s %7s %7s %6s %6s %6s %8s %8s %10s %10s %7llu %7llu %11s %11s %7llu %7llu\n",
-			r->label, st->producer_closed ? "closed" : st->producer_pid ? pp : "-",
-			st->consumer_closed ? "closed" : st->consumer_pid ? cp : "-", cap, fill, high, m,
-			b, in, out, (unsigned long long)st->full_events,
-			(unsigned long long)st->empty_events, sl, wk,
-			(unsigned long long)st->redelivered, (unsigned long long)dropped(st));
-	}
+	if (wide)
+		print_rings_wide(o, s, prev);
+	else
+		print_rings(o, s, prev);
 	if (!s->supervisor)
 		return;
-	fprintf(o, "\n%-20s %8s %5s %-9s %8s %9s %6s\n", "KERNEL", "PID", "CORE", "STATE", "RESTARTS",
-		"UPTIME", "CPU%");
+	int w = KERNEL_W;
+	for (size_t i = 0; wide && i < s->nk; i++)
+		if ((int)strlen(s->k[i].name) > w)
+			w = (int)strlen(s->k[i].name);
+	fprintf(o, "\n%-*s %8s %5s %-9s %8s %9s %6s\n", w, "KERNEL", "PID", "CORE", "STATE",
+		"RESTARTS", "UPTIME", "CPU%");
 	for (size_t i = 0; i < s->nk; i++) {
 		const struct kernel_s *k = &s->k[i];
-		char pid[16], core[16];
+		char name[SHMRING_CTL_NAME], pid[16], core[16];
+		fit(name, k->name, (size_t)w);
 		snprintf(pid, sizeof(pid), "%d", k->pid);
 		snprintf(core, sizeof(core), "%d", k->cpu);
 		uptime_h(up, sizeof(up), k->pid > 0 ? k->started_ns : 0);
-		fprintf(o, "%-20s %8s %5s %-9s %8u %9s %6.1f\n", k->name, k->pid > 0 ? pid : "-",
+		fprintf(o, "%-*s %8s %5s %-9s %8u %9s %6.1f\n", w, name, k->pid > 0 ? pid : "-",
 			k->cpu >= 0 ? core : "-", kernel_state(k->state), k->restarts,
 			k->pid > 0 ? up : "-", cpu_pct(s, prev, i));
 	}
@@ -541,110 +662,194 @@ static void print_json(FILE *o, const struct sample *s, const struct sample *pre
 	fprintf(o, "]}\n");
 }
 
-static void print_prom(FILE *o, const struct sample *s, const struct sample *prev)
+/* A Prometheus label value: backslash, double quote and newline escaped. */
+static void prom_str(FILE *o, const char *s)
+{
+	fputc('"', o);
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			fprintf(o, "\\%c", *s);
+		else if (*s == '\n')
+			fputs("\\n", o);
+		else
+			fputc(*s, o);
+	}
+	fputc('"', o);
+}
+
+static void prom_labels(FILE *o, const char *topology, const char *key, const char *value)
+{
+	fputs("{topology=", o);
+	prom_str(o, topology);
+	fprintf(o, ",%s=", key);
+	prom_str(o, value);
+	fputc('}', o);
+}
+
+/* The samples v[0..n) in the text exposition format: each metric family
+ * once (HELP, TYPE, then every series of it), counters named _total. */
+static void print_prom(FILE *o, const struct sample *v, size_t n)
 {
 	static const struct {
 		const char *name, *type, *help;
 		size_t off;
 	} m[] = {
-#define C(f, t, h) { "shmring_ring_" #f, t, h, offsetof(struct shmring_stats, f) }
-		C(capacity, "gauge", "Data bytes of the ring."),
-		C(fill, "gauge", "Bytes between tail and head now."),
-		C(high_fill, "gauge", "Highest fill the producer saw."),
-		C(msgs_in, "counter", "Messages committed by the producer."),
-		C(bytes_in, "counter", "Payload bytes committed by the producer."),
-		C(msgs_out, "counter", "Messages released by the consumer."),
-		C(bytes_out, "counter", "Payload bytes released by the consumer."),
-		C(full_events, "counter", "Times the producer found the ring full."),
-		C(empty_events, "counter", "Times the consumer found the ring empty."),
-		C(producer_sleeps, "counter", "Futex waits entered by the producer."),
-		C(consumer_sleeps, "counter", "Futex waits entered by the consumer."),
-		C(producer_wakes, "counter", "Futex wakes issued by the producer."),
-		C(consumer_wakes, "counter", "Futex wakes issued by the consumer."),
-		C(redelivered, "counter", "Messages delivered again after a consumer takeover."),
+#define G(f, h) { "shmring_ring_" #f, "gauge", h, offsetof(struct shmring_stats, f) }
+#define C(f, h) { "shmring_ring_" #f "_total", "counter", h, offsetof(struct shmring_stats, f) }
+		G(capacity, "Data bytes of the ring."),
+		G(fill, "Bytes between tail and head now (committed, not yet released)."),
+		G(high_fill, "Highest head minus the producer's cached tail at a publish: an upper "
+			     "bound of the fill, near capacity once capacity bytes have passed."),
+		C(msgs_in, "Messages committed by the producer."),
+		C(bytes_in, "Payload bytes committed by the producer."),
+		C(msgs_out, "Messages released by the consumer."),
+		C(bytes_out, "Payload bytes released by the consumer."),
+		C(full_events, "Times the producer found the ring full."),
+		C(empty_events, "Times the consumer found the ring empty."),
+		C(producer_sleeps, "Futex waits entered by the producer."),
+		C(consumer_sleeps, "Futex waits entered by the consumer."),
+		C(producer_wakes, "Futex wakes issued by the producer."),
+		C(consumer_wakes, "Futex wakes issued by the consumer."),
+		C(redelivered, "Messages delivered again after a consumer takeover."),
 #undef C
+#undef G
 	};
-	(void)prev;
 	for (size_t j = 0; j < sizeof(m) / sizeof(m[0]); j++) {
 		fprintf(o, "# HELP %s %s\n# TYPE %s %s\n", m[j].name, m[j].help, m[j].name, m[j].type);
-		for (size_t i = 0; i < s->nr; i++) {
-			if (!s->r[i].ok)
-				continue;
-			uint64_t v = *(const uint64_t *)((const char *)&s->r[i].st + m[j].off);
-			fprintf(o, "%s{topology=\"%s\",ring=\"%s\"} %llu\n", m[j].name, s->name,
-				s->r[i].label, (unsigned long long)v);
-		}
+		for (size_t t = 0; t < n; t++)
+			for (size_t i = 0; i < v[t].nr; i++) {
+				if (!v[t].r[i].ok)
+					continue;
+				uint64_t x = *(const uint64_t *)((const char *)&v[t].r[i].st + m[j].off);
+				fputs(m[j].name, o);
+				prom_labels(o, v[t].name, "ring", v[t].r[i].label);
+				fprintf(o, " %llu\n", (unsigned long long)x);
+			}
 	}
-	if (!s->supervisor)
-		return;
 	fprintf(o, "# HELP shmring_kernel_restarts_total Restarts of the kernel.\n"
 		   "# TYPE shmring_kernel_restarts_total counter\n");
-	for (size_t i = 0; i < s->nk; i++)
-		fprintf(o, "shmring_kernel_restarts_total{topology=\"%s\",kernel=\"%s\"} %u\n", s->name,
-			s->k[i].name, s->k[i].restarts);
+	for (size_t t = 0; t < n; t++)
+		for (size_t i = 0; v[t].supervisor && i < v[t].nk; i++) {
+			fputs("shmring_kernel_restarts_total", o);
+			prom_labels(o, v[t].name, "kernel", v[t].k[i].name);
+			fprintf(o, " %u\n", v[t].k[i].restarts);
+		}
 	fprintf(o, "# HELP shmring_kernel_up Whether the kernel runs now.\n"
 		   "# TYPE shmring_kernel_up gauge\n");
-	for (size_t i = 0; i < s->nk; i++)
-		fprintf(o, "shmring_kernel_up{topology=\"%s\",kernel=\"%s\"} %d\n", s->name,
-			s->k[i].name, s->k[i].pid > 0);
+	for (size_t t = 0; t < n; t++)
+		for (size_t i = 0; v[t].supervisor && i < v[t].nk; i++) {
+			fputs("shmring_kernel_up", o);
+			prom_labels(o, v[t].name, "kernel", v[t].k[i].name);
+			fprintf(o, " %d\n", v[t].k[i].pid > 0);
+		}
 }
 
 /* ---- modes ---- */
 
-static int list_all(enum fmt fmt)
+/* "topology 'X' (held by pid P): why", for a segment topo_scan could not read. */
+static void unreadable_line(char *b, size_t cap, const struct topo_unreadable *u)
 {
-	struct running_topo rt[256];
-	int n = topo_find_running(NULL, rt, 256);
-	if (n < 0) {
-		fprintf(stderr, "shmring-stat: cannot read /proc: %s\n", strerror(-n));
-		return 1;
+	char others[48] = "";
+	if (u->holders > 1)
+		snprintf(others, sizeof(others), " and %u other process%s", u->holders - 1,
+			 u->holders > 2 ? "es" : "");
+	snprintf(b, cap, "topology '%s' (held by pid %d%s): %s", u->name, (int)u->pid, others, u->why);
+}
+
+static int list_all(enum fmt fmt, int wide)
+{
+	struct running_topo *rt = NULL;
+	struct topo_unreadable *ub = NULL;
+	struct named *nm = NULL;
+	struct sample *v = NULL;
+	size_t n = 0, nu = 0, ns = 0;
+	int rc = topo_scan(NULL, &rt, &n, &ub, &nu), nn = 0, bad = 0;
+	if (rc < 0) {
+		fprintf(stderr, "shmring-stat: cannot read /proc: %s\n", strerror(-rc));
+		return 111;
 	}
-	if (n > 256)
-		n = 256;
-	struct named nm[512];
-	int nn = list_named(nm, 512);
-	int bad = 0;
-	if (fmt == FMT_JSON)
-		printf("{\"topologies\":[");
-	else
-		printf("%-32s %10s %-9s %8s %6s %6s\n", "TOPOLOGY", "SUPERVISOR", "STATE", "UPTIME",
-		       "KERNELS", "RINGS");
-	for (int i = 0; i < n; i++) {
-		struct sample s;
-		char err[300], up[32];
-		if (sample_topology(&rt[i], &s, err, sizeof(err)) < 0) {
+	if ((nn = list_named(&nm)) < 0 || !(v = calloc(n + (size_t)nn + 1, sizeof(*v)))) {
+		fprintf(stderr, "shmring-stat: out of memory\n");
+		free(rt);
+		free(ub);
+		free(nm);
+		return 111;
+	}
+	char err[512];
+	for (size_t i = 0; i < nu; i++) {
+		unreadable_line(err, sizeof(err), &ub[i]);
+		fprintf(stderr, "shmring-stat: %s\n", err);
+		bad++;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int r = sample_topology(&rt[i], &v[ns], err, sizeof(err));
+		if (r == 0)
+			ns++;
+		else if (r == -1) { /* -2: it ended since the scan, and is no more */
 			fprintf(stderr, "shmring-stat: %s\n", err);
-			bad = 1;
-			continue;
+			bad++;
 		}
-		uptime_h(up, sizeof(up), s.started_ns);
+	}
+	size_t ntopo = ns;
+
+	if (fmt == FMT_PROM) {
+		for (int i = 0; i < nn; i++) {
+			if (sample_named(nm[i].name, &v[ns], err, sizeof(err)) == 0) {
+				ns++;
+			} else {
+				fprintf(stderr, "shmring-stat: %s\n", err);
+				bad++;
+			}
+		}
+		print_prom(stdout, v, ns);
+		printf("# HELP shmring_stat_unreadable Topologies and named rings shmring-stat could "
+		       "not read (each named on its stderr).\n"
+		       "# TYPE shmring_stat_unreadable gauge\nshmring_stat_unreadable %d\n", bad);
+		goto out;
+	}
+
+	if (fmt == FMT_JSON) {
+		printf("{\"topologies\":[");
+	} else if (ntopo) {
+		printf("%-32s %10s %-9s %8s %7s %6s\n", "TOPOLOGY", "SUPERVISOR", "STATE", "UPTIME",
+		       "KERNELS", "RINGS");
+	}
+	for (size_t i = 0; i < ntopo; i++) {
+		const struct sample *s = &v[i];
+		char up[32];
+		uptime_h(up, sizeof(up), s->started_ns);
 		if (fmt == FMT_JSON) {
 			printf("%s{\"topology\":", i ? "," : "");
-			json_str(stdout, s.name);
+			json_str(stdout, s->name);
 			printf(",\"supervisor_pid\":%d,\"state\":\"%s\",\"started_ns\":%llu,\"kernels\":%zu,"
-			       "\"rings\":%zu}", s.supervisor, topo_state(s.state),
-			       (unsigned long long)s.started_ns, s.nk, s.nr);
+			       "\"rings\":%zu}", s->supervisor, topo_state(s->state),
+			       (unsigned long long)s->started_ns, s->nk, s->nr);
 		} else {
-			printf("%-32s %10d %-9s %8s %6zu %6zu\n", s.name, s.supervisor,
-			       topo_state(s.state), up, s.nk, s.nr);
+			printf("%-32s %10d %-9s %8s %7zu %6zu\n", s->name, s->supervisor,
+			       topo_state(s->state), up, s->nk, s->nr);
 		}
-		free_sample(&s);
 	}
+
+	int w = NAMED_W;
+	for (int i = 0; wide && i < nn; i++)
+		if ((int)strlen(nm[i].name) > w)
+			w = (int)strlen(nm[i].name);
 	if (fmt == FMT_JSON)
 		printf("],\"named_rings\":[");
 	else if (nn)
-		printf("\n%-32s %7s %7s %6s %6s  %s\n", "NAMED RING", "PROD", "CONS", "CAP", "FILL", "STATUS");
+		printf("%s%-*s %7s %7s %6s %6s  %s\n", ntopo ? "\n" : "", w, "NAMED RING", "PROD",
+		       "CONS", "CAP", "FILL", "STATUS");
 	for (int i = 0; i < nn; i++) {
 		struct shmring *h;
 		struct shmring_stats st = { 0 };
 		int ok = shmring_attach(nm[i].name, SHMRING_ROLE_OBSERVER, &h) == 0;
-		char why[300] = "";
+		char why[300] = "", name[SHMRING_NAME_MAX + 1];
 		if (ok) {
 			shmring_stats(h, &st);
 			shmring_detach(h);
 		} else {
 			snprintf(why, sizeof(why), "%s", shmring_errmsg());
-			bad = 1;
+			bad++;
 		}
 		const char *status = !ok ? "unreadable" : nm[i].used ? "in use" : "stale";
 		if (fmt == FMT_JSON) {
@@ -658,29 +863,70 @@ static int list_all(enum fmt fmt)
 			printf(",\"producer_pid\":%d,\"consumer_pid\":%d,\"capacity\":%llu,\"fill\":%llu}",
 			       (int)st.producer_pid, (int)st.consumer_pid, (unsigned long long)st.capacity,
 			       (unsigned long long)st.fill);
-		} else if (!ok) {
-			printf("%-32s %s: %s\n", nm[i].name, status, why);
+			continue;
+		}
+		fit(name, nm[i].name, (size_t)w);
+		if (!ok) {
+			printf("%-*s %s: %s\n", w, name, status, why);
 		} else {
 			char cap[16], fill[16];
-			bytes_h(cap, sizeof(cap), (double)st.capacity);
-			bytes_h(fill, sizeof(fill), (double)st.fill);
-			printf("%-32s %7d %7d %6s %6s  %s%s\n", nm[i].name, (int)st.producer_pid,
+			num6(cap, sizeof(cap), (double)st.capacity, 1);
+			num6(fill, sizeof(fill), (double)st.fill, 1);
+			printf("%-*s %7d %7d %6s %6s  %s%s\n", w, name, (int)st.producer_pid,
 			       (int)st.consumer_pid, cap, fill, status,
-			       nm[i].used ? "" : " (no process uses it: shmring-stat --clean removes it)");
+			       nm[i].used ? "" : wide ? " (no process uses it: shmring-stat --clean removes it)"
+						 : " (--clean)");
 		}
 	}
-	if (fmt == FMT_JSON)
+	if (fmt == FMT_JSON) {
+		printf("],\"unreadable\":[");
+		for (size_t i = 0; i < nu; i++) {
+			printf("%s{\"topology\":", i ? "," : "");
+			json_str(stdout, ub[i].name);
+			printf(",\"pid\":%d,\"error\":", (int)ub[i].pid);
+			json_str(stdout, ub[i].why);
+			putchar('}');
+		}
 		printf("]}\n");
-	else if (!n && !nn)
-		printf("(no running topology, no named ring)\n");
-	return bad;
+	} else if (!ntopo && !nn) {
+		printf(bad ? "(no readable topology, no named ring)\n"
+			   : "(no running topology, no named ring)\n");
+	}
+out:
+	for (size_t i = 0; i < ns; i++)
+		free_sample(&v[i]);
+	free(v);
+	free(nm);
+	free(rt);
+	free(ub);
+	return bad ? 1 : 0;
 }
 
-static int clean(void)
+/* Remove the named rings no process uses: every one, or only names[0..n). */
+static int clean(char **names, int n)
 {
-	struct named nm[512];
-	int nn = list_named(nm, 512), removed = 0, refused = 0;
+	struct named *nm;
+	int nn = list_named(&nm), removed = 0, refused = 0;
+	if (nn < 0) {
+		fprintf(stderr, "shmring-stat: out of memory\n");
+		return 111;
+	}
+	for (int j = 0; j < n; j++) {
+		struct named key;
+		snprintf(key.name, sizeof(key.name), "%s", names[j]);
+		if (strlen(names[j]) > SHMRING_NAME_MAX ||
+		    !bsearch(&key, nm, (size_t)nn, sizeof(*nm), by_name)) {
+			fprintf(stderr, "shmring-stat: no named ring '%s' (/dev/shm/shmring.%s)\n",
+				names[j], names[j]);
+			refused++;
+		}
+	}
 	for (int i = 0; i < nn; i++) {
+		int j = 0;
+		while (j < n && strcmp(names[j], nm[i].name))
+			j++;
+		if (n && j == n)
+			continue;
 		if (nm[i].uid != getuid()) {
 			fprintf(stderr, "shmring-stat: not removing '%s': it belongs to uid %d\n",
 				nm[i].name, (int)nm[i].uid);
@@ -696,6 +942,7 @@ static int clean(void)
 			removed++;
 		}
 	}
+	free(nm);
 	printf("%d removed; running topologies hold no names and never need cleaning\n", removed);
 	return refused ? 1 : 0;
 }
@@ -717,25 +964,59 @@ static void restore_tty(void)
 	tty_raw = 0;
 }
 
-static int sample_by_name(const char *name, struct sample *s, char *err, size_t cap)
+/* Wait ms; in a watch, a q on stdin quits. Stdin is polled until it ends or
+ * fails (a watch under cron, nohup or </dev/null has it at end of file from
+ * the start: polling it then returns at once, every time), and whatever it
+ * brings, the wait runs its full length. */
+static void pause_ms(int ms, int watch)
 {
-	struct running_topo rt;
-	int n = topo_find_running(name, &rt, 1);
-	if (n > 0)
-		return sample_topology(&rt, s, err, cap);
-	char path[300];
-	snprintf(path, sizeof(path), "/dev/shm/shmring.%s", name);
-	if (access(path, F_OK) == 0)
-		return sample_named(name, s, err, cap);
-	snprintf(err, cap, "no running topology or named ring called '%s': shmring-stat "
-		 "without arguments lists them", name);
-	return -1;
+	static int stdin_live = 1;
+	uint64_t end = mono_ns() + (uint64_t)ms * 1000000ull;
+	for (uint64_t now; !quit && (now = mono_ns()) < end;) {
+		struct pollfd p = { .fd = watch && stdin_live ? 0 : -1, .events = POLLIN };
+		if (poll(&p, 1, (int)((end - now + 999999) / 1000000)) <= 0)
+			continue; /* time is up, or a signal: the loop checks both */
+		char c;
+		ssize_t r = p.revents & POLLIN ? read(0, &c, 1) : 0;
+		if (r == 1 && (c == 'q' || c == 'Q'))
+			quit = 1;
+		else if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN))
+			stdin_live = 0; /* end of file, hung up, closed or failing */
+	}
 }
 
-static int show(const char *name, enum fmt fmt, int watch, double interval)
+/* A sample of topology or named ring NAME: 0, or -1 (-2: the topology
+ * ended) with one line in err. */
+static int sample_by_name(const char *name, struct sample *s, char *err, size_t cap)
+{
+	struct running_topo *rt;
+	struct topo_unreadable *ub;
+	size_t n, nu;
+	int rc = topo_scan(name, &rt, &n, &ub, &nu);
+	if (rc < 0) {
+		snprintf(err, cap, "cannot read /proc: %s", strerror(-rc));
+		return -1;
+	}
+	char path[300];
+	snprintf(path, sizeof(path), "/dev/shm/shmring.%s", name);
+	if (n)
+		rc = sample_topology(&rt[0], s, err, cap);
+	else if (nu)
+		unreadable_line(err, cap, &ub[0]), rc = -1;
+	else if (access(path, F_OK) == 0)
+		rc = sample_named(name, s, err, cap);
+	else
+		snprintf(err, cap, "no running topology or named ring called '%s': shmring-stat "
+			 "without arguments lists them", name), rc = -1;
+	free(rt);
+	free(ub);
+	return rc;
+}
+
+static int show(const char *name, enum fmt fmt, int wide, int watch, double interval)
 {
 	struct sample prev = { 0 }, cur;
-	char err[300];
+	char err[512];
 	int first = 1;
 	int tty = isatty(1);
 	if (watch && isatty(0)) {
@@ -752,20 +1033,15 @@ static int show(const char *name, enum fmt fmt, int watch, double interval)
 	atexit(restore_tty);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	if (sample_by_name(name, &prev, err, sizeof(err)) < 0) {
+	/* Rates need two samples; Prometheus shows none, so one is enough. */
+	int rated = watch || fmt != FMT_PROM;
+	if (rated && sample_by_name(name, &prev, err, sizeof(err)) < 0) {
 		fprintf(stderr, "shmring-stat: %s\n", err);
 		return 1;
 	}
 	for (;;) {
-		/* wait one interval; in a watch, q on stdin quits */
-		struct pollfd p = { .fd = 0, .events = POLLIN };
-		int ms = (int)(interval * 1000);
-		int r = watch ? poll(&p, 1, ms) : (usleep((useconds_t)ms * 1000), 0);
-		if (r > 0) {
-			char c;
-			if (read(0, &c, 1) == 1 && (c == 'q' || c == 'Q'))
-				quit = 1;
-		}
+		if (rated)
+			pause_ms((int)(interval * 1000), watch);
 		if (quit)
 			break;
 		if (sample_by_name(name, &cur, err, sizeof(err)) < 0) {
@@ -779,11 +1055,11 @@ static int show(const char *name, enum fmt fmt, int watch, double interval)
 		if (fmt == FMT_JSON)
 			print_json(stdout, &cur, &prev);
 		else if (fmt == FMT_PROM)
-			print_prom(stdout, &cur, &prev);
+			print_prom(stdout, &cur, 1);
 		else
-			print_text(stdout, &cur, &prev);
+			print_text(stdout, &cur, &prev, wide);
 		if (watch && fmt == FMT_TEXT)
-			printf("\n(every %.1f s; q quits)\n", interval);
+			printf("\n(every %g s; q quits)\n", interval);
 		fflush(stdout);
 		free_sample(&prev);
 		prev = cur;
@@ -795,21 +1071,39 @@ static int show(const char *name, enum fmt fmt, int watch, double interval)
 	return 0;
 }
 
+/* Seconds, 0.05 to 3600, in plain decimal (no hex, inf or nan). */
 static int parse_seconds(const char *s, double *out)
 {
 	char *end;
+	if (!*s || s[strspn(s, "0123456789.eE+-")])
+		return -1;
+	errno = 0;
 	double v = strtod(s, &end);
-	if (!*s || *end || !(v >= 0.05 && v <= 3600))
+	if (*end || errno || !(v >= 0.05 && v <= 3600))
 		return -1;
 	*out = v;
 	return 0;
 }
 
+/* Is this argument meant as a number (so, after --watch, its interval)?
+ * Topology names are letters, digits, '_' and '-': one starting with a
+ * digit goes before --watch. */
+static int numeric_arg(const char *a)
+{
+	if (*a == '-' || *a == '+')
+		a++;
+	return (*a >= '0' && *a <= '9') || *a == '.';
+}
+
 int main(int argc, char **argv)
 {
 	const char *name = NULL;
+	/* NAMEs (one to show, any number to --clean), gathered at the front of
+	 * argv: entry 1 + nnames was already read when argv[i] moves there. */
+	char **names = argv + 1;
+	int nnames = 0;
 	enum fmt fmt = FMT_TEXT;
-	int watch = 0, do_clean = 0;
+	int watch = 0, do_clean = 0, wide = 0;
 	double interval = 0.5, every = 1.0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -820,32 +1114,47 @@ int main(int argc, char **argv)
 			fmt = FMT_JSON;
 		} else if (!strcmp(a, "--prometheus")) {
 			fmt = FMT_PROM;
+		} else if (!strcmp(a, "--wide") || !strcmp(a, "-w")) {
+			wide = 1;
 		} else if (!strcmp(a, "--clean")) {
 			do_clean = 1;
-		} else if (!strcmp(a, "--watch")) {
+		} else if (!strcmp(a, "--watch") || !strncmp(a, "--watch=", 8)) {
 			watch = 1;
-			if (i + 1 < argc && argv[i + 1][0] != '-' && parse_seconds(argv[i + 1], &every) == 0)
-				i++;
-		} else if (!strcmp(a, "--interval") && i + 1 < argc) {
-			if (parse_seconds(argv[++i], &interval) < 0) {
-				fprintf(stderr, "shmring-stat: --interval takes seconds, 0.05 to 3600\n");
+			const char *v = a[7] == '=' ? a + 8
+				      : i + 1 < argc && numeric_arg(argv[i + 1]) ? argv[++i] : NULL;
+			if (v && parse_seconds(v, &every) < 0) {
+				fprintf(stderr, "shmring-stat: --watch takes seconds, 0.05 to 3600, not "
+					"'%s'%s\n", v, a[7] == '=' ? "" :
+					" (a NAME starting with a digit goes before --watch)");
 				return 100;
 			}
-		} else if (a[0] != '-' && !name) {
-			name = a;
+		} else if (!strcmp(a, "--interval") || !strncmp(a, "--interval=", 11)) {
+			const char *v = a[10] == '=' ? a + 11 : i + 1 < argc ? argv[++i] : NULL;
+			if (!v || parse_seconds(v, &interval) < 0) {
+				fprintf(stderr, "shmring-stat: --interval takes seconds, 0.05 to 3600%s%s%s\n",
+					v ? ", not '" : "", v ? v : "", v ? "'" : "");
+				return 100;
+			}
+		} else if (a[0] != '-') {
+			names[nnames++] = argv[i];
 		} else {
 			fprintf(stderr, "shmring-stat: unexpected argument '%s'\n%s", a, USAGE);
 			return 100;
 		}
 	}
 	if (do_clean)
-		return name || watch ? (fputs(USAGE, stderr), 100) : clean();
+		return watch || fmt != FMT_TEXT ? (fputs(USAGE, stderr), 100) : clean(names, nnames);
+	if (nnames > 1) {
+		fprintf(stderr, "shmring-stat: unexpected argument '%s'\n%s", names[1], USAGE);
+		return 100;
+	}
+	name = nnames ? names[0] : NULL;
 	if (!name) {
 		if (watch) {
 			fprintf(stderr, "shmring-stat: --watch needs a topology NAME\n");
 			return 100;
 		}
-		return list_all(fmt);
+		return list_all(fmt, wide);
 	}
-	return show(name, fmt, watch, watch ? every : interval);
+	return show(name, fmt, wide, watch, watch ? every : interval);
 }

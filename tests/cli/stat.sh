@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
-# stat: shmring-stat against a real running topology (counters match what
-# the kernels sent and received; text, JSON, Prometheus; --watch in a
-# pseudo-terminal), and against named rings that are stale, of another
-# layout version, half-initialised or corrupt (one clear line, non-zero exit,
+# stat: shmring-stat against real running topologies (counters match what
+# the kernels sent and received; text fitting 80 columns, --wide, JSON,
+# Prometheus for one topology and for all; --watch in a pseudo-terminal and
+# with stdin at end of file; interval parsing), against control segments
+# that cannot be read (corrupt, another version, past a limit, never
+# initialised, another user's: one line each on stderr, the others still
+# listed, exit 1), and against named rings that are stale, of another layout
+# version, half-initialised or corrupt (one clear line, non-zero exit,
 # --clean removes what no process uses, keeps what one does).
+#
+# Other topologies and rings may exist on the machine (other tests, other
+# users): every check looks only at this test's own names, and an exit
+# status is checked against what the listing itself says was unreadable.
 set -u
 sup=$(realpath "$1"); stat=$(realpath "$2"); ex=$(realpath "$3")
 dir=$(mktemp -d)
@@ -15,8 +23,19 @@ cleanup() {
 }
 trap cleanup EXIT
 ok()   { echo "ok   $1"; }
-fail() { echo "FAIL $1"; [ -f "$dir/out" ] && sed 's/^/  /' "$dir/out" | head -30; fails=$((fails + 1)); }
+fail() {
+  echo "FAIL $1"
+  for f in out err sup.out sup2.out; do [ -s "$dir/$f" ] && { echo "  $f:"; sed 's/^/  /' "$dir/$f" | head -30; }; done
+  fails=$((fails + 1))
+}
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+# The exit status a listing must have given what it printed: 1 when
+# anything (this test's or not) was unreadable, else 0.
+listing_rc() {
+  if [ -s "$dir/err" ] || grep -q ' unreadable: ' "$dir/out"; then echo 1; else echo 0; fi
+}
+# until TEXT is in FILE (bounded: 10 s)
+wait_for() { for _ in $(seq 200); do grep -qF -- "$1" "$2" 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 
 N=200000
 cp "$ex"/doubler/{gen,double,sink} "$dir/"
@@ -30,16 +49,32 @@ rings:
   - { from: gen.out, to: double.in, capacity: 64KiB }
   - { from: double.out, to: sink.in, capacity: 64KiB }
 Y
+# A second one, with names as long as run -e and the standard kernels make.
+long1=generator-with-a-long-name
+long2=doubler-with-a-long-name-too
+cat > "$dir/long.yaml" <<Y
+topology: stat2-$tag
+kernels:
+  - { name: $long1, exec: ./gen, args: [--count, "1000", --hold], outputs: [out] }
+  - { name: $long2, exec: ./double, inputs: [in], outputs: [out] }
+  - { name: sink, exec: ./sink, inputs: [in] }
+rings:
+  - { from: $long1.out, to: $long2.in, capacity: 64KiB }
+  - { from: $long2.out, to: sink.in, capacity: 64KiB }
+Y
 "$sup" run "$dir/held.yaml" > "$dir/sup.out" 2>&1 & spid=$!
+"$sup" run "$dir/long.yaml" > "$dir/sup2.out" 2>&1 & spid2=$!
 # until everything sent has been consumed (bounded: 20 s)
 for _ in $(seq 200); do
   "$stat" stat-$tag --json --interval 0.05 > "$dir/j" 2>/dev/null &&
-    [ "$(json "d['rings'][1]['msgs_out']" < "$dir/j")" = $N ] && break
+    [ "$(json "d['rings'][1]['msgs_out']" < "$dir/j")" = $N ] &&
+    "$stat" stat2-$tag --json --interval 0.05 > "$dir/j2" 2>/dev/null &&
+    [ "$(json "d['rings'][1]['msgs_out']" < "$dir/j2")" = 1000 ] && break
   sleep 0.1
 done
 
 # 1. counters match what the kernels sent and received
-cp "$dir/j" "$dir/out"
+cp "$dir/j" "$dir/out"; : > "$dir/err"
 kpids=$(for n in gen double sink; do pgrep -P $spid -x $n; done | tr '\n' ' ')
 got=$(json "' '.join(str(x) for r in d['rings'] for x in (r['msgs_in'], r['msgs_out'], r['bytes_in'], r['bytes_out'], r['redelivered'], r['dropped']))" < "$dir/j")
 want="$N $N $((16 * N)) $((16 * N)) 0 0 $N $N $((16 * N)) $((16 * N)) 0 0"
@@ -52,43 +87,234 @@ if [ "$got" = "$want" ] && [ "$ks " = "$kpids" ] && [ "$states" = "active active
   ok "--json: $N messages in and out of both rings, 16 B each, kernel pids and states"
 else fail "--json counters (got '$got' want '$want'; pids '$ks' vs '$kpids'; states '$states')"; fi
 
-"$stat" > "$dir/out" 2>&1; rc=$?
-if [ $rc = 0 ] && grep -Eq "^stat-$tag +$spid +active .* 3 +2$" "$dir/out"
-then ok "listing shows the topology, its supervisor, state, kernels and rings"
+"$stat" > "$dir/out" 2> "$dir/err"; rc=$?
+if [ $rc = "$(listing_rc)" ] && ! grep -q "$tag" "$dir/err" &&
+   grep -Eq "^stat-$tag +$spid +active .* 3 +2$" "$dir/out" &&
+   grep -Eq "^stat2-$tag +$spid2 +active .* 3 +2$" "$dir/out"
+then ok "listing shows the topologies, their supervisor, state, kernels and rings (exit $rc)"
 else fail "listing (exit $rc)"; fi
 
-"$stat" stat-$tag > "$dir/out" 2>&1; rc=$?
+# 2. the table: 80 columns by default, long names shortened with ~, aligned;
+#    --wide shows every column and names in full
+"$stat" stat-$tag > "$dir/out" 2> "$dir/err"; rc=$?
 if [ $rc = 0 ] && grep -q "^topology stat-$tag  supervisor $spid  active" "$dir/out" &&
-   grep -Eq '^gen.out -> double.in +[0-9]+ +[0-9]+ +64.0K' "$dir/out" &&
+   grep -Eq '^gen.out -> double.in +[0-9]+% +[0-9.]+[KM]? ' "$dir/out" &&
    grep -Eq '^sink +[0-9]+ +[0-9]+ active +0 ' "$dir/out"
 then ok "table: rings and kernels"
 else fail "table (exit $rc)"; fi
 
-"$stat" stat-$tag --prometheus > "$dir/out" 2>&1; rc=$?
-if [ $rc = 0 ] && grep -q "^shmring_ring_msgs_out{topology=\"stat-$tag\",ring=\"double.out -> sink.in\"} $N$" "$dir/out" &&
-   grep -q '^# TYPE shmring_ring_msgs_in counter' "$dir/out" &&
-   grep -q "^shmring_kernel_up{topology=\"stat-$tag\",kernel=\"double\"} 1$" "$dir/out"
-then ok "--prometheus exposition"
-else fail "--prometheus (exit $rc)"; fi
+"$stat" stat2-$tag > "$dir/out" 2> "$dir/err"; rc=$?
+widest=$(awk '{ if (length($0) > w) w = length($0) } END { print w }' "$dir/out")
+# every ring row (and its header) exactly as wide: the columns line up
+ringw=$(awk '/^RING /,/^$/' "$dir/out" | grep -v '^$' | awk '{ print length($0) }' | sort -u | tr '\n' ' ')
+nrows=$(awk '/^RING /,/^$/' "$dir/out" | grep -c '~')
+if [ $rc = 0 ] && [ "$widest" -le 80 ] && [ "$(echo $ringw | wc -w)" = 1 ] && [ "$nrows" = 2 ] &&
+   ! grep -q "$long1.out -> $long2.in" "$dir/out" && grep -q '^doubler-wi~-name-too ' "$dir/out" &&
+   grep -q '^gen.*~.*\.out -> doub.*~.*\.in ' "$dir/out"
+then ok "table fits 80 columns ($widest): long names shortened with ~, columns aligned"
+else fail "80-column table (exit $rc, widest $widest, ring row widths '$ringw', $nrows shortened)"; fi
 
-# 2. --watch in a pseudo-terminal: redraws in place, q quits
+"$stat" stat2-$tag --wide > "$dir/out" 2> "$dir/err"; rc=$?
+ringw=$(awk '/^RING /,/^$/' "$dir/out" | grep -v '^$' | awk '{ print length($0) }' | sort -u | tr '\n' ' ')
+if [ $rc = 0 ] && grep -q "^$long1.out -> $long2.in " "$dir/out" &&
+   grep -q "^$long2 " "$dir/out" && [ "$(echo $ringw | wc -w)" = 1 ] &&
+   grep -Eq '^RING +PROD +CONS +CAP +FILL +HIGH\(CACHED\) +MSG/S +B/S +MSGS IN +MSGS OUT +FULL +EMPTY +SLEEPS P/C +WAKES P/C +REDELIV +DROPPED$' "$dir/out" &&
+   "$stat" stat2-$tag -w > "$dir/out2" 2>&1 && grep -q "^$long1.out -> $long2.in " "$dir/out2"
+then ok "--wide (-w): every column, names in full, aligned"
+else fail "--wide (exit $rc, ring row widths '$ringw')"; fi
+
+# 3. Prometheus: counters end in _total, each family once; with no NAME,
+#    every topology in Prometheus format
+promcheck() { # FILE: a valid exposition (families once, grouped, counters _total)
+  python3 - "$1" <<'P'
+import re, sys
+seen, cur, bad = {}, None, []
+for n, line in enumerate(open(sys.argv[1]), 1):
+    line = line.rstrip("\n")
+    m = re.match(r"# (HELP|TYPE) (\S+) (.*)", line)
+    if m:
+        kind, name, rest = m.groups()
+        if kind == "TYPE":
+            if name in seen: bad.append(f"{n}: {name} typed twice")
+            seen[name] = rest; cur = name
+            if rest == "counter" and not name.endswith("_total"): bad.append(f"{n}: counter {name} lacks _total")
+            if rest not in ("counter", "gauge"): bad.append(f"{n}: type {rest}")
+        continue
+    m = re.match(r'([a-z_]+)\{([a-z]+="(?:[^"\\]|\\.)*")(,[a-z]+="(?:[^"\\]|\\.)*")*\} \d+$', line) or \
+        re.match(r"([a-z_]+) \d+$", line)
+    if not m: bad.append(f"{n}: not a sample: {line}")
+    elif m.group(1) != cur: bad.append(f"{n}: {m.group(1)} outside its family")
+print("\n".join(bad) or "ok")
+P
+}
+"$stat" stat-$tag --prometheus > "$dir/out" 2> "$dir/err"; rc=$?
+pc=$(promcheck "$dir/out")
+counters=$(grep -c '^# TYPE .* counter$' "$dir/out")
+if [ $rc = 0 ] && [ "$pc" = ok ] && [ "$counters" = 12 ] &&
+   grep -q "^shmring_ring_msgs_out_total{topology=\"stat-$tag\",ring=\"double.out -> sink.in\"} $N$" "$dir/out" &&
+   grep -q "^shmring_ring_bytes_in_total{topology=\"stat-$tag\",ring=\"gen.out -> double.in\"} $((16 * N))$" "$dir/out" &&
+   grep -q '^# TYPE shmring_ring_msgs_in_total counter$' "$dir/out" &&
+   grep -q '^# HELP shmring_ring_full_events_total ' "$dir/out" &&
+   grep -q '^# TYPE shmring_ring_fill gauge$' "$dir/out" && grep -q '^# TYPE shmring_ring_capacity gauge$' "$dir/out" &&
+   grep -q '^# TYPE shmring_ring_high_fill gauge$' "$dir/out" &&
+   grep -q "^shmring_kernel_up{topology=\"stat-$tag\",kernel=\"double\"} 1$" "$dir/out" &&
+   ! grep -Eq '^shmring_ring_(msgs|bytes)_(in|out)\{' "$dir/out"
+then ok "--prometheus: counters named _total with HELP and TYPE counter, gauges stay gauges"
+else fail "--prometheus (exit $rc, check: $pc, $counters counters)"; fi
+
+"$stat" --prometheus > "$dir/out" 2> "$dir/err"; rc=$?
+pc=$(promcheck "$dir/out")
+if [ "$pc" = ok ] && ! grep -q "$tag" "$dir/err" &&
+   grep -q "^shmring_ring_msgs_out_total{topology=\"stat-$tag\",ring=\"double.out -> sink.in\"} $N$" "$dir/out" &&
+   grep -q "^shmring_ring_msgs_out_total{topology=\"stat2-$tag\",ring=\"$long2.out -> sink.in\"} 1000$" "$dir/out" &&
+   grep -q "^shmring_kernel_up{topology=\"stat2-$tag\",kernel=\"$long1\"} 1$" "$dir/out" &&
+   ! grep -q '^TOPOLOGY' "$dir/out" &&
+   { { [ $rc = 0 ] && grep -q '^shmring_stat_unreadable 0$' "$dir/out"; } ||
+     { [ $rc = 1 ] && grep -q '^shmring_stat_unreadable [1-9]' "$dir/out"; }; }
+then ok "--prometheus without NAME: every topology, one exposition (exit $rc)"
+else fail "--prometheus without NAME (exit $rc, check: $pc)"; fi
+
+# 4. --watch: in a pseudo-terminal it redraws in place and q quits; with
+#    stdin at end of file (cron, nohup, </dev/null) it still waits its interval
 if command -v script > /dev/null; then
   (sleep 1.5; printf q) | timeout 20 script -qfec "$stat stat-$tag --watch 0.2" "$dir/typescript" > /dev/null 2>&1; rc=$?
-  cp "$dir/typescript" "$dir/out"
+  cp "$dir/typescript" "$dir/out"; : > "$dir/err"
   draws=$(grep -o $'\033\\[H\033\\[2J' "$dir/typescript" | wc -l)
   if [ $rc = 0 ] && [ "$draws" -ge 3 ] && grep -q 'double.out -> sink.in' "$dir/typescript" &&
      grep -q '(every 0.2 s; q quits)' "$dir/typescript"
   then ok "--watch in a pty: $draws redraws, rings shown, q quits"
   else fail "--watch (exit $rc, $draws redraws)"; fi
-else echo "skip --watch: no 'script' (util-linux) to make a pseudo-terminal"; fi
+else echo "skip --watch in a pty: no 'script' (util-linux) to make a pseudo-terminal"; fi
 
-kill -TERM $spid; wait $spid
-"$stat" stat-$tag > "$dir/out" 2>&1; rc=$?
-if [ $rc = 1 ] && grep -q "no running topology or named ring called 'stat-$tag'" "$dir/out"
+timeout 2 "$stat" stat-$tag --watch 0.2 < /dev/null > "$dir/out" 2> "$dir/err"
+eof=$(grep -c '(every 0.2 s; q quits)' "$dir/out")
+timeout 2 "$stat" stat-$tag --watch=0.2 <&- > "$dir/out" 2> "$dir/err"
+closed=$(grep -c '(every 0.2 s; q quits)' "$dir/out")
+if [ "$eof" -ge 3 ] && [ "$eof" -le 11 ] && [ "$closed" -ge 3 ] && [ "$closed" -le 11 ]
+then ok "--watch 0.2 for 2 s with stdin at end of file / closed: $eof / $closed redraws, no spinning"
+else fail "--watch with stdin at end of file: $eof / $closed redraws in 2 s (at most 10 expected)"; fi
+
+badarg() { # ARGS...: refused with one line naming the option, exit 100
+  "$stat" "$@" > "$dir/out" 2> "$dir/err"; local rc=$?
+  [ $rc = 100 ] && [ "$(wc -l < "$dir/err")" = 1 ] && [ ! -s "$dir/out" ] &&
+    grep -Eq -- '--(watch|interval) takes seconds, 0.05 to 3600' "$dir/err"
+}
+refused=""
+for args in "stat-$tag --watch 0" "--watch 0 stat-$tag" "stat-$tag --watch -1" "stat-$tag --watch 0.5s" \
+            "stat-$tag --watch=0" "stat-$tag --watch=abc" "stat-$tag --watch 1e9" \
+            "stat-$tag --interval 0" "stat-$tag --interval -2" "stat-$tag --interval" \
+            "stat-$tag --interval 0x10"; do
+  badarg $args || refused="$refused [$args]"
+done
+if [ -z "$refused" ]
+then ok "--watch 0, -1, 0.5s, abc, 1e9 and --interval 0, -2, none, 0x10: refused, one line, exit 100"
+else fail "interval parsing: not refused with one line:$refused"; fi
+"$stat" --watch 0.3 stat-$tag --json < /dev/null > "$dir/out" 2> "$dir/err" & wpid=$!
+sleep 1.2; kill $wpid; wait $wpid 2>/dev/null
+if [ "$(grep -c "\"topology\":\"stat-$tag\"" "$dir/out")" -ge 2 ] && [ ! -s "$dir/err" ]
+then ok "--watch SECONDS before NAME: SECONDS is the interval"
+else fail "--watch 0.3 NAME"; fi
+
+# 5. control segments that cannot be read: each one line on stderr naming
+#    it and the reason, the others listed as usual, exit 1
+cat > "$dir/ctl.py" <<'P'
+# Holds memfds named like control segments, as a supervisor would, with
+# contents no supervisor writes; writes "ready" to stdout, then sleeps.
+import os, struct, sys, time
+tag = sys.argv[1]
+def seg(name, data, size=None):
+    fd = os.memfd_create("shmring-ctl." + name)
+    os.write(fd, data)
+    if size: os.ftruncate(fd, size)
+    return fd
+MAGIC = 0x314c54434d524d53
+def header(version, nk=0, nr=0, name=""):
+    h = bytearray(256)
+    struct.pack_into("<IIQQQII", h, 0, version, 256 + 128 * (nk + nr), MAGIC, os.getpid() << 32, 0, nk, nr)
+    h[56:56 + len(name)] = name.encode()
+    return bytes(h)
+keep = [
+    seg(f"stat-{tag}-bad", b"not a control segment at all " * 20),
+    seg(f"stat-{tag}-v9", header(9, name=f"stat-{tag}-v9")),
+    seg(f"stat-{tag}-huge", b"", size=1 << 20),
+    seg(f"stat-{tag}-zero", bytes(256)),
+    seg(f"stat-{tag}-" + "x" * 40, header(1, name="x")),
+]
+print("ready", flush=True)
+time.sleep(120)
+P
+python3 "$dir/ctl.py" $tag > "$dir/ctl.out" & ctl=$!
+wait_for ready "$dir/ctl.out" 10
+unread() { # FILE: each bad segment of this test named once, with its reason
+  [ "$(grep -c "topology 'stat-$tag-bad' (held by pid [0-9]*): not a shmring control segment (bad magic" "$1")" = 1 ] &&
+  [ "$(grep -c "topology 'stat-$tag-v9' (held by pid [0-9]*): control segment version 9, this program reads version 1" "$1")" = 1 ] &&
+  [ "$(grep -c "topology 'stat-$tag-huge' (held by pid [0-9]*): its control segment is 1048576 bytes, more than the largest topology's" "$1")" = 1 ] &&
+  [ "$(grep -c "topology 'stat-$tag-zero' (held by pid [0-9]*): its control segment is still not initialised after a second" "$1")" = 1 ] &&
+  [ "$(grep -c "topology 'stat-$tag-xxxxx*~*x*' (held by pid [0-9]*): .*longer than a topology name may be (31 bytes)" "$1")" = 1 ]
+}
+"$stat" > "$dir/out" 2> "$dir/err"; rc=$?
+if [ $rc = 1 ] && unread "$dir/err" && ! grep -q "stat-$tag-" "$dir/out" &&
+   grep -Eq "^stat-$tag +$spid +active .* 3 +2$" "$dir/out" &&
+   grep -Eq "^stat2-$tag +$spid2 +active .* 3 +2$" "$dir/out" &&
+   [ "$(grep -c "^shmring-stat: topology 'stat-$tag" "$dir/err")" = 5 ]
+then ok "listing with unreadable control segments (corrupt, version 9, 1 MiB, never initialised, name too long): one line each on stderr, the others listed, exit 1"
+else fail "listing with unreadable control segments (exit $rc)"; fi
+
+"$stat" --json > "$dir/out" 2> "$dir/err"; rc=$?
+mine=$(json "' '.join(sorted(t['topology'] for t in d['topologies'] if t['topology'].endswith('-$tag')))" < "$dir/out" 2>&1)
+bad=$(json "' '.join(sorted(u['topology'] for u in d['unreadable'] if u['topology'].startswith('stat-$tag-')))" < "$dir/out" 2>&1)
+if [ $rc = 1 ] && unread "$dir/err" && [ "$mine" = "stat-$tag stat2-$tag" ] &&
+   [ "$(echo $bad | wc -w)" = 5 ] && echo "$bad" | grep -q "stat-$tag-v9"
+then ok "--json listing with unreadable ones: valid JSON, the others in topologies, these in unreadable, exit 1"
+else fail "--json listing with unreadable ones (exit $rc, topologies '$mine', unreadable '$bad')"; fi
+
+"$stat" --prometheus > "$dir/out" 2> "$dir/err"; rc=$?
+pc=$(promcheck "$dir/out")
+if [ $rc = 1 ] && unread "$dir/err" && [ "$pc" = ok ] &&
+   grep -q "^shmring_ring_msgs_out_total{topology=\"stat-$tag\",ring=\"double.out -> sink.in\"} $N$" "$dir/out" &&
+   grep -Eq '^shmring_stat_unreadable ([5-9]|[1-9][0-9]+)$' "$dir/out"
+then ok "--prometheus listing with unreadable ones: the others exposed, shmring_stat_unreadable counts them, exit 1"
+else fail "--prometheus listing with unreadable ones (exit $rc, check: $pc)"; fi
+
+"$stat" stat-$tag-v9 > "$dir/out" 2> "$dir/err"; rc=$?
+if [ $rc = 1 ] && [ "$(wc -l < "$dir/err")" = 1 ] &&
+   grep -q "^shmring-stat: topology 'stat-$tag-v9' (held by pid [0-9]*): control segment version 9, this program reads version 1: use the shmring tools of the same release as the supervisor$" "$dir/err"
+then ok "NAME of an unreadable topology: one line with the reason, exit 1"
+else fail "NAME of an unreadable topology (exit $rc)"; fi
+"$stat" stat-$tag > "$dir/out" 2> "$dir/err"; rc=$?
+if [ $rc = 0 ] && [ ! -s "$dir/err" ] && grep -q "^topology stat-$tag " "$dir/out"
+then ok "NAME of a readable topology beside unreadable ones: shown, exit 0"
+else fail "NAME beside unreadable ones (exit $rc)"; fi
+kill $ctl; wait $ctl 2>/dev/null
+
+if [ "$(id -u)" = 0 ] && id nobody > /dev/null 2>&1 && command -v setpriv > /dev/null; then
+  # A process of user nobody holding a root-owned (0600) control segment:
+  # nobody sees the descriptor but cannot open it.
+  python3 - $tag > "$dir/ctl.out" <<'P' & other=$!
+import ctypes, os, sys, time
+fd = os.memfd_create("shmring-ctl.stat-" + sys.argv[1] + "-other")
+os.fchmod(fd, 0o600)
+os.setgid(65534); os.setuid(65534)
+ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE: /proc/PID/fd readable by nobody
+print("ready", flush=True)
+time.sleep(60)
+P
+  wait_for ready "$dir/ctl.out" 10
+  setpriv --reuid=65534 --regid=65534 --clear-groups "$stat" > "$dir/out" 2> "$dir/err"; rc=$?
+  if [ $rc = 1 ] &&
+     grep -q "^shmring-stat: topology 'stat-$tag-other' (held by pid [0-9]*): cannot read its control segment: it belongs to uid 0 (mode 0600); run shmring-stat as that user, or as root$" "$dir/err"
+  then ok "another user's control segment: one line naming the owner and the fix, exit 1"
+  else fail "another user's control segment (exit $rc)"; fi
+  kill $other; wait $other 2>/dev/null
+else echo "skip another user's control segment: needs root, user nobody and setpriv"; fi
+
+kill -TERM $spid $spid2; wait $spid $spid2
+"$stat" stat-$tag > "$dir/out" 2> "$dir/err"; rc=$?
+if [ $rc = 1 ] && grep -q "no running topology or named ring called 'stat-$tag'" "$dir/err"
 then ok "ended topology: gone, exit 1, one line"
 else fail "ended topology (exit $rc)"; fi
 
-# 3. named rings: stale, in use, wrong version, half-initialised, corrupt
+# 6. named rings: stale, in use, wrong version, half-initialised, corrupt
 mk() { # name version magic
   python3 - "$1" "$2" "$3" <<'P'
 import os, struct, sys
@@ -115,20 +341,31 @@ then ok "half-initialised ring: one line, exit 1"; else fail "half-initialised (
 "$stat" $tag-bad > "$dir/out" 2>&1; rc=$?
 if [ $rc = 1 ] && grep -q "is not a shmring segment (bad magic" "$dir/out"
 then ok "corrupt ring: one line, exit 1"; else fail "corrupt (exit $rc)"; fi
-"$stat" > "$dir/out" 2>&1; rc=$?
-if [ $rc = 1 ] && grep -Eq "^$tag-stale .* stale \(no process uses it" "$dir/out" &&
-   grep -Eq "^$tag-used .* in use$" "$dir/out" && grep -Eq "^$tag-v7 +unreadable: .*layout version 7" "$dir/out"
+"$stat" --wide > "$dir/out2" 2>&1
+"$stat" > "$dir/out" 2> "$dir/err"; rc=$?
+if [ $rc = 1 ] && grep -Eq "^$tag-stale .* stale \(--clean\)$" "$dir/out" &&
+   grep -Eq "^$tag-used .* in use$" "$dir/out" && grep -Eq "^$tag-v7 +unreadable: .*layout version 7" "$dir/out" &&
+   grep -Eq "^$tag-stale .* stale \(no process uses it: shmring-stat --clean removes it\)$" "$dir/out2"
 then ok "listing marks stale, in-use and unreadable named rings (exit 1)"
 else fail "named listing (exit $rc)"; fi
-"$stat" --clean > "$dir/out" 2>&1; rc=$?
+# --clean NAME...: only these (a plain --clean would remove the stale rings
+# of every other test running now, as this user)
+"$stat" --clean $tag-stale $tag-used $tag-v7 $tag-half $tag-bad > "$dir/out" 2> "$dir/err"; rc=$?
 left=$(cd /dev/shm && ls -d shmring.$tag-* 2>/dev/null | tr '\n' ' ')
-if [ $rc = 0 ] && [ "$left" = "shmring.$tag-used " ] && grep -q "kept    $tag-used (in use)" "$dir/out"
-then ok "--clean removes the unused (stale, unreadable), keeps the one in use"
+if [ $rc = 0 ] && [ ! -s "$dir/err" ] && [ "$left" = "shmring.$tag-used " ] &&
+   grep -q "kept    $tag-used (in use)" "$dir/out" && grep -q "^removed $tag-v7$" "$dir/out" &&
+   grep -q "^4 removed" "$dir/out"
+then ok "--clean NAME...: removes the unused (stale, unreadable), keeps the one in use"
 else fail "--clean (exit $rc, left '$left')"; fi
+"$stat" --clean $tag-used $tag-none > "$dir/out" 2> "$dir/err"; rc=$?
+if [ $rc = 1 ] && [ "$(cat "$dir/err")" = "shmring-stat: no named ring '$tag-none' (/dev/shm/shmring.$tag-none)" ] &&
+   [ -e /dev/shm/shmring.$tag-used ]
+then ok "--clean of a ring that does not exist: one line, exit 1"
+else fail "--clean of a missing ring (exit $rc)"; fi
 kill $holder 2>/dev/null; wait $holder 2>/dev/null
 if [ "$(id -u)" = 0 ] && id nobody > /dev/null 2>&1; then
   mk $tag-other 2 $M; chown nobody "/dev/shm/shmring.$tag-other"
-  "$stat" --clean > "$dir/out" 2>&1; rc=$?
+  "$stat" --clean $tag-other > "$dir/out" 2>&1; rc=$?
   if [ $rc = 1 ] && [ -e "/dev/shm/shmring.$tag-other" ] &&
      grep -q "not removing '$tag-other': it belongs to uid" "$dir/out"
   then ok "--clean refuses another user's ring"; else fail "--clean other user (exit $rc)"; fi
