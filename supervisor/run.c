@@ -1,15 +1,25 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * shmring-supervisor run: create the control segment and the rings, fork and
- * exec every kernel bound to its cores, activate the topology when all are
+ * shmring-supervisor run: create the control segment and the rings, start
+ * every kernel bound to its cores, activate the topology when all are
  * ready, prefix their output, restart them by policy, stop cleanly.
  *
- * One thread, one poll() loop over a signalfd (SIGCHLD, SIGINT, SIGTERM,
+ * One thread, one epoll loop over a signalfd (SIGCHLD, SIGINT, SIGTERM,
  * SIGHUP), an eventfd the kernels poke when their state changes, and the
  * stdout/stderr pipe of every kernel. Nothing here is named in /dev/shm: the
  * control segment and the rings are memfds, so they die with the last process
  * holding them, even when the supervisor is killed with SIGKILL (its kernels
  * get SIGKILL through PR_SET_PDEATHSIG).
+ *
+ * Launch is linear in the number of kernels: each kernel is started with
+ * clone(CLONE_VM | CLONE_VFORK), which copies neither the supervisor's
+ * mappings (one per ring) nor its page tables and lets the supervisor go on
+ * as soon as the child has exec'd, while the kernel loads and attaches in
+ * parallel; everything the child needs (argv, environment, cpu set, which
+ * descriptors to keep) is prepared beforehand, so the child only makes
+ * system calls. The loop touches only what an event names (epoll), and
+ * counts what it would otherwise rescan (kernels running, waiting for a
+ * restart, being stopped; the ready cursor).
  *
  * Memory ordering in the control segment: three words synchronise and are
  * paired explicitly where they are used: a kernel's `stop` (release here,
@@ -18,22 +28,23 @@
  * `finished` (release in kernel.c, acquire here). Every other store here
  * (pid, cpu, restarts, last_status, started_ns, the kernel states we set) is
  * relaxed: it is read for display by shmring-stat, nobody waits on it, and
- * a stop/finished/stop-reset before exec is ordered by fork and execve.
+ * a stop/finished/stop-reset before exec is ordered by clone and execve.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -43,6 +54,7 @@
 
 #include <linux/futex.h>
 #include <hwloc.h>
+#include <shmring/kernel.h>
 
 #include "control.h"
 #include "discover.h"
@@ -50,10 +62,21 @@
 #include "run.h"
 #include "supervise.h"
 
-/* A kernel that has not reported ready this long after launch is named. */
-#define READY_TIMEOUT_MS 10000u
+extern char **environ;
+
 #define LINE_MAX_BYTES 4096u
-#define BIND_FAILED 0x10000 /* in the child's report: binding, not exec, failed */
+#define CHILD_STACK (256u * 1024u) /* the clone child's stack (ASan frames are big) */
+/* Where a child failed, or'ed into the errno it reports. */
+#define FAIL_EXEC  0x10000
+#define FAIL_BIND  0x20000
+#define FAIL_CHDIR 0x40000
+#define FAIL_ERRNO 0x0ffff
+#define READY_NAMED 5 /* kernels named in the "did not report ready" line */
+#define EVENTS 256
+#define RING_LABEL (4 * (TOPO_NAME_MAX + 1) + 8) /* "a.b -> c.d" */
+
+/* epoll data: these two, then 2 + 2 * kernel + (0 stdout, 1 stderr) */
+enum { EV_SIGNAL = 0, EV_KERNELS = 1, EV_PIPES = 2 };
 
 struct linebuf {
 	int fd;      /* read end of the kernel's stdout or stderr pipe, -1 closed */
@@ -66,34 +89,52 @@ struct kproc {
 	pid_t pid;          /* 0: not running */
 	struct linebuf out, err;
 	int stopping;       /* asked to stop; killed at kill_at */
-	int killed;
+	int killed;         /* SIGKILLed: after the grace period ... */
+	int killed_now;     /* ... or at once (second signal, system error) */
 	uint64_t kill_at;
 	int pending_restart; /* start again once its restart group is down */
 	int done;           /* finished, or gone for good: never started again */
 	uint64_t launched_ns;
-	char **argv;
+	char **argv, **envp;
+	char *env_ctl, *env_idx; /* the SHMRING_ strings behind envp */
+	size_t *rings;      /* the rings it uses (indices) */
+	size_t nrings;
+	cpu_set_t cpus;
+	int bind;           /* cpus is set */
 };
 
 struct sup {
 	struct topology *t;
 	struct topo_plan *plan;
-	char **paths;
+	char **paths;       /* absolute: kernels run in workdir */
+	char *workdir;      /* absolute; NULL: the supervisor's own */
 	struct kproc *k;
 	size_t *order;
 	struct shmring **rings;
+	int *ring_fd;       /* each ring's descriptor */
+	size_t *ring_of;    /* storage behind every kproc.rings */
 	struct smr_ctl_header *ctl;
 	struct smr_ctl_kernel *ck;
 	size_t ctl_len;
-	int ctl_fd, sig_fd, ev_fd;
+	int ctl_fd, sig_fd, ev_fd, ep_fd, null_fd;
+	void *stack;        /* for the clone child */
 	struct sv_intensity intensity;
 	int stopping;       /* a stop of the whole topology is under way */
 	int exit_code;      /* set when the end is already decided */
 	int any_failed, any_killed, quiet;
 	unsigned restarts;
+	size_t nrunning;    /* kernels with a pid */
+	size_t npending;    /* kernels with pending_restart */
+	size_t nstopping;   /* kernels with stopping */
+	size_t ready_cursor; /* kernels before it were seen ready (or done) */
+	size_t noverran;    /* killed after the grace period of the topology's stop */
+	char overran[READY_NAMED * (TOPO_NAME_MAX + 4) + 1]; /* the first few, quoted */
 	size_t namew;
-	uint64_t t0;
+	uint64_t t0, launch_ns, ready_ms, ready_deadline;
 	pid_t self;
-	sigset_t blocked;
+	sigset_t blocked, orig_mask;
+	struct rlimit nofile; /* as we found it: restored in kernels */
+	int nofile_raised;
 };
 
 static uint64_t now_ns(void)
@@ -108,6 +149,13 @@ static uint64_t realtime_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* t + ms, saturating (a grace of 86400000m is 5e18 ns: close to the top). */
+static uint64_t after_ms(uint64_t t, uint64_t ms)
+{
+	uint64_t ns = ms > UINT64_MAX / 1000000u ? UINT64_MAX : ms * 1000000u;
+	return ns > UINT64_MAX - t ? UINT64_MAX : t + ns;
 }
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -133,6 +181,53 @@ static void futex_wake_all(_Atomic uint32_t *word)
 	syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
+/* "gen.out -> double.in": how a ring is named to the user (the rings are
+ * anonymous: they have no name of their own). */
+static const char *ring_label(const struct sup *s, size_t r, char *buf, size_t cap)
+{
+	const struct topo_ring *tr = &s->t->rings[r];
+	snprintf(buf, cap, "%s.%s -> %s.%s", s->t->kernels[tr->from_kernel].name, tr->from_port,
+		 s->t->kernels[tr->to_kernel].name, tr->to_port);
+	return buf;
+}
+
+/* Where the user changes a supervision setting: the file's key, or the
+ * -e option. */
+static void setting(const struct sup *s, const char *key, char *buf, size_t cap)
+{
+	if (!strcmp(s->t->file, "-e"))
+		snprintf(buf, cap, "run --%s", key);
+	else
+		snprintf(buf, cap, "supervision.%s in %s", key, s->t->file);
+}
+
+/* ---- counted state: every change goes through these ---- */
+
+static void set_pending(struct sup *s, size_t i, int v)
+{
+	struct kproc *k = &s->k[i];
+	if (k->pending_restart && !v)
+		s->npending--;
+	else if (!k->pending_restart && v)
+		s->npending++;
+	k->pending_restart = v;
+}
+
+static void clear_stopping(struct sup *s, size_t i)
+{
+	if (s->k[i].stopping) {
+		s->k[i].stopping = 0;
+		s->nstopping--;
+	}
+}
+
+/* Kernel i may no longer be ready: look at it again before activating. */
+static void unready(struct sup *s, size_t i)
+{
+	if (i < s->ready_cursor)
+		s->ready_cursor = i;
+}
+
 /* ---- kernel output, one prefixed line per write ---- */
 
 static void emit(struct sup *s, size_t i, int to, const char *p, size_t n)
@@ -149,6 +244,13 @@ static void emit(struct sup *s, size_t i, int to, const char *p, size_t n)
 	(void)r;
 }
 
+static void close_pipe(struct sup *s, struct linebuf *lb)
+{
+	epoll_ctl(s->ep_fd, EPOLL_CTL_DEL, lb->fd, NULL);
+	close(lb->fd);
+	lb->fd = -1;
+}
+
 /* Read what the pipe has; print whole lines; at EOF the rest, then close. */
 static void pump(struct sup *s, size_t i, struct linebuf *lb)
 {
@@ -162,8 +264,7 @@ static void pump(struct sup *s, size_t i, struct linebuf *lb)
 			if (lb->len)
 				emit(s, i, lb->to, lb->buf, lb->len);
 			lb->len = 0;
-			close(lb->fd);
-			lb->fd = -1;
+			close_pipe(s, lb);
 			return;
 		}
 		lb->len += (size_t)n;
@@ -195,22 +296,37 @@ static void describe_status(int st, char *buf, size_t cap)
 		snprintf(buf, cap, "ended (status %#x)", st);
 }
 
-static int kernel_uses_ring(const struct topology *t, size_t i, size_t r)
-{
-	return t->rings[r].from_kernel == i || t->rings[r].to_kernel == i;
-}
-
 static int keep_fd(int fd)
 {
 	int fl = fcntl(fd, F_GETFD);
 	return fl < 0 ? -1 : fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
 }
 
-/* In the child, between fork and exec: only async-signal-safe-ish work on
- * data prepared by the parent (the parent is single-threaded). */
-static __attribute__((noreturn)) void child(struct sup *s, size_t i, int out, int err, int report)
+/* fd onto target, inheritable (dup2 onto itself would keep CLOEXEC). */
+static int put_fd(int fd, int target)
 {
-	const struct topo_kernel *tk = &s->t->kernels[i];
+	return fd == target ? keep_fd(fd) : dup2(fd, target);
+}
+
+struct child_args {
+	struct sup *s;
+	size_t i;
+	int out, err;
+	volatile int fail; /* errno | FAIL_*, written by the child before _exit */
+};
+
+/*
+ * The clone child: it shares the supervisor's memory (CLONE_VM) while the
+ * supervisor waits (CLONE_VFORK) until it has exec'd or exited. So: system
+ * calls only, on data the parent prepared; no malloc, no stdio, no return.
+ * Every signal is blocked (by the parent) until the mask is restored just
+ * before exec, so nothing runs a handler on the shared memory.
+ */
+static int child_main(void *arg)
+{
+	struct child_args *a = arg;
+	struct sup *s = a->s;
+	struct kproc *k = &s->k[a->i];
 	/* Own process group: the terminal's Ctrl-C reaches the supervisor only,
 	 * which then stops the kernels in order. */
 	setpgid(0, 0);
@@ -218,43 +334,33 @@ static __attribute__((noreturn)) void child(struct sup *s, size_t i, int out, in
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != s->self)
 		_exit(127);
-	int null = open("/dev/null", O_RDONLY);
-	if (null >= 0 && null != 0) {
-		dup2(null, 0);
-		close(null);
-	}
-	dup2(out, 1);
-	dup2(err, 2);
+	put_fd(s->null_fd, 0);
+	put_fd(a->out, 1);
+	put_fd(a->err, 2);
 	keep_fd(s->ctl_fd);
 	keep_fd(s->ev_fd);
-	for (size_t r = 0; r < s->t->nrings; r++)
-		if (kernel_uses_ring(s->t, i, r))
-			keep_fd(shmring_fd(s->rings[r]));
+	for (size_t r = 0; r < k->nrings; r++)
+		keep_fd(s->ring_fd[k->rings[r]]);
 	/* Bound before exec; the mask survives execve (FACTS.md, hwloc). */
-	cpu_set_t set;
-	CPU_ZERO(&set);
-	for (size_t c = 0; c < s->plan->ncpus[i]; c++)
-		CPU_SET(s->plan->cpus[i][c], &set);
-	if (s->plan->ncpus[i] && sched_setaffinity(0, sizeof(set), &set) < 0) {
-		int e = errno | BIND_FAILED;
-		if (write(report, &e, sizeof(e)) < 0)
-			_exit(126);
+	if (k->bind && sched_setaffinity(0, sizeof(k->cpus), &k->cpus) < 0) {
+		a->fail = errno | FAIL_BIND;
 		_exit(126);
 	}
-	signal(SIGPIPE, SIG_DFL); /* ignored in the supervisor; not in kernels */
-	sigprocmask(SIG_UNBLOCK, &s->blocked, NULL);
-	char v[32];
-	snprintf(v, sizeof(v), "fd:%d", s->ctl_fd);
-	setenv("SHMRING_CONTROL", v, 1);
-	snprintf(v, sizeof(v), "%zu", i);
-	setenv("SHMRING_KERNEL", v, 1);
-	unsetenv("HWLOC_SYNTHETIC"); /* a test's fake machine is not the kernel's */
-	for (size_t e = 0; e < tk->nenv; e++)
-		putenv(tk->env[e]);
-	execv(s->paths[i], s->k[i].argv);
-	int e = errno;
-	if (write(report, &e, sizeof(e)) < 0)
-		_exit(127);
+	/* The topology file's folder: relative paths in args mean the same
+	 * as exec's (docs/supervisor.md). */
+	if (s->workdir && chdir(s->workdir) < 0) {
+		a->fail = errno | FAIL_CHDIR;
+		_exit(126);
+	}
+	if (s->nofile_raised) /* raised for the supervisor's many pipes only */
+		setrlimit(RLIMIT_NOFILE, &s->nofile);
+	/* Ignored in the supervisor; an ignored signal stays ignored across
+	 * exec, and kernels should get the default. */
+	signal(SIGPIPE, SIG_DFL);
+	signal(SIGXFSZ, SIG_DFL);
+	sigprocmask(SIG_SETMASK, &s->orig_mask, NULL);
+	execve(s->paths[a->i], k->argv, k->envp);
+	a->fail = errno | FAIL_EXEC;
 	_exit(127);
 }
 
@@ -264,22 +370,25 @@ static int nonblock(int fd)
 	return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
-/* Fork and exec kernel i. 0, or -1 when it cannot be started at all (the
- * message is printed). */
+static int watch(struct sup *s, int fd, uint64_t data)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = data };
+	return epoll_ctl(s->ep_fd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+/* Start kernel i. 0, or -1 when it cannot be started at all (the message is
+ * printed; it is marked done). */
 static int spawn(struct sup *s, size_t i)
 {
 	struct kproc *k = &s->k[i];
 	struct smr_ctl_kernel *ck = &s->ck[i];
-	int po[2], pe[2], px[2];
+	const struct topo_kernel *tk = &s->t->kernels[i];
+	int po[2], pe[2];
 	if (pipe2(po, O_CLOEXEC) < 0)
 		goto syserr;
 	if (pipe2(pe, O_CLOEXEC) < 0) {
 		close(po[0]);
 		close(po[1]);
-		goto syserr;
-	}
-	if (pipe2(px, O_CLOEXEC) < 0) {
-		close(po[0]), close(po[1]), close(pe[0]), close(pe[1]);
 		goto syserr;
 	}
 	/* Relaxed: the kernel reads these after exec, which orders them. */
@@ -288,41 +397,46 @@ static int spawn(struct sup *s, size_t i)
 	atomic_store_explicit(&ck->state, (uint32_t)SMR_K_LAUNCHED, memory_order_relaxed);
 	atomic_store_explicit(&ck->cpu, s->plan->ncpus[i] ? s->plan->cpus[i][0] : -1,
 			      memory_order_relaxed);
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid < 0) {
-		close(po[0]), close(po[1]), close(pe[0]), close(pe[1]), close(px[0]), close(px[1]);
-		goto syserr;
-	}
-	if (pid == 0)
-		child(s, i, po[1], pe[1], px[1]);
+	struct child_args a = { .s = s, .i = i, .out = po[1], .err = pe[1], .fail = 0 };
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	pid_t pid = clone(child_main, (char *)s->stack + CHILD_STACK,
+			  CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
+	int e = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(po[1]);
 	close(pe[1]);
-	close(px[1]);
-	/* The report pipe closes on a successful exec (CLOEXEC), or carries
-	 * the errno of the failed bind or exec. */
-	int e = 0;
-	ssize_t n;
-	do
-		n = read(px[0], &e, sizeof(e));
-	while (n < 0 && errno == EINTR);
-	close(px[0]);
+	if (pid < 0) {
+		close(po[0]);
+		close(pe[0]);
+		errno = e;
+		goto syserr;
+	}
 	k->out = (struct linebuf){ .fd = po[0], .to = 1 };
 	k->err = (struct linebuf){ .fd = pe[0], .to = 2 };
 	nonblock(po[0]);
 	nonblock(pe[0]);
+	watch(s, po[0], EV_PIPES + 2 * (uint64_t)i);
+	watch(s, pe[0], EV_PIPES + 2 * (uint64_t)i + 1);
 	k->pid = pid;
-	k->stopping = k->killed = 0;
+	s->nrunning++;
+	k->killed = k->killed_now = 0;
 	k->launched_ns = now_ns();
-	if (n == (ssize_t)sizeof(e)) {
-		/* SIGCHLD will reap it; mark it gone for good now. */
-		const struct topo_kernel *tk = &s->t->kernels[i];
-		if (e & BIND_FAILED)
+	unready(s, i);
+	int fail = a.fail;
+	if (fail) {
+		/* It has exited; SIGCHLD will reap it. Gone for good. */
+		const char *why = strerror(fail & FAIL_ERRNO);
+		if (fail & FAIL_BIND)
 			say("shmring-supervisor: kernel '%s': cannot bind to its cpus: %s: fix cpu "
-			    "at %s:%d", tk->name, strerror(e & ~BIND_FAILED), s->t->file, tk->line);
+			    "at %s:%d", tk->name, why, s->t->file, tk->line);
+		else if (fail & FAIL_CHDIR)
+			say("shmring-supervisor: kernel '%s': cannot enter the working directory "
+			    "%s: %s", tk->name, s->workdir, why);
 		else
 			say("shmring-supervisor: kernel '%s': cannot execute %s: %s: fix exec at %s:%d",
-			    tk->name, s->paths[i], strerror(e), s->t->file, tk->line);
+			    tk->name, s->paths[i], why, s->t->file, tk->line);
 		k->done = 1;
 		s->any_failed = 1;
 		return -1;
@@ -331,8 +445,8 @@ static int spawn(struct sup *s, size_t i)
 	atomic_store_explicit(&ck->started_ns, realtime_ns(), memory_order_relaxed);
 	return 0;
 syserr:
-	say("shmring-supervisor: cannot start kernel '%s': %s", s->t->kernels[i].name,
-	    strerror(errno));
+	say("shmring-supervisor: cannot start kernel '%s': %s%s", tk->name, strerror(errno),
+	    errno == EMFILE || errno == ENFILE ? " (too many open files: raise `ulimit -n`)" : "");
 	k->done = 1;
 	s->any_failed = 1;
 	return -1;
@@ -346,7 +460,9 @@ static void ask_stop(struct sup *s, size_t i)
 	if (!k->pid || k->stopping)
 		return;
 	k->stopping = 1;
-	k->kill_at = now_ns() + s->t->grace_ms * 1000000ull;
+	s->nstopping++;
+	unready(s, i);
+	k->kill_at = after_ms(now_ns(), s->t->grace_ms);
 	atomic_store_explicit(&s->ck[i].state, (uint32_t)SMR_K_STOPPING, memory_order_relaxed);
 	/* Release: pairs with the kernel's acquire in should_stop / wait; then
 	 * wake a kernel asleep in shmring_kernel_wait or the barrier (its
@@ -356,23 +472,35 @@ static void ask_stop(struct sup *s, size_t i)
 	futex_wake_all(&s->ck[i].stop);
 }
 
+/*
+ * Stop the whole topology. The attach protocol: STOPPING (release), then
+ * bump active_seq and wake it, so that every kernel still in
+ * shmring_kernel_attach's barrier wakes (its futex wait compares active_seq:
+ * a bump between its load and its sleep makes the sleep return at once) and
+ * sees STOPPING: attach then fails with -ECANCELED instead of letting a
+ * kernel run in a topology that never became active. This is the one way
+ * the state leaves STARTING other than activation: a launch that failed, a
+ * stop before active, a kernel that missed the ready deadline or exited
+ * with a configuration error, intensity, a system error.
+ */
 static void begin_stop(struct sup *s, const char *why)
 {
 	if (s->stopping)
 		return;
 	s->stopping = 1;
 	atomic_store_explicit(&s->ctl->state, (uint32_t)SMR_TOPO_STOPPING, memory_order_release);
-	futex_wake_all(&s->ctl->active_seq); /* kernels still in the barrier */
+	atomic_fetch_add_explicit(&s->ctl->active_seq, 1u, memory_order_release);
+	futex_wake_all(&s->ctl->active_seq);
 	if (why && !s->quiet)
 		say("shmring-supervisor: %s: stopping '%s' (grace %llu ms, then kill)", why,
 		    s->t->name, (unsigned long long)s->t->grace_ms);
 	for (size_t i = 0; i < s->t->nkernels; i++) {
-		s->k[i].pending_restart = 0;
+		set_pending(s, i, 0);
 		ask_stop(s, i);
 	}
 }
 
-static void kill_kernel(struct sup *s, size_t i)
+static void kill_kernel(struct sup *s, size_t i, int now)
 {
 	struct kproc *k = &s->k[i];
 	if (!k->pid || k->killed)
@@ -380,6 +508,7 @@ static void kill_kernel(struct sup *s, size_t i)
 	kill(-k->pid, SIGKILL); /* its process group: children of the kernel too */
 	kill(k->pid, SIGKILL);
 	k->killed = 1;
+	k->killed_now = now;
 }
 
 /* A kernel gone for good closes nothing itself: close its ring ends for it,
@@ -387,18 +516,24 @@ static void kill_kernel(struct sup *s, size_t i)
  * what it committed and its producers see -EPIPE instead of waiting. */
 static void close_ends_of(struct sup *s, size_t i)
 {
-	for (size_t r = 0; r < s->t->nrings; r++) {
+	for (size_t j = 0; j < s->k[i].nrings; j++) {
+		size_t r = s->k[i].rings[j];
 		const struct topo_ring *tr = &s->t->rings[r];
 		enum shmring_role role = tr->from_kernel == i ? SHMRING_ROLE_PRODUCER
 				       : tr->to_kernel == i ? SHMRING_ROLE_CONSUMER : SHMRING_ROLE_NONE;
 		if (role == SHMRING_ROLE_NONE)
 			continue;
-		char where[32];
+		char where[32], label[RING_LABEL];
 		struct shmring *h;
-		snprintf(where, sizeof(where), "fd:%d", shmring_fd(s->rings[r]));
-		if (shmring_attach(where, role, &h) == 0) {
+		snprintf(where, sizeof(where), "fd:%d", s->ring_fd[r]);
+		int rc = shmring_attach(where, role, &h);
+		if (rc == 0) {
 			shmring_close(h);
 			shmring_detach(h);
+		} else if (!s->quiet) {
+			say("shmring-supervisor: ring %s: cannot close kernel '%s''s end for it (%s): "
+			    "its peer may wait until the topology stops", ring_label(s, r, label,
+			    sizeof(label)), s->t->kernels[i].name, strerror(-rc));
 		}
 	}
 }
@@ -412,12 +547,41 @@ static void respawn_group(struct sup *s)
 		size_t i = s->order[j];
 		if (!s->k[i].pending_restart)
 			continue;
-		s->k[i].pending_restart = 0;
+		set_pending(s, i, 0);
 		atomic_fetch_add_explicit(&s->ck[i].restarts, 1u, memory_order_relaxed);
 		s->restarts++;
 		if (spawn(s, i) < 0)
 			close_ends_of(s, i);
 	}
+}
+
+/* Kernel i was killed after the grace period of the topology's stop: one
+ * line at the end names the first few, however many there are. */
+static void overran(struct sup *s, size_t i)
+{
+	if (s->noverran++ < READY_NAMED) {
+		size_t len = strlen(s->overran);
+		snprintf(s->overran + len, sizeof(s->overran) - len, "%s'%s'", len ? ", " : "",
+			 s->t->kernels[i].name);
+	}
+}
+
+static void say_overran(struct sup *s)
+{
+	size_t n = s->noverran;
+	if (!n || s->quiet)
+		return;
+	if (n == 1)
+		say("shmring-supervisor: kernel %s did not stop within the grace period (%llu ms): "
+		    "killed; make it check shmring_kernel_should_stop() or use shmring_kernel_wait()",
+		    s->overran, (unsigned long long)s->t->grace_ms);
+	char more[48] = "";
+	if (n > READY_NAMED)
+		snprintf(more, sizeof(more), " and %zu more", n - READY_NAMED);
+	if (n > 1)
+		say("shmring-supervisor: %zu kernels did not stop within the grace period (%llu ms): "
+		    "%s%s: killed; make them check shmring_kernel_should_stop() or use "
+		    "shmring_kernel_wait()", n, (unsigned long long)s->t->grace_ms, s->overran, more);
 }
 
 static void handle_exit(struct sup *s, size_t i, int status)
@@ -427,33 +591,57 @@ static void handle_exit(struct sup *s, size_t i, int status)
 	pump(s, i, &k->out); /* what it wrote before dying comes first */
 	pump(s, i, &k->err);
 	k->pid = 0;
+	s->nrunning--;
+	unready(s, i);
+	int was_stopping = k->stopping;
+	clear_stopping(s, i);
 	atomic_store_explicit(&s->ck[i].pid, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->ck[i].last_status, status, memory_order_relaxed);
-	/* Acquire: pairs with the kernel's release of finished, after its
-	 * closes. */
 	if (k->done) {
 		/* Already gone for good (it could not be started: bind or exec
 		 * failed and spawn said so); nothing more to decide. */
-		k->stopping = 0;
 		atomic_store_explicit(&s->ck[i].state, (uint32_t)SMR_K_DONE, memory_order_relaxed);
 		return;
 	}
+	/* Acquire: pairs with the kernel's release of finished, after its
+	 * closes. */
 	int finished = atomic_load_explicit(&s->ck[i].finished, memory_order_acquire) != 0;
 	enum sv_exit how = sv_classify(status, finished);
 	char what[64];
 	describe_status(status, what, sizeof(what));
-	if (k->stopping) {
+	if (how == SV_CONFIG && !s->stopping) {
+		/* Bad usage or configuration (SHMRING_EXIT_CONFIG): retrying
+		 * cannot help, whatever its policy, and the topology cannot run
+		 * as written. Also when it has not reported ready yet, and when
+		 * it was being stopped for a sibling's restart. */
+		set_pending(s, i, 0);
+		k->done = 1;
+		atomic_store_explicit(&s->ck[i].state, (uint32_t)SMR_K_DONE, memory_order_relaxed);
+		char where[PATH_MAX + 32] = "";
+		if (strcmp(s->t->file, "-e"))
+			snprintf(where, sizeof(where), " (%s:%d)", s->t->file, tk->line);
+		say("shmring-supervisor: kernel '%s' exited %d (configuration error): not restarted; "
+		    "fix its args or the topology%s", tk->name, SHMRING_EXIT_CONFIG, where);
+		s->any_failed = 1;
+		s->exit_code = RUN_FAILED;
+		begin_stop(s, NULL);
+		return;
+	}
+	if (was_stopping) {
 		/* We asked: for the whole topology's stop, or for a sibling's
 		 * restart (pending_restart then brings it back). */
-		k->stopping = 0;
-		if (k->killed && !s->quiet)
+		if (k->killed && !k->killed_now && s->stopping)
+			overran(s, i); /* said once, at the end */
+		else if (k->killed && !k->killed_now && !s->quiet)
 			say("shmring-supervisor: kernel '%s' did not stop within the grace period "
 			    "(%llu ms): killed; make it check shmring_kernel_should_stop() or use "
 			    "shmring_kernel_wait()", tk->name, (unsigned long long)s->t->grace_ms);
 		if (k->killed && s->stopping)
 			s->any_killed = 1;
-		if (how == SV_FINISHED && !s->stopping)
-			k->pending_restart = 0, k->done = 1;
+		if (how == SV_FINISHED && !s->stopping) {
+			set_pending(s, i, 0);
+			k->done = 1;
+		}
 		atomic_store_explicit(&s->ck[i].state, (uint32_t)(k->done ? SMR_K_DONE : SMR_K_EXITED),
 				      memory_order_relaxed);
 		if (!s->stopping)
@@ -483,10 +671,14 @@ static void handle_exit(struct sup *s, size_t i, int status)
 	}
 	uint64_t now = now_ns();
 	if (sv_intensity_record(&s->intensity, now)) {
+		char key[PATH_MAX + 64];
+		if (!strcmp(s->t->file, "-e"))
+			snprintf(key, sizeof(key), "--intensity / --period");
+		else
+			snprintf(key, sizeof(key), "supervision.intensity / period in %s", s->t->file);
 		say("shmring-supervisor: kernel '%s' %s: restart intensity reached (more than %u "
-		    "restarts within %llu ms): fix the crash, or raise supervision.intensity / "
-		    "period in %s", tk->name, what, s->t->intensity,
-		    (unsigned long long)s->t->period_ms, s->t->file);
+		    "restarts within %llu ms): fix the crash, or raise %s", tk->name, what,
+		    s->t->intensity, (unsigned long long)s->t->period_ms, key);
 		s->exit_code = RUN_INTENSITY;
 		begin_stop(s, NULL);
 		return;
@@ -511,7 +703,7 @@ static void handle_exit(struct sup *s, size_t i, int status)
 	sv_restart_set(s->t->strategy, s->t->nkernels, s->order, done, i, member);
 	for (size_t j = 0; j < s->t->nkernels; j++)
 		if (member[j]) {
-			s->k[j].pending_restart = 1;
+			set_pending(s, j, 1);
 			ask_stop(s, j);
 		}
 	free(done);
@@ -532,18 +724,21 @@ static void reap(struct sup *s)
 			}
 }
 
-/* Every kernel that is to run is READY: let them all go. */
+/* Every kernel that is to run is READY: let them all go. The cursor makes
+ * this linear over a launch: each kernel is passed once per (re)start. */
 static void maybe_activate(struct sup *s)
 {
 	if (atomic_load_explicit(&s->ctl->state, memory_order_relaxed) != SMR_TOPO_STARTING)
 		return;
-	for (size_t i = 0; i < s->t->nkernels; i++) {
+	for (; s->ready_cursor < s->t->nkernels; s->ready_cursor++) {
+		size_t i = s->ready_cursor;
 		if (s->k[i].done)
 			continue;
+		if (!s->k[i].pid || s->k[i].stopping)
+			return;
 		/* Acquire: pairs with the kernel's release of READY, after its
 		 * ports were attached. */
-		uint32_t st = atomic_load_explicit(&s->ck[i].state, memory_order_acquire);
-		if (!s->k[i].pid || st != SMR_K_READY)
+		if (atomic_load_explicit(&s->ck[i].state, memory_order_acquire) != SMR_K_READY)
 			return;
 	}
 	/* Release state, then bump the futex word and wake: a kernel that
@@ -556,12 +751,41 @@ static void maybe_activate(struct sup *s)
 		    s->t->name, s->t->nkernels, s->t->nrings, (double)(now_ns() - s->t0) / 1e6);
 }
 
-static int all_down(const struct sup *s)
+/* The ready deadline passed: one line, whatever the number of kernels. */
+static void not_ready(struct sup *s)
 {
-	for (size_t i = 0; i < s->t->nkernels; i++)
-		if (s->k[i].pid || s->k[i].pending_restart)
-			return 0;
-	return 1;
+	size_t n = 0, named = 0, first = 0;
+	char names[READY_NAMED * (TOPO_NAME_MAX + 4) + 1];
+	size_t len = 0;
+	names[0] = '\0';
+	for (size_t i = 0; i < s->t->nkernels; i++) {
+		if (s->k[i].done || (s->k[i].pid && atomic_load_explicit(&s->ck[i].state,
+				memory_order_acquire) == SMR_K_READY))
+			continue;
+		if (n++ == 0)
+			first = i;
+		if (named < READY_NAMED) {
+			int w = snprintf(names + len, sizeof(names) - len, "%s'%s'", named ? ", " : "",
+					 s->t->kernels[i].name);
+			if (w > 0 && (size_t)w < sizeof(names) - len)
+				len += (size_t)w;
+			named++;
+		}
+	}
+	char key[PATH_MAX + 64];
+	setting(s, "ready", key, sizeof(key));
+	if (n == 1)
+		say("shmring-supervisor: kernel '%s' did not report ready within %llu ms: does it "
+		    "call shmring_kernel_attach()? (%s sets the deadline)", s->t->kernels[first].name,
+		    (unsigned long long)s->ready_ms, key);
+	else if (n > named)
+		say("shmring-supervisor: %zu of %zu kernels did not report ready within %llu ms: %s "
+		    "and %zu more: do they call shmring_kernel_attach()? (%s sets the deadline)", n,
+		    s->t->nkernels, (unsigned long long)s->ready_ms, names, n - named, key);
+	else if (n)
+		say("shmring-supervisor: %zu of %zu kernels did not report ready within %llu ms: %s: "
+		    "do they call shmring_kernel_attach()? (%s sets the deadline)", n, s->t->nkernels,
+		    (unsigned long long)s->ready_ms, names, key);
 }
 
 /* ---- set-up ---- */
@@ -604,7 +828,7 @@ static int make_control(struct sup *s)
 		cr[r].to_kernel = (uint32_t)tr->to_kernel;
 		snprintf(cr[r].from_port, sizeof(cr[r].from_port), "%s", tr->from_port);
 		snprintf(cr[r].to_port, sizeof(cr[r].to_port), "%s", tr->to_port);
-		cr[r].fd = shmring_fd(s->rings[r]);
+		cr[r].fd = s->ring_fd[r];
 		cr[r].wait = (uint32_t)tr->wait;
 		cr[r].capacity = shmring_capacity(s->rings[r]);
 	}
@@ -621,31 +845,78 @@ static void bind_ring_memory(struct sup *s, hwloc_topology_t hw, size_t r)
 	if (node < 0 || hwloc_get_nbobjs_by_type(hw, HWLOC_OBJ_NUMANODE) < 2)
 		return;
 	size_t len = shmring_capacity(s->rings[r]) + 4096;
-	void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, shmring_fd(s->rings[r]), 0);
+	void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, s->ring_fd[r], 0);
 	if (m == MAP_FAILED)
 		return;
 	hwloc_bitmap_t set = hwloc_bitmap_alloc();
 	hwloc_bitmap_only(set, (unsigned)node);
+	char label[RING_LABEL];
 	if (hwloc_set_area_membind(hw, m, len, set, HWLOC_MEMBIND_BIND, HWLOC_MEMBIND_BYNODESET) < 0
 	    && !s->quiet)
-		say("shmring-supervisor: note: could not bind ring %zu to NUMA node %d: %s", r,
-		    node, strerror(errno));
+		say("shmring-supervisor: note: could not bind ring %s to NUMA node %d: %s",
+		    ring_label(s, r, label, sizeof(label)), node, strerror(errno));
 	hwloc_bitmap_free(set);
 	munmap(m, len);
+}
+
+/* "1 MiB", "64 KiB", "4096 B" */
+static const char *size_str(uint64_t v, char *buf, size_t cap)
+{
+	if (v >= (1u << 30) && v % (1u << 30) == 0)
+		snprintf(buf, cap, "%llu GiB", (unsigned long long)(v >> 30));
+	else if (v >= (1u << 20) && v % (1u << 20) == 0)
+		snprintf(buf, cap, "%llu MiB", (unsigned long long)(v >> 20));
+	else if (v >= (1u << 10) && v % (1u << 10) == 0)
+		snprintf(buf, cap, "%llu KiB", (unsigned long long)(v >> 10));
+	else
+		snprintf(buf, cap, "%llu B", (unsigned long long)v);
+	return buf;
+}
+
+/* The file size limit, for messages: "512 KiB". */
+static const char *fsize_limit(char *buf, size_t cap)
+{
+	struct rlimit fl;
+	if (getrlimit(RLIMIT_FSIZE, &fl) < 0 || fl.rlim_cur == RLIM_INFINITY)
+		snprintf(buf, cap, "unlimited?");
+	else
+		size_str((uint64_t)fl.rlim_cur, buf, cap);
+	return buf;
 }
 
 static int make_rings(struct sup *s, hwloc_topology_t hw)
 {
 	for (size_t r = 0; r < s->t->nrings; r++) {
+		const struct topo_ring *tr = &s->t->rings[r];
 		struct shmring_opts o;
 		shmring_opts_init(&o);
-		o.capacity = s->t->rings[r].capacity;
-		o.wait = s->t->rings[r].wait;
+		o.capacity = tr->capacity;
+		o.wait = tr->wait;
 		int rc = shmring_create(NULL, &o, &s->rings[r]);
 		if (rc < 0) {
-			say("shmring-supervisor: %s", shmring_errmsg());
+			/* Named by its ends (it has no name), with advice that
+			 * applies to a memfd ring. */
+			char label[RING_LABEL], cap[32], lim[32];
+			ring_label(s, r, label, sizeof(label));
+			size_str(tr->capacity, cap, sizeof(cap));
+			if (rc == -EFBIG)
+				say("shmring-supervisor: ring %s (%s:%d): cannot size its %s of memory: "
+				    "larger than the file size limit (ulimit -f: %s); raise `ulimit -f`, "
+				    "or lower its capacity", label, s->t->file, tr->line, cap,
+				    fsize_limit(lim, sizeof(lim)));
+			else if (rc == -ENOMEM || rc == -ENOSPC)
+				say("shmring-supervisor: ring %s (%s:%d): cannot get its %s of memory: %s; "
+				    "lower its capacity, or free memory", label, s->t->file, tr->line, cap,
+				    strerror(-rc));
+			else if (rc == -EMFILE || rc == -ENFILE)
+				say("shmring-supervisor: ring %s (%s:%d): cannot create it: %s; raise "
+				    "`ulimit -n`", label, s->t->file, tr->line, strerror(-rc));
+			else
+				say("shmring-supervisor: ring %s (%s:%d): cannot create it (%s of memory): "
+				    "%s", label, s->t->file, tr->line, cap, strerror(-rc));
 			return rc;
 		}
+		s->ring_fd[r] = shmring_fd(s->rings[r]);
 		bind_ring_memory(s, hw, r);
 	}
 	return 0;
@@ -662,48 +933,210 @@ static char **build_argv(const struct topo_kernel *tk, const char *path)
 	return argv;
 }
 
+static int same_key(const char *a, const char *b)
+{
+	while (*a && *a != '=' && *a == *b)
+		a++, b++;
+	return (*a == '=' || !*a) && (*b == '=' || !*b);
+}
+
+/*
+ * A kernel's environment: ours, without HWLOC_SYNTHETIC (a test's fake
+ * machine is not the kernel's), with `extra` ("KEY=VALUE", later ones win)
+ * set over it. The strings are borrowed.
+ */
+static char **build_envp(char **extra, size_t nextra)
+{
+	size_t n = 0;
+	for (char **e = environ; e && *e; e++)
+		n++;
+	char **envp = calloc(n + nextra + 1, sizeof(char *));
+	if (!envp)
+		return NULL;
+	size_t m = 0;
+	for (char **e = environ; e && *e; e++) {
+		int drop = same_key(*e, "HWLOC_SYNTHETIC");
+		for (size_t x = 0; x < nextra && !drop; x++)
+			drop = same_key(*e, extra[x]);
+		if (!drop)
+			envp[m++] = *e;
+	}
+	for (size_t x = 0; x < nextra; x++) {
+		int later = 0;
+		for (size_t y = x + 1; y < nextra && !later; y++)
+			later = same_key(extra[x], extra[y]);
+		if (!later)
+			envp[m++] = extra[x];
+	}
+	envp[m] = NULL;
+	return envp;
+}
+
 static void summary(struct sup *s, int code)
 {
 	for (size_t r = 0; r < s->t->nrings; r++) {
 		struct shmring_stats st;
-		if (shmring_stats(s->rings[r], &st) < 0)
+		char label[RING_LABEL];
+		if (!s->rings[r] || shmring_stats(s->rings[r], &st) < 0)
 			continue;
 		const struct topo_ring *tr = &s->t->rings[r];
-		uint64_t left = st.msgs_in - st.msgs_out;
-		if (st.redelivered || left)
-			say("shmring-supervisor: ring %s.%s -> %s.%s: %llu messages, %llu redelivered "
-			    "(consumer taken over), %llu never consumed",
-			    s->t->kernels[tr->from_kernel].name, tr->from_port,
-			    s->t->kernels[tr->to_kernel].name, tr->to_port,
-			    (unsigned long long)st.msgs_in, (unsigned long long)st.redelivered,
-			    (unsigned long long)left);
+		/* Every start of either end may have been killed between a
+		 * publish and its count. */
+		unsigned kills = 2 + atomic_load_explicit(&s->ck[tr->from_kernel].restarts,
+							  memory_order_relaxed) +
+				 atomic_load_explicit(&s->ck[tr->to_kernel].restarts,
+						      memory_order_relaxed);
+		struct sv_ring_counts c;
+		enum sv_counts how = sv_ring_counts(st.msgs_in, st.msgs_out, st.redelivered, st.fill,
+						    st.capacity, kills, &c);
+		ring_label(s, r, label, sizeof(label));
+		if (how == SV_COUNTS_CORRUPT)
+			say("shmring-supervisor: ring %s: counters unreadable (ring corrupt?)", label);
+		else if (how == SV_COUNTS_LAG)
+			say("shmring-supervisor: ring %s: %llu messages, %llu redelivered (consumer "
+			    "taken over); the producer's count lags by %llu (it was killed between a "
+			    "commit and its count); %s", label, (unsigned long long)c.messages,
+			    (unsigned long long)c.redelivered, (unsigned long long)c.lag,
+			    st.fill ? "some left in the ring, never consumed" : "nothing left in the ring");
+		else if (c.redelivered || c.left)
+			say("shmring-supervisor: ring %s: %llu messages, %llu redelivered "
+			    "(consumer taken over), %llu never consumed", label,
+			    (unsigned long long)c.messages, (unsigned long long)c.redelivered,
+			    (unsigned long long)c.left);
 	}
 	static const char *const how[] = {
 		[RUN_OK] = "finished", [RUN_FAILED] = "ended with a failed kernel",
 		[RUN_INTENSITY] = "stopped: restart intensity reached",
 		[RUN_STOPPED] = "stopped on request",
-		[RUN_KILLED] = "stopped on request, some kernels killed after the grace period",
+		[RUN_KILLED] = "stopped on request, some kernels killed",
 	};
 	say("shmring-supervisor: '%s' %s (exit %d) after %.2f s, %u restarts", s->t->name,
 	    code < 6 && how[code] ? how[code] : "ended on a system error", code,
 	    (double)(now_ns() - s->t0) / 1e9, s->restarts);
 }
 
-static int setup(struct sup *s, hwloc_topology_t hw)
+/* Enough descriptors for 2 pipes per kernel and 1 per ring: raise the soft
+ * limit toward the hard one (kernels get the old soft limit back). */
+static int raise_nofile(struct sup *s)
+{
+	rlim_t need = 3 * (rlim_t)s->t->nkernels + (rlim_t)s->t->nrings + 64;
+	if (getrlimit(RLIMIT_NOFILE, &s->nofile) < 0 || s->nofile.rlim_cur == RLIM_INFINITY ||
+	    s->nofile.rlim_cur >= need)
+		return 0;
+	if (s->nofile.rlim_max != RLIM_INFINITY && s->nofile.rlim_max < need) {
+		say("shmring-supervisor: '%s' needs about %llu open descriptors (2 per kernel, 1 per "
+		    "ring), more than the hard limit allows (ulimit -Hn: %llu): raise it, or split "
+		    "the topology", s->t->name, (unsigned long long)need,
+		    (unsigned long long)s->nofile.rlim_max);
+		return -1;
+	}
+	struct rlimit more = { .rlim_cur = need, .rlim_max = s->nofile.rlim_max };
+	if (setrlimit(RLIMIT_NOFILE, &more) < 0) {
+		say("shmring-supervisor: cannot raise the descriptor limit to %llu: %s",
+		    (unsigned long long)need, strerror(errno));
+		return -1;
+	}
+	s->nofile_raised = 1;
+	return 0;
+}
+
+/* Exec paths made absolute (kernels start in workdir, not here). */
+static int absolute_paths(struct sup *s)
+{
+	char cwd[PATH_MAX];
+	if (!getcwd(cwd, sizeof(cwd)))
+		return -errno;
+	for (size_t i = 0; i < s->t->nkernels; i++) {
+		if (s->paths[i][0] == '/')
+			continue;
+		char *p;
+		const char *rel = s->paths[i];
+		while (rel[0] == '.' && rel[1] == '/')
+			rel += 2;
+		if (asprintf(&p, "%s/%s", cwd, rel) < 0)
+			return -ENOMEM;
+		free(s->paths[i]);
+		s->paths[i] = p;
+	}
+	return 0;
+}
+
+/* What each kernel's child needs, prepared here so the child does nothing
+ * but system calls. */
+static int prepare_kernels(struct sup *s)
+{
+	const struct topology *t = s->t;
+	size_t n = t->nkernels;
+	s->ring_of = calloc(2 * t->nrings + 1, sizeof(size_t));
+	if (!s->ring_of)
+		return -ENOMEM;
+	for (size_t r = 0; r < t->nrings; r++) {
+		s->k[t->rings[r].from_kernel].nrings++;
+		if (t->rings[r].to_kernel != t->rings[r].from_kernel)
+			s->k[t->rings[r].to_kernel].nrings++;
+	}
+	size_t at = 0;
+	for (size_t i = 0; i < n; i++) {
+		s->k[i].rings = s->ring_of + at;
+		at += s->k[i].nrings;
+		s->k[i].nrings = 0;
+	}
+	for (size_t r = 0; r < t->nrings; r++) {
+		struct kproc *a = &s->k[t->rings[r].from_kernel], *b = &s->k[t->rings[r].to_kernel];
+		a->rings[a->nrings++] = r;
+		if (b != a)
+			b->rings[b->nrings++] = r;
+	}
+	char ctl[32];
+	snprintf(ctl, sizeof(ctl), "SHMRING_CONTROL=fd:%d", s->ctl_fd);
+	for (size_t i = 0; i < n; i++) {
+		const struct topo_kernel *tk = &t->kernels[i];
+		struct kproc *k = &s->k[i];
+		CPU_ZERO(&k->cpus);
+		for (size_t c = 0; c < s->plan->ncpus[i]; c++)
+			if (s->plan->cpus[i][c] >= 0 && s->plan->cpus[i][c] < CPU_SETSIZE)
+				CPU_SET(s->plan->cpus[i][c], &k->cpus);
+		k->bind = s->plan->ncpus[i] > 0;
+		/* extra: SHMRING_CONTROL, SHMRING_KERNEL, then the kernel's env
+		 * (the topology refuses SHMRING_ keys in env) */
+		char **extra = calloc(tk->nenv + 2, sizeof(char *));
+		if (!extra)
+			return -ENOMEM;
+		extra[0] = k->env_ctl = strdup(ctl);
+		if (asprintf(&k->env_idx, "SHMRING_KERNEL=%zu", i) < 0)
+			k->env_idx = NULL;
+		extra[1] = k->env_idx;
+		for (size_t e = 0; e < tk->nenv; e++)
+			extra[2 + e] = tk->env[e];
+		if (extra[0] && extra[1])
+			k->envp = build_envp(extra, tk->nenv + 2);
+		free(extra);
+		if (!k->envp)
+			return -ENOMEM;
+		if (!(k->argv = build_argv(tk, s->paths[i])))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int setup(struct sup *s, hwloc_topology_t hw, const char *workdir)
 {
 	char err[512];
 	const struct topology *t = s->t;
 	size_t n = t->nkernels;
-	s->paths = calloc(n, sizeof(char *));
-	s->k = calloc(n, sizeof(*s->k));
-	s->order = calloc(n, sizeof(size_t));
+	s->paths = calloc(n ? n : 1, sizeof(char *));
+	s->k = calloc(n ? n : 1, sizeof(*s->k));
+	s->order = calloc(n ? n : 1, sizeof(size_t));
 	s->rings = calloc(t->nrings ? t->nrings : 1, sizeof(struct shmring *));
-	if (!s->paths || !s->k || !s->order || !s->rings ||
+	s->ring_fd = calloc(t->nrings ? t->nrings : 1, sizeof(int));
+	if (!s->paths || !s->k || !s->order || !s->rings || !s->ring_fd ||
 	    sv_intensity_init(&s->intensity, t->intensity, t->period_ms * 1000000ull) < 0 ||
 	    topo_graph_order(t, s->order) < 0) {
 		say("shmring-supervisor: out of memory");
 		return RUN_SYSTEM;
 	}
+	for (size_t i = 0; i < n; i++)
+		s->k[i].out.fd = s->k[i].err.fd = -1;
 	int npus = hwloc_get_nbobjs_by_type(hw, HWLOC_OBJ_PU);
 	int rc = topo_check_host(t, npus, s->paths, err, sizeof(err));
 	if (rc == 0)
@@ -712,12 +1145,16 @@ static int setup(struct sup *s, hwloc_topology_t hw)
 		say("shmring-supervisor: %s", err);
 		return rc == -ENOMEM ? RUN_SYSTEM : RUN_INVALID;
 	}
+	if ((rc = absolute_paths(s)) < 0) {
+		say("shmring-supervisor: cannot tell the current directory: %s", strerror(-rc));
+		return RUN_SYSTEM;
+	}
+	if (workdir && !(s->workdir = realpath(workdir, NULL))) {
+		say("shmring-supervisor: cannot use %s as the kernels' working directory: %s",
+		    workdir, strerror(errno));
+		return RUN_SYSTEM;
+	}
 	for (size_t i = 0; i < n; i++) {
-		s->k[i].out.fd = s->k[i].err.fd = -1;
-		if (!(s->k[i].argv = build_argv(&t->kernels[i], s->paths[i]))) {
-			say("shmring-supervisor: out of memory");
-			return RUN_SYSTEM;
-		}
 		size_t w = strlen(t->kernels[i].name);
 		if (w > s->namew)
 			s->namew = w;
@@ -729,114 +1166,139 @@ static int setup(struct sup *s, hwloc_topology_t hw)
 		    (int)rt.pid, t->name);
 		return RUN_INVALID;
 	}
+	if (raise_nofile(s) < 0)
+		return RUN_SYSTEM;
+	s->ready_ms = sv_ready_deadline_ms(t->ready_ms, n);
 	s->ev_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	s->ep_fd = epoll_create1(EPOLL_CLOEXEC);
+	s->null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	s->stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (s->ev_fd < 0 || s->ep_fd < 0 || s->null_fd < 0 || s->stack == MAP_FAILED) {
+		if (s->stack == MAP_FAILED)
+			s->stack = NULL;
+		say("shmring-supervisor: cannot set up: %s", strerror(errno));
+		return RUN_SYSTEM;
+	}
 	sigemptyset(&s->blocked);
 	sigaddset(&s->blocked, SIGCHLD);
 	sigaddset(&s->blocked, SIGINT);
 	sigaddset(&s->blocked, SIGTERM);
 	sigaddset(&s->blocked, SIGHUP);
-	if (s->ev_fd < 0 || sigprocmask(SIG_BLOCK, &s->blocked, NULL) < 0 ||
-	    (s->sig_fd = signalfd(-1, &s->blocked, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
+	if (sigprocmask(SIG_BLOCK, &s->blocked, &s->orig_mask) < 0 ||
+	    (s->sig_fd = signalfd(-1, &s->blocked, SFD_CLOEXEC | SFD_NONBLOCK)) < 0 ||
+	    watch(s, s->sig_fd, EV_SIGNAL) < 0 || watch(s, s->ev_fd, EV_KERNELS) < 0) {
 		say("shmring-supervisor: cannot set up signals: %s", strerror(errno));
 		return RUN_SYSTEM;
 	}
 	signal(SIGPIPE, SIG_IGN); /* a closed stdout must not kill the supervisor */
+	/* Under `ulimit -f`, sizing a ring past the limit must fail with EFBIG
+	 * (and be reported), not kill the supervisor with SIGXFSZ. */
+	signal(SIGXFSZ, SIG_IGN);
 	if (make_rings(s, hw) < 0)
 		return RUN_SYSTEM;
 	if ((rc = make_control(s)) < 0) {
-		say("shmring-supervisor: cannot create the control segment: %s", strerror(-rc));
+		char lim[32];
+		if (rc == -EFBIG)
+			say("shmring-supervisor: cannot size the control segment (%zu bytes): larger "
+			    "than the file size limit (ulimit -f: %s); raise `ulimit -f`", s->ctl_len,
+			    fsize_limit(lim, sizeof(lim)));
+		else
+			say("shmring-supervisor: cannot create the control segment: %s", strerror(-rc));
+		return RUN_SYSTEM;
+	}
+	if (prepare_kernels(s) < 0) {
+		say("shmring-supervisor: out of memory");
 		return RUN_SYSTEM;
 	}
 	return 0;
 }
 
+static void on_signal(struct sup *s, const struct signalfd_siginfo *si)
+{
+	if (si->ssi_signo == SIGCHLD)
+		return; /* reaped below, every turn */
+	const char *sig = sigabbrev_np((int)si->ssi_signo);
+	if (s->stopping) {
+		if (!s->quiet)
+			say("shmring-supervisor: SIG%s again: killing every kernel now", sig ? sig : "?");
+		for (size_t i = 0; i < s->t->nkernels; i++)
+			kill_kernel(s, i, 1);
+		s->any_killed = 1;
+	} else {
+		char why[32];
+		snprintf(why, sizeof(why), "SIG%s", sig ? sig : "?");
+		begin_stop(s, why);
+	}
+}
+
 static int loop(struct sup *s)
 {
 	size_t n = s->t->nkernels;
-	struct pollfd *pfd = calloc(2 + 2 * n, sizeof(*pfd));
-	if (!pfd)
-		return RUN_SYSTEM;
+	struct epoll_event ev[EVENTS];
+	s->launch_ns = now_ns();
+	s->ready_deadline = after_ms(s->launch_ns, s->ready_ms);
 	for (size_t i = 0; i < n; i++)
 		if (spawn(s, i) < 0) {
 			begin_stop(s, NULL);
 			break;
 		}
-	while (!all_down(s)) {
+	while (s->nrunning || s->npending) {
 		uint64_t now = now_ns();
 		int timeout = 1000;
-		for (size_t i = 0; i < n; i++) {
-			struct kproc *k = &s->k[i];
-			if (k->pid && k->stopping && !k->killed) {
+		if (s->nstopping)
+			for (size_t i = 0; i < n; i++) {
+				struct kproc *k = &s->k[i];
+				if (!k->pid || !k->stopping || k->killed)
+					continue;
 				if (now >= k->kill_at) {
-					kill_kernel(s, i);
+					kill_kernel(s, i, 0);
 				} else {
 					uint64_t ms = (k->kill_at - now) / 1000000u + 1;
 					if (ms < (uint64_t)timeout)
 						timeout = (int)ms;
 				}
 			}
-		}
 		if (!s->stopping &&
-		    atomic_load_explicit(&s->ctl->state, memory_order_relaxed) == SMR_TOPO_STARTING &&
-		    now - s->t0 > READY_TIMEOUT_MS * 1000000ull) {
-			for (size_t i = 0; i < n; i++)
-				if (!s->k[i].done &&
-				    atomic_load_explicit(&s->ck[i].state, memory_order_acquire) != SMR_K_READY)
-					say("shmring-supervisor: kernel '%s' did not report ready within %u ms: "
-					    "does it call shmring_kernel_attach()?", s->t->kernels[i].name,
-					    READY_TIMEOUT_MS);
-			s->any_failed = 1;
-			begin_stop(s, NULL);
+		    atomic_load_explicit(&s->ctl->state, memory_order_relaxed) == SMR_TOPO_STARTING) {
+			if (now >= s->ready_deadline) {
+				not_ready(s);
+				s->any_failed = 1;
+				begin_stop(s, NULL);
+				continue;
+			}
+			uint64_t ms = (s->ready_deadline - now) / 1000000u + 1;
+			if (ms < (uint64_t)timeout)
+				timeout = (int)ms;
 		}
-		size_t np = 0;
-		pfd[np++] = (struct pollfd){ .fd = s->sig_fd, .events = POLLIN };
-		pfd[np++] = (struct pollfd){ .fd = s->ev_fd, .events = POLLIN };
-		for (size_t i = 0; i < n; i++) {
-			if (s->k[i].out.fd >= 0)
-				pfd[np++] = (struct pollfd){ .fd = s->k[i].out.fd, .events = POLLIN };
-			if (s->k[i].err.fd >= 0)
-				pfd[np++] = (struct pollfd){ .fd = s->k[i].err.fd, .events = POLLIN };
-		}
-		if (poll(pfd, np, timeout) < 0 && errno != EINTR) {
-			say("shmring-supervisor: poll: %s", strerror(errno));
+		int ne = epoll_wait(s->ep_fd, ev, EVENTS, timeout);
+		if (ne < 0 && errno != EINTR) {
+			say("shmring-supervisor: epoll_wait: %s", strerror(errno));
 			s->exit_code = RUN_SYSTEM;
 			begin_stop(s, NULL);
 			for (size_t i = 0; i < n; i++)
-				kill_kernel(s, i);
+				kill_kernel(s, i, 1);
 		}
-		for (size_t i = 0; i < n; i++) {
-			pump(s, i, &s->k[i].out);
-			pump(s, i, &s->k[i].err);
-		}
-		if (pfd[0].revents & POLLIN) {
-			struct signalfd_siginfo si;
-			while (read(s->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-				if (si.ssi_signo == SIGCHLD)
-					continue; /* reaped below, every turn */
-				if (s->stopping) {
-					if (!s->quiet)
-						say("shmring-supervisor: SIG%s again: killing every kernel now",
-						    sigabbrev_np((int)si.ssi_signo));
-					for (size_t i = 0; i < n; i++)
-						kill_kernel(s, i);
-					s->any_killed = 1;
-				} else {
-					char why[32];
-					snprintf(why, sizeof(why), "SIG%s", sigabbrev_np((int)si.ssi_signo));
-					begin_stop(s, why);
+		for (int e = 0; e < ne; e++) {
+			uint64_t d = ev[e].data.u64;
+			if (d == EV_SIGNAL) {
+				struct signalfd_siginfo si;
+				while (read(s->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+					on_signal(s, &si);
+			} else if (d == EV_KERNELS) {
+				uint64_t v;
+				if (read(s->ev_fd, &v, sizeof(v)) < 0) {
+					/* EAGAIN: another turn drained it */
 				}
-			}
-		}
-		if (pfd[1].revents & POLLIN) {
-			uint64_t v;
-			if (read(s->ev_fd, &v, sizeof(v)) < 0) {
-				/* EAGAIN: another turn drained it */
+			} else if (d - EV_PIPES < 2 * (uint64_t)n) {
+				size_t i = (size_t)(d - EV_PIPES) / 2;
+				pump(s, i, (d - EV_PIPES) % 2 ? &s->k[i].err : &s->k[i].out);
 			}
 		}
 		reap(s);
 		maybe_activate(s);
 	}
-	free(pfd);
+	say_overran(s);
 	if (s->exit_code)
 		return s->exit_code;
 	if (s->stopping && !s->any_failed)
@@ -852,32 +1314,40 @@ static void teardown(struct sup *s)
 				shmring_detach(s->rings[r]);
 	if (s->ctl)
 		munmap(s->ctl, s->ctl_len);
-	if (s->ctl_fd >= 0)
-		close(s->ctl_fd);
-	if (s->ev_fd >= 0)
-		close(s->ev_fd);
-	if (s->sig_fd >= 0)
-		close(s->sig_fd);
+	if (s->stack)
+		munmap(s->stack, CHILD_STACK);
+	int fds[] = { s->ctl_fd, s->ev_fd, s->sig_fd, s->ep_fd, s->null_fd };
+	for (size_t f = 0; f < sizeof(fds) / sizeof(fds[0]); f++)
+		if (fds[f] >= 0)
+			close(fds[f]);
 	for (size_t i = 0; s->k && i < s->t->nkernels; i++) {
-		free(s->k[i].argv);
-		if (s->k[i].out.fd >= 0)
-			close(s->k[i].out.fd);
-		if (s->k[i].err.fd >= 0)
-			close(s->k[i].err.fd);
+		struct kproc *k = &s->k[i];
+		free(k->argv);
+		free(k->envp);
+		free(k->env_ctl);
+		free(k->env_idx);
+		if (k->out.fd >= 0)
+			close(k->out.fd);
+		if (k->err.fd >= 0)
+			close(k->err.fd);
 	}
 	for (size_t i = 0; s->paths && i < s->t->nkernels; i++)
 		free(s->paths[i]);
 	free(s->paths);
+	free(s->workdir);
 	free(s->k);
 	free(s->order);
 	free(s->rings);
+	free(s->ring_fd);
+	free(s->ring_of);
 	sv_intensity_free(&s->intensity);
 	topo_plan_free(s->plan);
 }
 
-int run_topology(struct topology *t, int quiet)
+int run_topology(struct topology *t, const char *workdir, int quiet)
 {
-	struct sup s = { .t = t, .ctl_fd = -1, .sig_fd = -1, .ev_fd = -1, .quiet = quiet };
+	struct sup s = { .t = t, .ctl_fd = -1, .sig_fd = -1, .ev_fd = -1, .ep_fd = -1,
+			 .null_fd = -1, .quiet = quiet };
 	s.self = getpid();
 	s.t0 = now_ns();
 	hwloc_topology_t hw;
@@ -886,7 +1356,7 @@ int run_topology(struct topology *t, int quiet)
 		    strerror(errno));
 		return RUN_SYSTEM;
 	}
-	int code = setup(&s, hw);
+	int code = setup(&s, hw, workdir);
 	hwloc_topology_destroy(hw);
 	if (code == 0) {
 		code = loop(&s);

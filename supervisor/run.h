@@ -17,8 +17,9 @@ enum run_exit {
 };
 
 /* Launch t (already validated), supervise it in the foreground, return how
- * it ended. quiet: no summary lines. */
-int run_topology(struct topology *t, int quiet);
+ * it ended. workdir: where the kernels run (the topology file's folder), NULL
+ * for the supervisor's own working directory. quiet: no summary lines. */
+int run_topology(struct topology *t, const char *workdir, int quiet);
 
 /* Ask the running topology `name` to stop (SIGTERM to its supervisor) and
  * wait up to wait_ms for it to end. 0 stopped, 1 not running, 111 error. */

@@ -18,13 +18,56 @@ enum sv_exit {
 	SV_FINISHED, /* exit 0 and detached after finishing: done for good */
 	SV_NORMAL,   /* exit 0 without finishing (OTP "normal") */
 	SV_FAILED,   /* non-zero exit or killed by a signal */
+	SV_CONFIG,   /* exit SHMRING_EXIT_CONFIG (78): bad usage or configuration */
 };
 
-/* What a wait status plus the kernel's finished flag mean. */
+/* What a wait status plus the kernel's finished flag mean. Exit 78
+ * (SHMRING_EXIT_CONFIG) is SV_CONFIG whatever the flag. */
 enum sv_exit sv_classify(int wait_status, int finished);
 
-/* Should a kernel with this policy be restarted after this exit? */
+/* Should a kernel with this policy be restarted after this exit? Never for
+ * SV_FINISHED (the stream would replay) nor SV_CONFIG (retrying cannot fix a
+ * missing file or a bad argument: the supervisor stops the topology). */
 int sv_should_restart(enum topo_restart policy, enum sv_exit how);
+
+/*
+ * The ready deadline: every kernel must report ready within this many ms of
+ * the launch. supervision.ready when set (ready_ms > 0), else 10 s plus
+ * SV_READY_MS_PER_KERNEL per kernel (a big topology on few cores takes
+ * longer to exec and attach: measured on 2 busy cores, about 1.2 ms a
+ * kernel, 10 under ASan).
+ */
+#define SV_READY_BASE_MS 10000u
+#define SV_READY_MS_PER_KERNEL 20u
+uint64_t sv_ready_deadline_ms(uint64_t ready_ms, size_t nkernels);
+
+/*
+ * What the end-of-run summary may say about a ring, from its counters
+ * (shmring_stats), which are statistics, not protocol: each end stores its
+ * count after publishing, so a kernel killed in between leaves its count
+ * behind by up to one batch, and a scribbled segment holds anything. kills:
+ * how many times either end's kernel was restarted or killed (each may have
+ * left a count behind). Never yields a wrapped-around number.
+ */
+enum sv_counts {
+	SV_COUNTS_OK,      /* in >= out: messages = in, left = unconsumed */
+	SV_COUNTS_LAG,     /* out > in by no more than kills allow: the
+			      producer's count lags; messages = out, lag = out - in */
+	SV_COUNTS_CORRUPT, /* implausible: say "counters unreadable" */
+};
+struct sv_ring_counts {
+	uint64_t messages;    /* committed, as well as the counters tell */
+	uint64_t redelivered;
+	uint64_t left;        /* messages never consumed (OK only; 0 when the
+				 ring is empty, whatever the counters say) */
+	uint64_t lag;         /* LAG: by how much the producer's count lags */
+};
+/* Any counter above this is taken for a scribble (2^56: two years at 1e9
+ * messages a second). */
+#define SV_COUNTS_MAX (1ull << 56)
+enum sv_counts sv_ring_counts(uint64_t msgs_in, uint64_t msgs_out, uint64_t redelivered,
+			      uint64_t fill_bytes, uint64_t capacity, unsigned kills,
+			      struct sv_ring_counts *out);
 
 /*
  * Which kernels a restart of kernel `failed` takes down with it: sets

@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include <shmring/kernel.h>
+
 #include "supervise.h"
 #include "topology.h"
 
@@ -29,6 +31,87 @@ static void exits_are_classified(void **s)
 	/* the macros above mean what waitpid means */
 	assert_true(WIFEXITED(EXIT_STATUS(1)) && WEXITSTATUS(EXIT_STATUS(1)) == 1);
 	assert_true(WIFSIGNALED(SIGNAL_STATUS(9)) && WTERMSIG(SIGNAL_STATUS(9)) == 9);
+}
+
+/* SHMRING_EXIT_CONFIG: bad usage or configuration, never restarted. */
+static void config_exit_is_never_restarted(void **s)
+{
+	(void)s;
+	assert_int_equal(SHMRING_EXIT_CONFIG, 78);
+	assert_int_equal(sv_classify(EXIT_STATUS(SHMRING_EXIT_CONFIG), 0), SV_CONFIG);
+	/* also after a detach: the status says what went wrong */
+	assert_int_equal(sv_classify(EXIT_STATUS(SHMRING_EXIT_CONFIG), 1), SV_CONFIG);
+	/* 77 and 79 are ordinary failures; a signal is never a config error */
+	assert_int_equal(sv_classify(EXIT_STATUS(77), 0), SV_FAILED);
+	assert_int_equal(sv_classify(EXIT_STATUS(79), 0), SV_FAILED);
+	assert_int_equal(sv_classify(SIGNAL_STATUS(SHMRING_EXIT_CONFIG & 0x7f), 0), SV_FAILED);
+	/* whatever the policy */
+	assert_false(sv_should_restart(TOPO_PERMANENT, SV_CONFIG));
+	assert_false(sv_should_restart(TOPO_TRANSIENT, SV_CONFIG));
+	assert_false(sv_should_restart(TOPO_TEMPORARY, SV_CONFIG));
+}
+
+static void ready_deadline_is_the_files_or_scales_with_kernels(void **s)
+{
+	(void)s;
+	/* supervision.ready wins, however many kernels */
+	assert_int_equal(sv_ready_deadline_ms(500, 1), 500);
+	assert_int_equal(sv_ready_deadline_ms(500, 1000), 500);
+	/* else 10 s plus 20 ms a kernel: 1000 kernels get 30 s */
+	assert_int_equal(sv_ready_deadline_ms(0, 0), SV_READY_BASE_MS);
+	assert_int_equal(sv_ready_deadline_ms(0, 3), 10060);
+	assert_int_equal(sv_ready_deadline_ms(0, 1000), 30000);
+	assert_true(sv_ready_deadline_ms(0, 1024) > sv_ready_deadline_ms(0, 100));
+}
+
+static void ring_counts_never_wrap_and_spot_a_scribble(void **s)
+{
+	(void)s;
+	struct sv_ring_counts c;
+	const uint64_t cap = 1 << 20;
+	/* consistent: 10 left in a ring that holds something */
+	assert_int_equal(sv_ring_counts(1000, 990, 3, 160, cap, 2, &c), SV_COUNTS_OK);
+	assert_int_equal(c.messages, 1000);
+	assert_int_equal(c.left, 10);
+	assert_int_equal(c.redelivered, 3);
+	/* the counts differ but the ring is empty: the consumer's count lags,
+	 * nothing was left */
+	assert_int_equal(sv_ring_counts(1000, 990, 0, 0, cap, 2, &c), SV_COUNTS_OK);
+	assert_int_equal(c.left, 0);
+	/* the issue's case: a killed producer's count lags by 6; printed as
+	 * in - out this was 18446744073709551610 "never consumed" */
+	assert_int_equal(sv_ring_counts(1000, 1006, 6, 0, cap, 7, &c), SV_COUNTS_LAG);
+	assert_int_equal(c.messages, 1006);
+	assert_int_equal(c.lag, 6);
+	assert_int_equal(c.left, 0);
+	/* a scribble: counters out of any plausible range */
+	assert_int_equal(sv_ring_counts(UINT64_MAX, 10, 0, 0, cap, 2, &c), SV_COUNTS_CORRUPT);
+	assert_int_equal(sv_ring_counts(10, UINT64_MAX, 0, 0, cap, 2, &c), SV_COUNTS_CORRUPT);
+	assert_int_equal(sv_ring_counts(10, 10, UINT64_MAX, 0, cap, 2, &c), SV_COUNTS_CORRUPT);
+	assert_int_equal(sv_ring_counts(SV_COUNTS_MAX + 1, SV_COUNTS_MAX + 1, 0, 0, cap, 2, &c),
+			 SV_COUNTS_CORRUPT);
+	/* more out than in, by more than kills can explain */
+	assert_int_equal(sv_ring_counts(10, 10 + cap, 0, 0, cap, 2, &c), SV_COUNTS_CORRUPT);
+	/* more in than out by more than the ring holds */
+	assert_int_equal(sv_ring_counts(10 + 4 * cap, 10, 0, 4096, cap, 2, &c), SV_COUNTS_CORRUPT);
+	/* a fill above the capacity */
+	assert_int_equal(sv_ring_counts(10, 10, 0, cap + 1, cap, 2, &c), SV_COUNTS_CORRUPT);
+	/* whatever the input, no field ever holds a wrapped-around value */
+	uint64_t x = 88172645463325252ull;
+	for (int i = 0; i < 100000; i++) {
+		uint64_t v[4];
+		for (int j = 0; j < 4; j++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift64 */
+			v[j] = (i & 1) ? x : x % 5000;
+		}
+		enum sv_counts how = sv_ring_counts(v[0], v[1], v[2] % 100, v[3] % (cap + 2), cap,
+						    (unsigned)(i % 5), &c);
+		if (how == SV_COUNTS_CORRUPT)
+			continue;
+		assert_true(c.messages <= SV_COUNTS_MAX && c.left <= c.messages &&
+			    c.lag <= c.messages && c.redelivered <= SV_COUNTS_MAX);
+		assert_true(how == SV_COUNTS_LAG ? v[1] > v[0] : v[0] >= v[1]);
+	}
 }
 
 static void policies_follow_otp_and_never_restart_finished(void **s)
@@ -144,6 +227,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(exits_are_classified),
 		cmocka_unit_test(policies_follow_otp_and_never_restart_finished),
+		cmocka_unit_test(config_exit_is_never_restarted),
+		cmocka_unit_test(ready_deadline_is_the_files_or_scales_with_kernels),
+		cmocka_unit_test(ring_counts_never_wrap_and_spot_a_scribble),
 		cmocka_unit_test(one_for_one_takes_the_failed_kernel_only),
 		cmocka_unit_test(one_for_all_takes_every_kernel_not_done),
 		cmocka_unit_test(rest_for_one_takes_those_after_it_in_graph_order),
