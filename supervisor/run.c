@@ -341,7 +341,7 @@ static int child_main(void *arg)
 	keep_fd(s->ev_fd);
 	for (size_t r = 0; r < k->nrings; r++)
 		keep_fd(s->ring_fd[k->rings[r]]);
-	/* Bound before exec; the mask survives execve (FACTS.md, hwloc). */
+	/* Bound before exec: a CPU affinity mask survives execve. */
 	if (k->bind && sched_setaffinity(0, sizeof(k->cpus), &k->cpus) < 0) {
 		a->fail = errno | FAIL_BIND;
 		_exit(126);

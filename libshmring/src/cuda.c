@@ -210,7 +210,7 @@ int shmring_cuda_pool_create(struct shmring *out, unsigned nbufs, size_t size,
 	p->size = size;
 	p->slot = (size + SLOT_ALIGN - 1) & ~(size_t)(SLOT_ALIGN - 1);
 	/* A whole multiple of 2 MiB: the consumer that opens the allocation
-	 * sees the pool and nothing of ours beside it (FACTS.md). */
+	 * sees the pool and nothing of ours beside it. */
 	p->alloc = ((p->slot * nbufs) + POOL_GRAIN - 1) & ~(size_t)(POOL_GRAIN - 1);
 	p->ev = calloc(nbufs, sizeof(*p->ev));
 	p->evh = calloc(nbufs, sizeof(*p->evh));

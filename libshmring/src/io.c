@@ -33,7 +33,7 @@
 #include "sys.h"
 
 #ifndef IORING_OP_FUTEX_WAITV_NR
-#define IORING_OP_FUTEX_WAITV_NR 53 /* liburing 2.3 predates it (FACTS.md) */
+#define IORING_OP_FUTEX_WAITV_NR 53 /* liburing 2.3 predates it */
 #endif
 
 struct op {

@@ -16,7 +16,7 @@
 /*
  * Shared (not _PRIVATE) futex operations: the word lives in a MAP_SHARED
  * segment and the waker is another process. A private waiter is never woken
- * by a shared waker (FACTS.md).
+ * by a shared waker (seen: 0 wakes).
  */
 static inline int smr_futex_wait(void *uaddr, uint32_t expected, const struct timespec *rel)
 {

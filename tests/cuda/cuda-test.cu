@@ -4,8 +4,8 @@
  * (shmring/cuda.h). Skips (exit 77, "no CUDA device: ...") without a GPU.
  *
  * The driver (no arguments) never calls CUDA: it creates a ring, forks and
- * execs this program as producer and consumer (FACTS.md: no CUDA before a
- * fork), and checks how they exit. Cases:
+ * execs this program as producer and consumer (no CUDA call may precede a
+ * fork whose child goes on using CUDA), and checks how they exit. Cases:
  *   handoff   4 pool buffers of 1 MiB + 13 bytes circulate 2000 times; the
  *             consumer checks every byte on the device, and every 100th
  *             buffer byte for byte on the host; order by sequence number;

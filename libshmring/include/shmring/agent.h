@@ -7,8 +7,9 @@
  *
  *   nvcc (__CUDACC__): __device__ functions; every shared word is accessed
  *     through cuda::atomic_ref with thread_scope_system, the scope that
- *     orders a GPU's accesses against a CPU's (FACTS.md: never a
- *     read-modify-write on mapped host memory; this code has none).
+ *     orders a GPU's accesses against a CPU's (read-modify-write atomics
+ *     on mapped host memory are not atomic against the CPU over PCIe; this
+ *     code has none).
  *   C11: static inline functions over <stdatomic.h>. The library's tests
  *     run this same code in a thread against the library (ring-test), so the
  *     GPU's protocol is checked on machines without a GPU.
