@@ -103,6 +103,26 @@ static inline void net_release(struct net *n)
 	n->ai = NULL;
 }
 
+/* Attach (the address is already checked), then the one port a TCP kernel
+ * has; the prepared socket is released on every way out. */
+static inline struct shmring *net_attach_port(struct net *n, const char *port,
+					      struct shmring_kernel **kp)
+{
+	int status = 1;
+	struct shmring_kernel *k = k_try_attach(&status);
+	if (!k) {
+		net_release(n);
+		exit(status);
+	}
+	struct shmring *r = shmring_kernel_port(k, port);
+	if (!r) {
+		net_release(n);
+		k_config("%s", shmring_errmsg());
+	}
+	*kp = k;
+	return r;
+}
+
 /*
  * After attaching: --listen accepts one connection; --connect connects,
  * retrying for up to 10 s while the peer is not listening yet. Returns the

@@ -39,17 +39,8 @@ int main(int argc, char **argv)
 {
 	struct net net;
 	net_prepare(&net, argc, argv, USAGE);
-	int status = 1;
-	struct shmring_kernel *k = k_try_attach(&status);
-	if (!k) {
-		net_release(&net);
-		return status;
-	}
-	struct shmring *in = shmring_kernel_port(k, "in");
-	if (!in) {
-		net_release(&net);
-		k_config("%s", shmring_errmsg());
-	}
+	struct shmring_kernel *k;
+	struct shmring *in = net_attach_port(&net, "in", &k);
 	struct shmring_io *io = k_io(k);
 	int fd = net_open(io, &net);
 	if (fd == -ECANCELED)

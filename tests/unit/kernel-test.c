@@ -48,10 +48,13 @@ static void env_for(struct fixture *f, unsigned kernel)
 	setenv("SHMRING_KERNEL", v, 1);
 }
 
-static void build(struct fixture *f, uint32_t state)
+/* A control segment of nk kernels and nr rings, header filled in, version
+ * not yet published (the caller fills the blocks, then stores it). */
+static struct smr_ctl_header *map_ctl(struct fixture *f, uint32_t nk, uint32_t nr,
+				      uint32_t state, const char *name)
 {
 	memset(f, 0, sizeof(*f));
-	f->len = smr_ctl_size(2, 3);
+	f->len = smr_ctl_size(nk, nr);
 	f->ctl_fd = memfd_create("shmring-ctl.test", MFD_CLOEXEC);
 	assert_true(f->ctl_fd >= 0);
 	assert_int_equal(ftruncate(f->ctl_fd, (off_t)f->len), 0);
@@ -61,11 +64,17 @@ static void build(struct fixture *f, uint32_t state)
 	struct smr_ctl_header *h = f->ctl;
 	h->size = (uint32_t)f->len;
 	h->magic = SHMRING_CTL_MAGIC;
-	h->nkernels = 2;
-	h->nrings = 3;
+	h->nkernels = nk;
+	h->nrings = nr;
 	h->event_fd = f->ev_fd;
 	h->state = state;
-	strcpy(h->name, "test");
+	strcpy(h->name, name);
+	return h;
+}
+
+static void build(struct fixture *f, uint32_t state)
+{
+	struct smr_ctl_header *h = map_ctl(f, 2, 3, state, "test");
 	strcpy(smr_ctl_kernels(h)[0].name, "k");
 	strcpy(smr_ctl_kernels(h)[1].name, "peer");
 	static const char *const from[3] = { "o1", "o2", "out" };
@@ -382,22 +391,7 @@ static void event_fd_that_is_not_an_eventfd_is_left_alone(void **s)
  * two ports; a port array sized by rings overflowed the heap. */
 static void build_self_loops(struct fixture *f)
 {
-	memset(f, 0, sizeof(*f));
-	f->len = smr_ctl_size(1, 3);
-	f->ctl_fd = memfd_create("shmring-ctl.loop", MFD_CLOEXEC);
-	assert_true(f->ctl_fd >= 0);
-	assert_int_equal(ftruncate(f->ctl_fd, (off_t)f->len), 0);
-	f->ctl = mmap(NULL, f->len, PROT_READ | PROT_WRITE, MAP_SHARED, f->ctl_fd, 0);
-	assert_true(f->ctl != MAP_FAILED);
-	f->ev_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	struct smr_ctl_header *h = f->ctl;
-	h->size = (uint32_t)f->len;
-	h->magic = SHMRING_CTL_MAGIC;
-	h->nkernels = 1;
-	h->nrings = 3;
-	h->event_fd = f->ev_fd;
-	h->state = SMR_TOPO_ACTIVE;
-	strcpy(h->name, "loop");
+	struct smr_ctl_header *h = map_ctl(f, 1, 3, SMR_TOPO_ACTIVE, "loop");
 	strcpy(smr_ctl_kernels(h)[0].name, "d");
 	struct smr_ctl_ring *cr = smr_ctl_rings(h);
 	for (int r = 0; r < 3; r++) {
