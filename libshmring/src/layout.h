@@ -3,7 +3,9 @@
  * The shared-memory layout of one ring segment. This is a wire format between
  * processes that may have been built at different times: fixed-width fields,
  * explicit padding, static_asserts on every offset. Bump SHMRING_LAYOUT_VERSION
- * on any change; attach refuses other versions with -EPROTO.
+ * on any change; attach refuses other versions with -EPROTO. The public
+ * shmring/agent.h speaks this layout too (for a GPU): agent_check.c asserts
+ * its constants against these, so a change here must be made there too.
  *
  *   offset     size  block                        written by
  *   0          128   identity                     creator, once
@@ -44,6 +46,8 @@
 #define SHMRING_BLOCK          128u
 #define SHMRING_DATA_OFFSET    4096u
 #define SHMRING_REC_HDR        8u
+#define SHMRING_REC_ALIGN      8u  /* records, and so head and tail, are 8-aligned */
+#define SHMRING_REC_TYPE_SHIFT 32  /* header word: len in the low half, type above */
 #define SHMRING_REC_MSG        0x4d53u /* "SM" */
 #define SHMRING_REC_PAD        0x4150u /* "PA" */
 
@@ -134,12 +138,12 @@ static_assert(sizeof(struct smr_header) <= SHMRING_DATA_OFFSET, "header fits bef
 
 static inline uint64_t smr_rec_size(uint64_t len)
 {
-	return (SHMRING_REC_HDR + len + 7u) & ~(uint64_t)7u;
+	return (SHMRING_REC_HDR + len + SHMRING_REC_ALIGN - 1u) & ~(uint64_t)(SHMRING_REC_ALIGN - 1u);
 }
 
 static inline uint64_t smr_rec_pack(uint32_t len, uint32_t type)
 {
-	return (uint64_t)len | ((uint64_t)type << 32);
+	return (uint64_t)len | ((uint64_t)type << SHMRING_REC_TYPE_SHIFT);
 }
 
 #endif

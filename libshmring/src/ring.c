@@ -249,8 +249,16 @@ int shmring_create(const char *name, const struct shmring_opts *opts_in, struct 
 			   r->name, r->map_len, strerror(-rc));
 		goto fail;
 	}
-	if (!name) /* an anonymous segment can be sealed: no peer can shrink it under us */
-		fcntl(r->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+	/* An anonymous segment is sealed at its size: a buggy or hostile peer
+	 * holding the descriptor cannot shrink it under our mapping (SIGBUS on
+	 * the next access). A ring without that guarantee is not handed out. */
+	if (!name && fcntl(r->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+		rc = -errno;
+		smr_seterr("cannot seal an anonymous ring at its size (fcntl F_ADD_SEALS): %s: "
+			   "allow memfd sealing (seccomp policy), or create a named ring",
+			   strerror(-rc));
+		goto fail;
+	}
 	void *map = mmap(NULL, r->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
 	if (map == MAP_FAILED) {
 		rc = -errno;
@@ -390,6 +398,7 @@ int shmring_attach(const char *name_or_fd, enum shmring_role role, struct shmrin
 		goto fail;
 	if (fstat(r->fd, &st) < 0) {
 		rc = -errno;
+		smr_seterr("cannot inspect ring '%s' (fstat): %s", name_or_fd, strerror(-rc));
 		goto fail;
 	}
 	if (st.st_uid != geteuid()) {

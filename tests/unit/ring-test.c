@@ -12,8 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -179,6 +184,114 @@ static void anonymous_segment_is_owner_only(void **s)
 	assert_int_equal(fstat(shmring_fd(r), &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
 	shmring_detach(r);
+}
+
+#if defined(__x86_64__)
+#define TEST_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define TEST_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+/* In a forked child: from now on the system calls nrs[0..n) fail with
+ * EPERM (when cmd >= 0, only with cmd as their second argument), as a
+ * seccomp policy can make them. -1: no seccomp filters here. */
+static int refuse_syscalls(const long *nrs, unsigned n, long cmd)
+{
+#ifdef TEST_AUDIT_ARCH
+	/* The low 32 bits of the second argument (little-endian halves). */
+	const unsigned arg1_lo = offsetof(struct seccomp_data, args[1]) +
+				 (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__ ? 4 : 0);
+	struct sock_filter f[16];
+	unsigned k = 0, check = 4 + n, deny = check + (cmd >= 0 ? 2 : 0), allow = deny + 1;
+	if (n > 8)
+		return -1;
+	f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+					      offsetof(struct seccomp_data, arch));
+	f[k] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TEST_AUDIT_ARCH, 0,
+					    allow - k - 1);
+	k++;
+	f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+					      offsetof(struct seccomp_data, nr));
+	for (unsigned i = 0; i < n; i++, k++)
+		f[k] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)nrs[i],
+						    check - k - 1, 0);
+	f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	if (cmd >= 0) {
+		f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, arg1_lo);
+		f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)cmd, 0, 1);
+	}
+	f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
+	f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	struct sock_fprog prog = { .len = (unsigned short)k, .filter = f };
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+		return -1;
+	return 0;
+#else
+	(void)nrs, (void)n, (void)cmd;
+	return -1;
+#endif
+}
+
+/* Child: with fcntl(F_ADD_SEALS) refused, an anonymous ring must not be
+ * created unsealed. 77: seccomp is not available here. */
+static int create_when_sealing_is_refused(void *arg)
+{
+	(void)arg;
+	const long nr[] = { SYS_fcntl };
+	if (refuse_syscalls(nr, 1, F_ADD_SEALS) < 0)
+		return 77;
+	struct shmring *r;
+	int rc = shmring_create(NULL, NULL, &r);
+	if (rc == 0)
+		return 1; /* handed out an unsealed ring */
+	return rc == -EPERM && strstr(shmring_errmsg(), "F_ADD_SEALS") ? 0 : 2;
+}
+
+static void create_fails_when_the_anonymous_segment_cannot_be_sealed(void **s)
+{
+	(void)s;
+	int rc = reap(child(create_when_sealing_is_refused, NULL));
+	if (rc == 77) {
+		printf("# skipped: no seccomp filter here to refuse F_ADD_SEALS\n");
+		skip();
+	}
+	assert_int_equal(rc, 0);
+}
+
+/* Child: with fstat refused, attach fails with a message that says so. */
+static int attach_when_fstat_is_refused(void *arg)
+{
+	char where[32];
+	snprintf(where, sizeof(where), "fd:%d", shmring_fd(arg));
+	const long nr[] = {
+#ifdef SYS_fstat
+		SYS_fstat,
+#endif
+#ifdef SYS_newfstatat
+		SYS_newfstatat,
+#endif
+		SYS_statx };
+	if (refuse_syscalls(nr, sizeof(nr) / sizeof(nr[0]), -1) < 0)
+		return 77;
+	struct shmring *r;
+	if (shmring_attach(where, SHMRING_ROLE_CONSUMER, &r) != -EPERM)
+		return 1;
+	return strstr(shmring_errmsg(), "fstat") ? 0 : 2;
+}
+
+static void attach_says_why_when_the_segment_cannot_be_inspected(void **s)
+{
+	(void)s;
+	struct shmring *owner;
+	assert_int_equal(shmring_create(NULL, NULL, &owner), 0);
+	int rc = reap(child(attach_when_fstat_is_refused, owner));
+	shmring_detach(owner);
+	if (rc == 77) {
+		printf("# skipped: no seccomp filter here to refuse fstat\n");
+		skip();
+	}
+	assert_int_equal(rc, 0);
 }
 
 static void create_rejects_bad_names(void **s)
@@ -984,6 +1097,8 @@ int main(void)
 		cmocka_unit_test(create_rounds_capacity_and_rejects_out_of_range),
 		cmocka_unit_test(anonymous_segment_is_sealed_against_shrinking),
 		cmocka_unit_test(anonymous_segment_is_owner_only),
+		cmocka_unit_test(create_fails_when_the_anonymous_segment_cannot_be_sealed),
+		cmocka_unit_test(attach_says_why_when_the_segment_cannot_be_inspected),
 		cmocka_unit_test(create_with_role_returns_usable_end),
 		cmocka_unit_test(attach_missing_ring_says_enoent),
 		cmocka_unit_test(attach_rejects_bad_role_and_bad_fd),

@@ -40,31 +40,36 @@
 
 #include "shmring/ring.h"
 
+/*
+ * Shared-word accessors, private to this header: every SHMRING_AGENT_*_
+ * name (trailing underscore) is #undef'd at its end, so none reaches the
+ * code that includes it.
+ */
 #if defined(__CUDACC__)
 #include <cuda/atomic>
-#define SMR_AGENT_FN static __host__ __device__ __forceinline__
-#define SMR_AGENT_U64(p) cuda::atomic_ref<uint64_t, cuda::thread_scope_system>(*(uint64_t *)(p))
-#define SMR_AGENT_U32(p) cuda::atomic_ref<uint32_t, cuda::thread_scope_system>(*(uint32_t *)(p))
-#define smr_agent_load_acquire64(p)    SMR_AGENT_U64(p).load(cuda::memory_order_acquire)
-#define smr_agent_load_relaxed64(p)    SMR_AGENT_U64(p).load(cuda::memory_order_relaxed)
-#define smr_agent_store_release64(p, v) SMR_AGENT_U64(p).store((v), cuda::memory_order_release)
-#define smr_agent_store_relaxed64(p, v) SMR_AGENT_U64(p).store((v), cuda::memory_order_relaxed)
-#define smr_agent_load_acquire32(p)    SMR_AGENT_U32(p).load(cuda::memory_order_acquire)
-#define smr_agent_load_relaxed32(p)    SMR_AGENT_U32(p).load(cuda::memory_order_relaxed)
+#define SHMRING_AGENT_FN_ static __host__ __device__ __forceinline__
+#define SHMRING_AGENT_U64_(p) cuda::atomic_ref<uint64_t, cuda::thread_scope_system>(*(uint64_t *)(p))
+#define SHMRING_AGENT_U32_(p) cuda::atomic_ref<uint32_t, cuda::thread_scope_system>(*(uint32_t *)(p))
+#define SHMRING_AGENT_LOAD_ACQ64_(p)    SHMRING_AGENT_U64_(p).load(cuda::memory_order_acquire)
+#define SHMRING_AGENT_LOAD_RLX64_(p)    SHMRING_AGENT_U64_(p).load(cuda::memory_order_relaxed)
+#define SHMRING_AGENT_STORE_REL64_(p, v) SHMRING_AGENT_U64_(p).store((v), cuda::memory_order_release)
+#define SHMRING_AGENT_STORE_RLX64_(p, v) SHMRING_AGENT_U64_(p).store((v), cuda::memory_order_relaxed)
+#define SHMRING_AGENT_LOAD_ACQ32_(p)    SHMRING_AGENT_U32_(p).load(cuda::memory_order_acquire)
+#define SHMRING_AGENT_LOAD_RLX32_(p)    SHMRING_AGENT_U32_(p).load(cuda::memory_order_relaxed)
 #else
 #include <stdatomic.h>
-#define SMR_AGENT_FN static inline
-#define smr_agent_load_acquire64(p) \
+#define SHMRING_AGENT_FN_ static inline
+#define SHMRING_AGENT_LOAD_ACQ64_(p) \
 	atomic_load_explicit((_Atomic uint64_t *)(void *)(p), memory_order_acquire)
-#define smr_agent_load_relaxed64(p) \
+#define SHMRING_AGENT_LOAD_RLX64_(p) \
 	atomic_load_explicit((_Atomic uint64_t *)(void *)(p), memory_order_relaxed)
-#define smr_agent_store_release64(p, v) \
+#define SHMRING_AGENT_STORE_REL64_(p, v) \
 	atomic_store_explicit((_Atomic uint64_t *)(void *)(p), (v), memory_order_release)
-#define smr_agent_store_relaxed64(p, v) \
+#define SHMRING_AGENT_STORE_RLX64_(p, v) \
 	atomic_store_explicit((_Atomic uint64_t *)(void *)(p), (v), memory_order_relaxed)
-#define smr_agent_load_acquire32(p) \
+#define SHMRING_AGENT_LOAD_ACQ32_(p) \
 	atomic_load_explicit((_Atomic uint32_t *)(void *)(p), memory_order_acquire)
-#define smr_agent_load_relaxed32(p) \
+#define SHMRING_AGENT_LOAD_RLX32_(p) \
 	atomic_load_explicit((_Atomic uint32_t *)(void *)(p), memory_order_relaxed)
 #endif
 
@@ -72,10 +77,23 @@
 extern "C" {
 #endif
 
-/* Record format (layout.h, a wire format): 8-byte header {u32 len, u32 type}. */
-#define SHMRING_AGENT_REC_HDR 8u
-#define SHMRING_AGENT_REC_MSG 0x4d53u
-#define SHMRING_AGENT_REC_PAD 0x4150u
+/*
+ * The ring layout this protocol speaks, a wire format. The library states
+ * each of these again from its own layout definitions at build time (a
+ * static_assert per constant, and per width and alignment of every shared
+ * word reached through struct shmring_mapping), so a layout change that
+ * would leave this header behind does not compile. The word offsets
+ * themselves come from shmring_mapping at run time.
+ *
+ * A record: an 8-byte header, {u32 len (low half), u32 type (high half)},
+ * then the payload, padded to 8 bytes.
+ */
+#define SHMRING_AGENT_LAYOUT_VERSION 2u
+#define SHMRING_AGENT_REC_HDR        8u
+#define SHMRING_AGENT_REC_ALIGN      8u
+#define SHMRING_AGENT_REC_TYPE_SHIFT 32
+#define SHMRING_AGENT_REC_MSG        0x4d53u /* "SM" */
+#define SHMRING_AGENT_REC_PAD        0x4150u /* "PA" */
 
 /* Results besides a length / 1. */
 #define SHMRING_AGENT_EMPTY   0   /* nothing now: poll again */
@@ -104,9 +122,10 @@ struct shmring_agent_end {
 	uint64_t *peeked;    /* consumer */
 };
 
-SMR_AGENT_FN uint64_t shmring_agent_rec_size(uint64_t len)
+SHMRING_AGENT_FN_ uint64_t shmring_agent_rec_size(uint64_t len)
 {
-	return (SHMRING_AGENT_REC_HDR + len + 7u) & ~(uint64_t)7u;
+	return (SHMRING_AGENT_REC_HDR + len + SHMRING_AGENT_REC_ALIGN - 1u) &
+	       ~(uint64_t)(SHMRING_AGENT_REC_ALIGN - 1u);
 }
 
 /*
@@ -115,8 +134,8 @@ SMR_AGENT_FN uint64_t shmring_agent_rec_size(uint64_t len)
  * m->base itself for a CPU agent). The counters are read through m->base,
  * on the host, so the totals continue. batch: consumer publication interval.
  */
-SMR_AGENT_FN void shmring_agent_init(struct shmring_agent_end *e, const struct shmring_mapping *m,
-				     void *base, uint32_t batch)
+SHMRING_AGENT_FN_ void shmring_agent_init(struct shmring_agent_end *e,
+					  const struct shmring_mapping *m, void *base, uint32_t batch)
 {
 	uint8_t *b = (uint8_t *)base;
 	const uint8_t *hb = (const uint8_t *)m->base;
@@ -126,7 +145,7 @@ SMR_AGENT_FN void shmring_agent_init(struct shmring_agent_end *e, const struct s
 	e->mask = m->capacity - 1;
 	e->max_msg = m->max_message;
 	e->pos = m->pos;
-	e->peer_pos = smr_agent_load_acquire64(hb + m->tail);
+	e->peer_pos = SHMRING_AGENT_LOAD_ACQ64_(hb + m->tail);
 	e->cur_rec = 0;
 	e->cur_len = 0;
 	e->pending = 0;
@@ -138,29 +157,29 @@ SMR_AGENT_FN void shmring_agent_init(struct shmring_agent_end *e, const struct s
 	e->my_msgs = (uint64_t *)(b + (prod ? m->producer_msgs : m->consumer_msgs));
 	e->my_bytes = (uint64_t *)(b + (prod ? m->producer_bytes : m->consumer_bytes));
 	e->peeked = (uint64_t *)(b + m->consumer_peeked);
-	e->msgs = smr_agent_load_relaxed64(hb + (prod ? m->producer_msgs : m->consumer_msgs));
-	e->bytes = smr_agent_load_relaxed64(hb + (prod ? m->producer_bytes : m->consumer_bytes));
+	e->msgs = SHMRING_AGENT_LOAD_RLX64_(hb + (prod ? m->producer_msgs : m->consumer_msgs));
+	e->bytes = SHMRING_AGENT_LOAD_RLX64_(hb + (prod ? m->producer_bytes : m->consumer_bytes));
 }
 
-SMR_AGENT_FN uint64_t *shmring_agent_hdr(const struct shmring_agent_end *e, uint64_t pos)
+SHMRING_AGENT_FN_ uint64_t *shmring_agent_hdr(const struct shmring_agent_end *e, uint64_t pos)
 {
 	return (uint64_t *)(void *)(e->data + (pos & e->mask));
 }
 
 /* Make this end's progress visible: consumer, tail (C2); both, counters. */
-SMR_AGENT_FN void shmring_agent_publish(struct shmring_agent_end *e)
+SHMRING_AGENT_FN_ void shmring_agent_publish(struct shmring_agent_end *e)
 {
 	if (e->role == SHMRING_ROLE_CONSUMER) {
 		/* C2: release; every read of the freed records is done. Pairs
 		 * with the producer's P2 and with the host's acquire of tail. */
-		smr_agent_store_release64(e->tail, e->pos);
-		smr_agent_store_relaxed64(e->my_bytes, e->bytes);
-		smr_agent_store_relaxed64(e->my_msgs, e->msgs);
+		SHMRING_AGENT_STORE_REL64_(e->tail, e->pos);
+		SHMRING_AGENT_STORE_RLX64_(e->my_bytes, e->bytes);
+		SHMRING_AGENT_STORE_RLX64_(e->my_msgs, e->msgs);
 	} else {
-		smr_agent_store_relaxed64(e->my_bytes, e->bytes);
+		SHMRING_AGENT_STORE_RLX64_(e->my_bytes, e->bytes);
 		/* Release, after the headers: the host acquires msgs and then
 		 * wakes a sleeping consumer, which must find the records. */
-		smr_agent_store_release64(e->my_msgs, e->msgs);
+		SHMRING_AGENT_STORE_REL64_(e->my_msgs, e->msgs);
 	}
 	e->pending = 0;
 }
@@ -170,29 +189,29 @@ SMR_AGENT_FN void shmring_agent_publish(struct shmring_agent_end *e)
  * valid until release; SHMRING_AGENT_EMPTY, _EOS or _CORRUPT. Peeking again
  * before release returns the same message.
  */
-SMR_AGENT_FN int64_t shmring_agent_peek(struct shmring_agent_end *e, const void **buf)
+SHMRING_AGENT_FN_ int64_t shmring_agent_peek(struct shmring_agent_end *e, const void **buf)
 {
 	for (;;) {
 		uint64_t off = e->pos & e->mask;
 		/* C1: acquire; pairs with the producer's header release (R1). */
-		uint64_t h = smr_agent_load_acquire64(shmring_agent_hdr(e, e->pos));
+		uint64_t h = SHMRING_AGENT_LOAD_ACQ64_(shmring_agent_hdr(e, e->pos));
 		if (h == 0) {
 			if (e->pending)
 				shmring_agent_publish(e); /* a producer waiting for room */
 			/* Acquire: closed is released after the last header. */
-			if (!smr_agent_load_acquire32(e->peer_closed))
+			if (!SHMRING_AGENT_LOAD_ACQ32_(e->peer_closed))
 				return SHMRING_AGENT_EMPTY;
-			h = smr_agent_load_acquire64(shmring_agent_hdr(e, e->pos));
+			h = SHMRING_AGENT_LOAD_ACQ64_(shmring_agent_hdr(e, e->pos));
 			if (h == 0)
 				return SHMRING_AGENT_EOS;
 		}
-		uint32_t n = (uint32_t)h, type = (uint32_t)(h >> 32);
+		uint32_t n = (uint32_t)h, type = (uint32_t)(h >> SHMRING_AGENT_REC_TYPE_SHIFT);
 		uint64_t rec = shmring_agent_rec_size(n);
 		if (type == SHMRING_AGENT_REC_MSG && n != 0 && n <= e->max_msg && off + rec <= e->cap) {
 			e->cur_rec = rec;
 			e->cur_len = n;
 			/* Relaxed: read only by a successor taking the role over. */
-			smr_agent_store_relaxed64(e->peeked, e->pos + rec);
+			SHMRING_AGENT_STORE_RLX64_(e->peeked, e->pos + rec);
 			*buf = e->data + off + SHMRING_AGENT_REC_HDR;
 			return (int64_t)n;
 		}
@@ -206,7 +225,7 @@ SMR_AGENT_FN int64_t shmring_agent_peek(struct shmring_agent_end *e, const void 
 	}
 }
 
-SMR_AGENT_FN void shmring_agent_release(struct shmring_agent_end *e)
+SHMRING_AGENT_FN_ void shmring_agent_release(struct shmring_agent_end *e)
 {
 	e->pos += e->cur_rec;
 	e->cur_rec = 0;
@@ -220,7 +239,7 @@ SMR_AGENT_FN void shmring_agent_release(struct shmring_agent_end *e)
  * Producer: room for len bytes. Returns 1 with *buf in the ring, or
  * SHMRING_AGENT_EMPTY (full: poll again), _CLOSED, _TOOBIG, _CORRUPT.
  */
-SMR_AGENT_FN int shmring_agent_reserve(struct shmring_agent_end *e, uint64_t len, void **buf)
+SHMRING_AGENT_FN_ int shmring_agent_reserve(struct shmring_agent_end *e, uint64_t len, void **buf)
 {
 	if (len == 0 || len > e->max_msg)
 		return SHMRING_AGENT_TOOBIG;
@@ -231,21 +250,21 @@ SMR_AGENT_FN int shmring_agent_reserve(struct shmring_agent_end *e, uint64_t len
 	uint64_t need = (rec <= contig ? rec : contig + rec) + SHMRING_AGENT_REC_HDR;
 	if (e->cap - (e->pos - e->peer_pos) < need) {
 		/* P2: acquire; pairs with the consumer's release of tail (C2). */
-		uint64_t t = smr_agent_load_acquire64(e->tail);
-		if (e->pos - t > e->cap || (t & 7u))
+		uint64_t t = SHMRING_AGENT_LOAD_ACQ64_(e->tail);
+		if (e->pos - t > e->cap || (t & (SHMRING_AGENT_REC_ALIGN - 1u)))
 			return SHMRING_AGENT_CORRUPT;
 		e->peer_pos = t;
 		if (e->cap - (e->pos - t) < need)
-			return smr_agent_load_relaxed32(e->peer_closed) ? SHMRING_AGENT_CLOSED
-									: SHMRING_AGENT_EMPTY;
+			return SHMRING_AGENT_LOAD_RLX32_(e->peer_closed) ? SHMRING_AGENT_CLOSED
+									 : SHMRING_AGENT_EMPTY;
 	}
 	if (rec > contig) {
 		/* Z for the slot at 0, head over the pad, then R1 for the pad. */
-		smr_agent_store_relaxed64(shmring_agent_hdr(e, e->pos + contig), (uint64_t)0);
-		smr_agent_store_relaxed64(e->head, e->pos + contig);
-		smr_agent_store_release64(shmring_agent_hdr(e, e->pos),
-					  (uint64_t)(contig - SHMRING_AGENT_REC_HDR) |
-					  ((uint64_t)SHMRING_AGENT_REC_PAD << 32));
+		SHMRING_AGENT_STORE_RLX64_(shmring_agent_hdr(e, e->pos + contig), (uint64_t)0);
+		SHMRING_AGENT_STORE_RLX64_(e->head, e->pos + contig);
+		SHMRING_AGENT_STORE_REL64_(shmring_agent_hdr(e, e->pos),
+			(uint64_t)(contig - SHMRING_AGENT_REC_HDR) |
+			((uint64_t)SHMRING_AGENT_REC_PAD << SHMRING_AGENT_REC_TYPE_SHIFT));
 		e->pos += contig;
 		off = 0;
 	}
@@ -256,16 +275,16 @@ SMR_AGENT_FN int shmring_agent_reserve(struct shmring_agent_end *e, uint64_t len
 }
 
 /* Producer: publish the reserved record with len <= the reserved length. */
-SMR_AGENT_FN void shmring_agent_commit(struct shmring_agent_end *e, uint64_t len)
+SHMRING_AGENT_FN_ void shmring_agent_commit(struct shmring_agent_end *e, uint64_t len)
 {
 	uint64_t at = e->pos, rec = shmring_agent_rec_size(len);
 	/* Z: the next slot reads 0 before the record is visible; relaxed, the
 	 * header's release orders it. Head before header: tail <= head. */
-	smr_agent_store_relaxed64(shmring_agent_hdr(e, at + rec), (uint64_t)0);
-	smr_agent_store_relaxed64(e->head, at + rec);
+	SHMRING_AGENT_STORE_RLX64_(shmring_agent_hdr(e, at + rec), (uint64_t)0);
+	SHMRING_AGENT_STORE_RLX64_(e->head, at + rec);
 	/* R1: the payload and the zero above are visible before the header. */
-	smr_agent_store_release64(shmring_agent_hdr(e, at),
-				  len | ((uint64_t)SHMRING_AGENT_REC_MSG << 32));
+	SHMRING_AGENT_STORE_REL64_(shmring_agent_hdr(e, at),
+		len | ((uint64_t)SHMRING_AGENT_REC_MSG << SHMRING_AGENT_REC_TYPE_SHIFT));
 	e->pos = at + rec;
 	e->cur_rec = 0;
 	e->msgs++;
@@ -295,7 +314,7 @@ static inline void shmring_agent_watch_init(struct shmring_agent_watch *w, struc
 	w->ring = ring;
 	w->word = (const uint64_t *)(const void *)(hb + (m->role == SHMRING_ROLE_PRODUCER
 							 ? m->producer_msgs : m->tail));
-	w->last = smr_agent_load_acquire64(w->word);
+	w->last = SHMRING_AGENT_LOAD_ACQ64_(w->word);
 }
 
 /* 1 if the agent made progress since the last look (and the peer was woken
@@ -304,7 +323,7 @@ static inline int shmring_agent_watch_poll(struct shmring_agent_watch *w)
 {
 	/* Acquire: pairs with the agent's release of the word, so what it
 	 * announces (headers, freed space) is visible before the wake. */
-	uint64_t v = smr_agent_load_acquire64(w->word);
+	uint64_t v = SHMRING_AGENT_LOAD_ACQ64_(w->word);
 	if (v == w->last)
 		return 0;
 	w->last = v;
@@ -315,4 +334,14 @@ static inline int shmring_agent_watch_poll(struct shmring_agent_watch *w)
 #ifdef __cplusplus
 }
 #endif
+
+#undef SHMRING_AGENT_FN_
+#undef SHMRING_AGENT_U64_
+#undef SHMRING_AGENT_U32_
+#undef SHMRING_AGENT_LOAD_ACQ64_
+#undef SHMRING_AGENT_LOAD_RLX64_
+#undef SHMRING_AGENT_STORE_REL64_
+#undef SHMRING_AGENT_STORE_RLX64_
+#undef SHMRING_AGENT_LOAD_ACQ32_
+#undef SHMRING_AGENT_LOAD_RLX32_
 #endif
