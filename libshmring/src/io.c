@@ -10,12 +10,14 @@
  * operation can be consumed wherever it sits in the CQ.
  *
  * The sleep (smr_io_sleep), with futex operations in io_uring (Linux 6.7):
- * one IORING_OP_FUTEX_WAITV over the waitv vector kernel.c built (stop flag
- * and every input's futex_seq, after the S1-S3 steps of the ring protocol),
- * then io_uring_submit_and_wait_timeout for one CQE: any I/O completion, or
- * the futex op completing because a producer or the supervisor woke one of
- * the words. The futex op stays armed across calls until it completes: a
- * FUTEX_WAKE on any of the words completes it whatever values it was armed
+ * IORING_OP_FUTEX_WAITV over the waitv vector wait.c built (stop flag and
+ * every input's futex_seq, after the S1-S3 steps of the ring protocol), one
+ * operation per FUTEX_WAITV_MAX words, so a kernel with more inputs than one
+ * futex_waitv takes still sleeps on all of them; then
+ * io_uring_submit_and_wait_timeout for one CQE: any I/O completion, or a
+ * futex op completing because a producer or the supervisor woke one of its
+ * words. Each futex op stays armed across calls until it completes: a
+ * FUTEX_WAKE on any of its words completes it whatever values it was armed
  * with, and the producers' wake is FUTEX_WAKE(INT_MAX) (wait.c), so a parked
  * op never steals a wake from another waiter on the same word.
  */
@@ -40,7 +42,8 @@ struct op {
 	uint64_t tag;
 	struct __kernel_timespec ts;
 	struct op *next_free;
-	int internal;
+	int internal;       /* one of our futex ops, not a user op */
+	int armed;          /* futex op: in the kernel, not yet completed */
 };
 
 struct shmring_io {
@@ -48,9 +51,9 @@ struct shmring_io {
 	_Atomic uint32_t *stop; /* the kernel's stop flag */
 	uint64_t slice_ns;
 	int futex_ok;       /* IORING_OP_FUTEX_WAITV usable */
-	int futex_armed;    /* our futex op is in the kernel */
-	struct op futex_op;
-	struct smr_futex_waitv w[FUTEX_WAITV_MAX];
+	struct op *fops;    /* futex ops, one per FUTEX_WAITV_MAX words of w */
+	struct smr_futex_waitv *w; /* the vector they were armed with */
+	unsigned nw;        /* words in w, fixed by the first sleep */
 	struct op *ops, *free;
 	unsigned nops;
 	unsigned inflight;  /* user ops queued or submitted, not yet completed */
@@ -103,7 +106,6 @@ int smr_io_new(unsigned entries, _Atomic uint32_t *stop, struct shmring_io **out
 		io->ops[i].next_free = io->free;
 		io->free = &io->ops[i];
 	}
-	io->futex_op.internal = 1;
 	io->stop = stop;
 	io->slice_ns = smr_peer_check_ms() * 1000000ull;
 	io->futex_ok = probe_futex(&io->ring);
@@ -119,6 +121,8 @@ void smr_io_free(struct shmring_io *io)
 	io_uring_queue_exit(&io->ring);
 	free(io->ops);
 	free(io->done);
+	free(io->fops);
+	free(io->w);
 	free(io);
 }
 
@@ -139,7 +143,7 @@ static void drain(struct shmring_io *io)
 	while (io_uring_peek_cqe(&io->ring, &cqe) == 0) {
 		struct op *o = io_uring_cqe_get_data(cqe);
 		if (o && o->internal) {
-			io->futex_armed = 0;
+			o->armed = 0;
 		} else if (o) {
 			/* Each user op keeps its record until it is taken, so the
 			 * done list never holds more than nops entries. */
@@ -272,6 +276,55 @@ int shmring_io_timeout(struct shmring_io *io, uint64_t ms, uint64_t tag)
 	return 0;
 }
 
+/* The futex ops and vector for n words: sized by the first sleep, since a
+ * kernel always sleeps on the same words, and an armed op stands for the
+ * words it was armed with. 0 for another n: the caller falls back. */
+static int futex_room(struct shmring_io *io, unsigned n)
+{
+	if (io->w)
+		return n == io->nw;
+	unsigned nops = (n + FUTEX_WAITV_MAX - 1) / FUTEX_WAITV_MAX;
+	io->fops = calloc(nops, sizeof(*io->fops));
+	io->w = calloc(n, sizeof(*io->w));
+	if (!io->fops || !io->w) {
+		free(io->fops);
+		free(io->w);
+		io->fops = NULL;
+		io->w = NULL;
+		return 0;
+	}
+	for (unsigned i = 0; i < nops; i++)
+		io->fops[i].internal = 1;
+	io->nw = n;
+	return 1;
+}
+
+/* Queue a FUTEX_WAITV for each group of words whose op is not armed. One
+ * left unarmed (no SQE) only means that group waits for the slice. */
+static void arm_futex(struct shmring_io *io, const struct smr_futex_waitv *w)
+{
+	for (unsigned first = 0, i = 0; first < io->nw; first += FUTEX_WAITV_MAX, i++) {
+		struct op *o = &io->fops[i];
+		if (o->armed)
+			continue;
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&io->ring);
+		if (!sqe) {
+			io_uring_submit(&io->ring);
+			if (!(sqe = io_uring_get_sqe(&io->ring)))
+				return;
+		}
+		unsigned cnt = io->nw - first < FUTEX_WAITV_MAX ? io->nw - first : FUTEX_WAITV_MAX;
+		/* The kernel reads the vector at submission: keep our copy. */
+		memcpy(io->w + first, w + first, cnt * sizeof(*w));
+		memset(sqe, 0, sizeof(*sqe));
+		sqe->opcode = IORING_OP_FUTEX_WAITV_NR;
+		sqe->addr = (uintptr_t)(io->w + first);
+		sqe->len = cnt;
+		io_uring_sqe_set_data(sqe, o);
+		o->armed = 1;
+	}
+}
+
 /*
  * Sleep for at most slice_ns until one of the n futex words in w is woken
  * (or differs from its value), an I/O completes, or the slice ends. The
@@ -284,35 +337,16 @@ void smr_io_sleep(struct shmring_io *io, const struct smr_futex_waitv *w, unsign
 	drain(io);
 	if (io->ndone)
 		return;
-	if (!io->futex_ok) {
+	if (!io->futex_ok || !futex_room(io, n)) {
 		/* Fallback: sleep on the words; while I/O is in flight, in 1 ms
 		 * slices so its completion is noticed within one. */
 		if (io->inflight && slice_ns > 1000000ull)
 			slice_ns = 1000000ull;
-		if (smr_futex_waitv((struct smr_futex_waitv *)w, n, slice_ns) == -ENOSYS) {
-			struct timespec nap = { 0, 1000000L };
-			nanosleep(&nap, NULL);
-		}
+		smr_futex_sleep((struct smr_futex_waitv *)w, n, slice_ns);
 		drain(io);
 		return;
 	}
-	if (!io->futex_armed) {
-		struct io_uring_sqe *sqe = io_uring_get_sqe(&io->ring);
-		if (!sqe) {
-			io_uring_submit(&io->ring);
-			sqe = io_uring_get_sqe(&io->ring);
-		}
-		if (sqe) {
-			/* The vector must outlive the submission: keep our copy. */
-			memcpy(io->w, w, n * sizeof(*w));
-			memset(sqe, 0, sizeof(*sqe));
-			sqe->opcode = IORING_OP_FUTEX_WAITV_NR;
-			sqe->addr = (uintptr_t)io->w;
-			sqe->len = n;
-			io_uring_sqe_set_data(sqe, &io->futex_op);
-			io->futex_armed = 1;
-		}
-	}
+	arm_futex(io, w);
 	struct __kernel_timespec ts = { .tv_sec = (long long)(slice_ns / 1000000000ull),
 					.tv_nsec = (long long)(slice_ns % 1000000000ull) };
 	struct io_uring_cqe *cqe;

@@ -41,6 +41,10 @@ struct shmring_kernel {
 	unsigned nports, ninputs, noutputs;
 	struct shmring_io *io; /* io.h, when the kernel does I/O */
 	uint64_t slice_ns;      /* longest sleep: SHMRING_PEER_CHECK_MS, as ring waits */
+	/* What shmring_kernel_wait sleeps on, made at its first sleep (sleep_set) */
+	struct shmring **inputs;
+	struct smr_futex_waitv *w;
+	struct shmring_io *wake_io; /* more inputs than one futex_waitv takes */
 	char name[SHMRING_CTL_NAME];
 };
 
@@ -164,6 +168,9 @@ static void free_kernel(struct shmring_kernel *k, int close_ports)
 		shmring_detach(k->ports[i].ring);
 	}
 	free(k->ports);
+	free(k->inputs);
+	free(k->w);
+	smr_io_free(k->wake_io);
 	smr_io_free(k->io);
 	if (k->ctl)
 		munmap(k->ctl, k->ctl_len);
@@ -402,6 +409,9 @@ int shmring_io_init(struct shmring_kernel *k, unsigned entries, struct shmring_i
 	int rc = smr_io_new(entries, &k->me->stop, &k->io);
 	if (rc < 0)
 		return rc;
+	/* From now on the wait sleeps in this one (sleep_set). */
+	smr_io_free(k->wake_io);
+	k->wake_io = NULL;
 	*io = k->io;
 	return 0;
 }
@@ -415,6 +425,84 @@ static int count_ready(struct shmring_kernel *k)
 	return n;
 }
 
+
+static int recheck(void *k)
+{
+	return count_ready(k);
+}
+
+/* An io_uring only to sleep in, for a kernel with more inputs than one
+ * futex_waitv takes (wait.c): kept only if it has futex operations, else
+ * the plain sleep's polling of the extra inputs is as good and cheaper. */
+static void make_wake_io(struct shmring_kernel *k)
+{
+	char saved[256]; /* not a failure of the caller's: keep its message */
+	snprintf(saved, sizeof(saved), "%s", shmring_errmsg());
+	struct shmring_io *io;
+	if (smr_io_new(4, &k->me->stop, &io) == 0) {
+		if (shmring_io_uses_futex(io))
+			k->wake_io = io;
+		else
+			smr_io_free(io);
+	}
+	smr_seterr("%s", saved);
+}
+
+/* What the wait sleeps on: every input and the stop flag, in the kernel's
+ * io_uring when it has one (its completions end the sleep too). */
+static int sleep_set(struct shmring_kernel *k, struct smr_sleep_set *s)
+{
+	if (!k->inputs) {
+		k->inputs = malloc((k->ninputs ? k->ninputs : 1) * sizeof(*k->inputs));
+		k->w = malloc((k->ninputs + 1) * sizeof(*k->w));
+		if (!k->inputs || !k->w) {
+			free(k->inputs);
+			free(k->w);
+			k->inputs = NULL;
+			k->w = NULL;
+			return -ENOMEM;
+		}
+		for (unsigned i = 0; i < k->ninputs; i++)
+			k->inputs[i] = k->ports[i].ring;
+		if (k->ninputs + 1 > FUTEX_WAITV_MAX && !k->io)
+			make_wake_io(k);
+	}
+	*s = (struct smr_sleep_set){ .ends = k->inputs, .n = k->ninputs, .stop = &k->me->stop,
+				     .recheck = recheck, .arg = k, .w = k->w,
+				     .io = k->io ? k->io : k->wake_io };
+	return 0;
+}
+
+/* Spin first, as the adaptive strategy does: a message due within spin_us
+ * is taken without two system calls (sleep here, wake there). The longest
+ * spin of the inputs' strategies; none for futex inputs. Returns the ready
+ * count, 0 for a stop, or -EAGAIN when the spin ended with nothing. */
+static int spin(struct shmring_kernel *k, uint64_t deadline)
+{
+	uint64_t spin_ns = 0, now = smr_now_ns();
+	for (unsigned i = 0; i < k->ninputs; i++) {
+		const struct shmring *r = k->ports[i].ring;
+		uint64_t ns = r->wait == SHMRING_WAIT_FUTEX ? 0
+			: r->wait == SHMRING_WAIT_ADAPTIVE ? (uint64_t)r->spin_us * 1000ull : UINT64_MAX;
+		if (ns > spin_ns)
+			spin_ns = ns;
+	}
+	uint64_t spin_end = spin_ns == UINT64_MAX ? deadline : now + spin_ns;
+	if (spin_end > deadline)
+		spin_end = deadline;
+	while (now < spin_end) {
+		int n;
+		for (int j = 0; j < 64; j++) {
+			smr_cpu_relax();
+			if ((n = count_ready(k)) > 0)
+				return n;
+		}
+		if (smr_load_acquire(&k->me->stop))
+			return 0;
+		now = smr_now_ns();
+	}
+	return -EAGAIN;
+}
 
 int shmring_kernel_wait(struct shmring_kernel *k, int timeout_ms)
 {
@@ -431,75 +519,21 @@ int shmring_kernel_wait(struct shmring_kernel *k, int timeout_ms)
 		return -EAGAIN;
 	uint64_t now = smr_now_ns();
 	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : now + (uint64_t)timeout_ms * 1000000ull;
-	/* Spin first, as the adaptive strategy does: a message due within
-	 * spin_us is taken without two system calls (sleep here, wake there).
-	 * The longest spin of the inputs' strategies; none for futex inputs. */
-	uint64_t spin_ns = 0;
-	for (unsigned i = 0; i < k->ninputs; i++) {
-		const struct shmring *r = k->ports[i].ring;
-		uint64_t ns = r->wait == SHMRING_WAIT_FUTEX ? 0
-			: r->wait == SHMRING_WAIT_ADAPTIVE ? (uint64_t)r->spin_us * 1000ull : UINT64_MAX;
-		if (ns > spin_ns)
-			spin_ns = ns;
-	}
-	uint64_t spin_end = spin_ns == UINT64_MAX ? deadline : now + spin_ns;
-	if (spin_end > deadline)
-		spin_end = deadline;
-	while (now < spin_end) {
-		for (int j = 0; j < 64; j++) {
-			smr_cpu_relax();
-			if ((n = count_ready(k)) > 0)
-				return n;
-		}
-		if (smr_load_acquire(&k->me->stop))
-			return 0;
-		now = smr_now_ns();
-	}
-	if (now >= deadline)
-		return -ETIMEDOUT;
-	unsigned nw = k->ninputs < FUTEX_WAITV_MAX - 1 ? k->ninputs : FUTEX_WAITV_MAX - 1;
-	struct smr_futex_waitv w[FUTEX_WAITV_MAX];
+	if ((n = spin(k, deadline)) != -EAGAIN)
+		return n;
+	struct smr_sleep_set s;
+	if ((n = sleep_set(k, &s)) < 0)
+		return n;
 	for (;;) {
-		/* The stop flag: the supervisor stores 1 (release), then wakes. */
-		w[0] = (struct smr_futex_waitv){ .val = 0, .uaddr = (uintptr_t)&k->me->stop,
-						 .flags = FUTEX_32 };
-		for (unsigned i = 0; i < nw; i++) {
-			struct shmring *r = k->ports[i].ring;
-			/* S1 and S2 of the ring's sleep protocol (wait.c), for each
-			 * input: the value to sleep on, then the announcement
-			 * (release orders S1 before it). */
-			uint32_t seq = smr_load_acquire(&r->me->futex_seq);
-			smr_store_release(&r->me->sleeping, 1u);
-			w[i + 1] = (struct smr_futex_waitv){ .val = seq, .uaddr = (uintptr_t)&r->me->futex_seq,
-							     .flags = FUTEX_32 };
-		}
-		/* S3: full fence; pairs with each producer's W2 (and orders our
-		 * announcements before the re-check of the stop flag, which the
-		 * supervisor stores before its wake). */
-		smr_fence_full();
-		n = count_ready(k); /* S4 */
-		int stop = smr_load_acquire(&k->me->stop) != 0;
+		/* The ring protocol's S1-S6 over every input and the stop flag
+		 * (wait.c), in slices of SHMRING_PEER_CHECK_MS (100 ms) so the
+		 * caller sees dead producers through peek. */
 		now = smr_now_ns();
-		if (!n && !stop && now < deadline) {
-			/* S5: one sleep over every input and the stop flag, in slices
-			 * of SHMRING_PEER_CHECK_MS (100 ms) so the caller sees dead
-			 * producers through peek. */
-			uint64_t slice = deadline - now < k->slice_ns ? deadline - now : k->slice_ns;
-			for (unsigned i = 0; i < nw; i++) /* each input's consumer slept */
-				smr_counter_add(&k->ports[i].ring->my_ctr->sleeps, 1);
-			if (k->io) {
-				smr_io_sleep(k->io, w, nw + 1, slice); /* and I/O (io.c) */
-			} else if (smr_futex_waitv(w, nw + 1, slice) == -ENOSYS) {
-				/* Before Linux 5.16: no vector wait. Nap briefly and
-				 * look again (documented fallback). */
-				struct timespec nap = { 0, 1000000L };
-				nanosleep(&nap, NULL);
-			}
-		}
-		/* S6. Relaxed: only this end writes its flags (wait.c). */
-		for (unsigned i = 0; i < nw; i++)
-			smr_store_relaxed(&k->ports[i].ring->me->sleeping, 0u);
-		if (stop || smr_load_acquire(&k->me->stop))
+		uint64_t slice = deadline <= now ? 0
+			: deadline - now < k->slice_ns ? deadline - now : k->slice_ns;
+		n = smr_sleep(&s, slice);
+		/* Acquire: pairs with the supervisor's release of the flag. */
+		if (smr_load_acquire(&k->me->stop))
 			return 0;
 		if (n || (n = count_ready(k)) > 0)
 			return n;

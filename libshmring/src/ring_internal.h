@@ -60,6 +60,26 @@ void smr_seterr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* wait.c */
 typedef int (*smr_ready_fn)(struct shmring *r);
 int  smr_wait(struct shmring *r, int timeout_ms, smr_ready_fn ready);
+
+struct smr_futex_waitv;
+struct shmring_io;
+
+/* What one round of the sleep protocol (wait.c) sleeps on. */
+struct smr_sleep_set {
+	struct shmring *const *ends; /* n ends whose futex_seq is slept on */
+	unsigned n;
+	_Atomic uint32_t *stop;      /* a stop flag also slept on, or NULL */
+	int (*recheck)(void *arg);   /* S4: non-zero ends the wait (no sleep) */
+	void *arg;
+	struct smr_futex_waitv *w;   /* scratch, n + 1 entries */
+	struct shmring_io *io;       /* sleep in this io_uring (io.c), or NULL */
+};
+/* S1-S6 once: announce on every end, re-check, and unless that found
+ * something, *stop is set or slice_ns is 0, sleep at most slice_ns. Returns
+ * the re-check's non-zero result, or 0: the caller looks again. */
+int  smr_sleep(const struct smr_sleep_set *s, uint64_t slice_ns);
+/* S5 without io_uring: futex_waitv on w (any n; see wait.c for n > 128). */
+void smr_futex_sleep(struct smr_futex_waitv *w, unsigned n, uint64_t slice_ns);
 void smr_wake_peer(struct shmring *r);
 void smr_wake_peer_always(struct shmring *r);
 uint64_t smr_owner_word_self(void);

@@ -34,6 +34,10 @@ static inline int smr_futex_wake(void *uaddr, int n)
  * value or is woken, for at most rel_ns. Shared futexes (no FUTEX2_PRIVATE),
  * so FUTEX_WAKE from another process reaches them. 0, or -errno (-ENOSYS on
  * older kernels: callers fall back to short naps). */
+#ifndef FUTEX_WAITV_MAX
+#define FUTEX_WAITV_MAX 128 /* words one futex_waitv takes (uapi, 5.16) */
+#endif
+
 struct smr_futex_waitv {
 	uint64_t val;
 	uint64_t uaddr;

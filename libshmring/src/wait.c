@@ -22,6 +22,13 @@
  * therefore never lost. The futex system call itself is no barrier
  * (circular-buffers.rst): all ordering comes from the atomics above.
  *
+ * The protocol is written once, in smr_sleep, for any number of ends: a
+ * ring's own wait sleeps on its one end, shmring_kernel_wait (kernel.c) on
+ * every input of a kernel at once. S1-S2 are done for each end, then one S3
+ * fence covers them all (it orders every announcement before every re-check,
+ * which is what each end's Dekker pair needs), S4 re-checks them all, S5 is
+ * one sleep on every end's futex_seq, S6 clears each flag.
+ *
  * Waits sleep in slices of at most r->peer_check_ms (100 ms, or
  * SHMRING_PEER_CHECK_MS from the environment) so a dead peer, who will never
  * wake us, is noticed. The slices also hide a lost wake-up from anything but
@@ -32,6 +39,14 @@
  * (r->cancel): the sleep is a futex_waitv over futex_seq and the flag, and
  * the wait ends with -ECANCELED once the supervisor sets it, so a kernel
  * blocked in any ring call notices a stop at once.
+ *
+ * One futex_waitv takes FUTEX_WAITV_MAX (128) words, the stop flag one of
+ * them. A kernel with more inputs sleeps in an io_uring instead (io.c: one
+ * FUTEX_WAITV operation per 128 words, all armed at once, one wait for the
+ * first completion), so every input wakes it. Where io_uring has no futex
+ * operations (before Linux 6.7, or io_uring disabled), smr_futex_sleep
+ * sleeps on the first 128 words and looks at the rest every
+ * SMR_POLL_SLICE_NS: correct, with up to 1 ms of latency on those inputs.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -44,6 +59,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "io_internal.h"
 #include "ring_internal.h"
 #include "sys.h"
 
@@ -165,6 +181,117 @@ static int check_peer(struct shmring *r, uint64_t *next_check, uint64_t now)
 	return 0;
 }
 
+/* How often words that cannot be slept on are looked at (see the top). */
+#define SMR_POLL_SLICE_NS 1000000ull
+
+static struct timespec ns_to_ts(uint64_t ns)
+{
+	return (struct timespec){ .tv_sec = (time_t)(ns / 1000000000ull),
+				  .tv_nsec = (long)(ns % 1000000000ull) };
+}
+
+void smr_futex_sleep(struct smr_futex_waitv *w, unsigned n, uint64_t slice_ns)
+{
+	if (n > FUTEX_WAITV_MAX) {
+		/* The words past the first 128 are polled; w[0], a stop flag
+		 * when there is one, is always slept on. */
+		n = FUTEX_WAITV_MAX;
+		if (slice_ns > SMR_POLL_SLICE_NS)
+			slice_ns = SMR_POLL_SLICE_NS;
+	}
+	struct timespec ts = ns_to_ts(slice_ns);
+	if (n == 1) {
+		smr_futex_wait((void *)(uintptr_t)w[0].uaddr, (uint32_t)w[0].val, &ts);
+		return;
+	}
+	if (smr_futex_waitv(w, n, slice_ns) != -ENOSYS)
+		return;
+	/* Before Linux 5.16 there is no vector wait: sleep on the last word
+	 * (a ring's futex_seq, never the stop flag) and look at the others
+	 * within SMR_POLL_SLICE_NS. */
+	if (slice_ns > SMR_POLL_SLICE_NS)
+		ts = ns_to_ts(SMR_POLL_SLICE_NS);
+	smr_futex_wait((void *)(uintptr_t)w[n - 1].uaddr, (uint32_t)w[n - 1].val, &ts);
+}
+
+int smr_sleep(const struct smr_sleep_set *s, uint64_t slice_ns)
+{
+	unsigned nw = 0;
+	/* The stop flag first, so a cut-down vector (smr_futex_sleep) keeps
+	 * it. Expected 0: a stop stored before the sleep ends it at once. */
+	if (s->stop)
+		s->w[nw++] = (struct smr_futex_waitv){ .val = 0, .uaddr = (uintptr_t)s->stop,
+						       .flags = FUTEX_32 };
+	for (unsigned i = 0; i < s->n; i++) {
+		struct smr_end_control *me = s->ends[i]->me;
+		/* S1: the value FUTEX_WAIT will compare against. Acquire:
+		 * nothing below may be hoisted above it. */
+		uint32_t seq = smr_load_acquire(&me->futex_seq);
+		/* S2: announce. Release orders S1 before it (see the top). */
+		smr_store_release(&me->sleeping, 1u);
+		s->w[nw++] = (struct smr_futex_waitv){ .val = seq, .uaddr = (uintptr_t)&me->futex_seq,
+						       .flags = FUTEX_32 };
+	}
+	/* S3: full fence; pairs with each waker's W2. The re-check must not be
+	 * satisfied from before the announcements were visible. It also orders
+	 * them before the load of the stop flag, stored before its wake. */
+	smr_fence_full();
+	int rc = s->recheck(s->arg); /* S4 */
+	if (rc == 0 && slice_ns && !(s->stop && smr_load_acquire(s->stop))) {
+		for (unsigned i = 0; i < s->n; i++)
+			smr_counter_add(&s->ends[i]->my_ctr->sleeps, 1);
+		/* S5; any result (woken, timed out, interrupted): the caller
+		 * re-checks everything. */
+		if (s->io)
+			smr_io_sleep(s->io, s->w, nw, slice_ns);
+		else
+			smr_futex_sleep(s->w, nw, slice_ns);
+	}
+	/* S6. Relaxed: only this end writes its flag; a stale 1 seen by the
+	 * peer costs it one spurious wake, nothing more. */
+	for (unsigned i = 0; i < s->n; i++)
+		smr_store_relaxed(&s->ends[i]->me->sleeping, 0u);
+	return rc;
+}
+
+struct ring_recheck {
+	struct shmring *r;
+	smr_ready_fn ready;
+};
+
+static int ring_recheck(void *arg)
+{
+	const struct ring_recheck *c = arg;
+	return c->ready(c->r);
+}
+
+/* Spin (or yield) until ready, the adaptive spin ends (0), or an answer. */
+static int spin(struct shmring *r, smr_ready_fn ready, uint64_t deadline, uint64_t *next_check)
+{
+	uint64_t spin_end = r->wait == SHMRING_WAIT_ADAPTIVE
+		? smr_now_ns() + (uint64_t)r->spin_us * 1000ull : UINT64_MAX;
+	int rc;
+	for (;;) {
+		for (int i = 0; i < 64; i++) {
+			if (r->wait == SHMRING_WAIT_YIELD)
+				sched_yield();
+			else
+				smr_cpu_relax();
+			if ((rc = ready(r)) != 0)
+				return rc;
+		}
+		uint64_t now = smr_now_ns();
+		if (deadline_passed(deadline, now))
+			return -ETIMEDOUT;
+		if ((rc = check_peer(r, next_check, now)) < 0)
+			return rc;
+		if (cancelled(r))
+			return -ECANCELED;
+		if (now >= spin_end)
+			return 0; /* adaptive: spun long enough, go to sleep */
+	}
+}
+
 /*
  * Wait until ready(r) returns non-zero (a positive value: ready; negative: an
  * error to return) or the timeout passes. The caller has already tried once
@@ -178,70 +305,19 @@ int smr_wait(struct shmring *r, int timeout_ms, smr_ready_fn ready)
 	uint64_t next_check = start + r->peer_check_ms * 1000000ull;
 	int rc;
 
-	if (r->wait != SHMRING_WAIT_FUTEX) {
-		uint64_t spin_end = r->wait == SHMRING_WAIT_ADAPTIVE
-			? start + (uint64_t)r->spin_us * 1000ull : UINT64_MAX;
-		for (;;) {
-			for (int i = 0; i < 64; i++) {
-				if (r->wait == SHMRING_WAIT_YIELD)
-					sched_yield();
-				else
-					smr_cpu_relax();
-				if ((rc = ready(r)) != 0)
-					return rc;
-			}
-			uint64_t now = smr_now_ns();
-			if (deadline_passed(deadline, now))
-				return -ETIMEDOUT;
-			if ((rc = check_peer(r, &next_check, now)) < 0)
-				return rc;
-			if (cancelled(r))
-				return -ECANCELED;
-			if (now >= spin_end)
-				break; /* adaptive: spun long enough, go to sleep */
-		}
-	}
-
+	if (r->wait != SHMRING_WAIT_FUTEX && (rc = spin(r, ready, deadline, &next_check)) != 0)
+		return rc;
+	struct shmring *const ends[1] = { r };
+	struct smr_futex_waitv w[2];
+	struct ring_recheck c = { .r = r, .ready = ready };
+	const struct smr_sleep_set s = { .ends = ends, .n = 1, .stop = r->cancel,
+					 .recheck = ring_recheck, .arg = &c, .w = w };
 	for (;;) {
-		/* S1: the value FUTEX_WAIT will compare against. Acquire: nothing
-		 * below may be hoisted above it. */
-		uint32_t seq = smr_load_acquire(&r->me->futex_seq);
-		/* S2: announce. Release orders S1 before it (see the top comment). */
-		smr_store_release(&r->me->sleeping, 1u);
-		/* S3: full fence; pairs with the waker's W2. The re-check below must
-		 * not be satisfied from before the announcement became visible. */
-		smr_fence_full();
-		if ((rc = ready(r)) != 0) {
-			/* Relaxed: only this end writes its flag; a stale 1 seen by
-			 * the peer costs it one spurious wake, nothing more. */
-			smr_store_relaxed(&r->me->sleeping, 0u);
+		uint64_t now = smr_now_ns(), slice = r->peer_check_ms * 1000000ull;
+		if (deadline != UINT64_MAX)
+			slice = deadline <= now ? 0 : deadline - now < slice ? deadline - now : slice;
+		if ((rc = smr_sleep(&s, slice)) != 0)
 			return rc;
-		}
-		uint64_t now = smr_now_ns();
-		if (deadline_passed(deadline, now) || cancelled(r)) {
-			smr_store_relaxed(&r->me->sleeping, 0u);
-			return cancelled(r) ? -ECANCELED : -ETIMEDOUT;
-		}
-		uint64_t slice = r->peer_check_ms * 1000000ull;
-		if (deadline != UINT64_MAX && deadline - now < slice)
-			slice = deadline - now;
-		struct timespec ts = { .tv_sec = (time_t)(slice / 1000000000ull),
-				       .tv_nsec = (long)(slice % 1000000000ull) };
-		smr_counter_add(&r->my_ctr->sleeps, 1);
-		/* S5; any result: re-check. A kernel's port also sleeps on its
-		 * stop flag (expected 0: a stop stored before the call returns at
-		 * once). */
-		if (!r->cancel) {
-			smr_futex_wait(&r->me->futex_seq, seq, &ts);
-		} else {
-			struct smr_futex_waitv w[2] = {
-				{ .val = seq, .uaddr = (uintptr_t)&r->me->futex_seq, .flags = FUTEX_32 },
-				{ .val = 0, .uaddr = (uintptr_t)r->cancel, .flags = FUTEX_32 },
-			};
-			if (smr_futex_waitv(w, 2, slice) == -ENOSYS) /* before 5.16 */
-				smr_futex_wait(&r->me->futex_seq, seq, &ts);
-		}
-		smr_store_relaxed(&r->me->sleeping, 0u);  /* S6, relaxed as above */
 		if ((rc = ready(r)) != 0)
 			return rc;
 		now = smr_now_ns();
@@ -249,5 +325,7 @@ int smr_wait(struct shmring *r, int timeout_ms, smr_ready_fn ready)
 			return rc;
 		if (cancelled(r))
 			return -ECANCELED;
+		if (deadline_passed(deadline, now))
+			return -ETIMEDOUT;
 	}
 }

@@ -734,6 +734,110 @@ static void wait_returns_for_io_ring_data_and_stop(void **state)
 
 static const struct io_mode futex_in_uring = { "1" }, fallback = { "0" };
 
+/* ---- more inputs than one futex_waitv takes (128 words, stop flag included) ---- */
+
+#define MANY 200
+
+struct many_mode {
+	const char *futex; /* SHMRING_IO_FUTEX */
+	int user_io;       /* the kernel has its own io_uring (shmring_io_init) */
+};
+
+static struct shmring *many_ring[MANY];
+static unsigned many_target; /* the input a child sends on */
+
+/* Kernel 0 "k" with MANY inputs i0..i199, each a ring from kernel 1 "peer". */
+static void build_many(struct fixture *f)
+{
+	struct smr_ctl_header *h = map_ctl(f, 2, MANY, SMR_TOPO_ACTIVE, "many");
+	strcpy(smr_ctl_kernels(h)[0].name, "k");
+	strcpy(smr_ctl_kernels(h)[1].name, "peer");
+	struct shmring_opts o;
+	shmring_opts_init(&o);
+	o.capacity = 4096;
+	struct smr_ctl_ring *cr = smr_ctl_rings(h);
+	for (unsigned r = 0; r < MANY; r++) {
+		assert_int_equal(shmring_create(NULL, &o, &many_ring[r]), 0);
+		cr[r].from_kernel = 1;
+		cr[r].to_kernel = 0;
+		snprintf(cr[r].from_port, sizeof(cr[r].from_port), "o%u", r);
+		snprintf(cr[r].to_port, sizeof(cr[r].to_port), "i%u", r);
+		cr[r].fd = dup(shmring_fd(many_ring[r])); /* the kernel closes it */
+		cr[r].wait = SHMRING_WAIT_FUTEX; /* straight to sleep, no spin */
+	}
+	h->version = SHMRING_CTL_VERSION;
+	env_for(f, 0);
+}
+
+static void teardown_many(struct fixture *f, struct shmring_kernel *k)
+{
+	shmring_kernel_detach(k);
+	for (unsigned r = 0; r < MANY; r++)
+		shmring_detach(many_ring[r]);
+	munmap(f->ctl, f->len);
+	close(f->ctl_fd);
+	close(f->ev_fd);
+	unsetenv("SHMRING_CONTROL");
+	unsetenv("SHMRING_KERNEL");
+	unsetenv("SHMRING_PEER_CHECK_MS");
+	unsetenv("SHMRING_IO_FUTEX");
+}
+
+static int send_on_many_later(struct fixture *f)
+{
+	(void)f;
+	char v[32];
+	struct shmring *p;
+	snprintf(v, sizeof(v), "fd:%d", shmring_fd(many_ring[many_target]));
+	if (shmring_attach(v, SHMRING_ROLE_PRODUCER, &p) < 0)
+		return 1;
+	sleep_ms(150); /* the kernel is asleep by now */
+	int rc = shmring_send(p, "hello", 5, 1000);
+	shmring_detach(p);
+	return rc == 0 ? 0 : 2;
+}
+
+static void wait_wakes_on_every_input_of_a_kernel_with_200(void **state)
+{
+	const struct many_mode *m = *state;
+	struct fixture f;
+	struct shmring_kernel *k;
+	/* 60 s slices: an input not slept on would time the wait out */
+	setenv("SHMRING_PEER_CHECK_MS", "60000", 1);
+	setenv("SHMRING_IO_FUTEX", m->futex, 1);
+	build_many(&f);
+	assert_int_equal(shmring_kernel_attach(&k), 0);
+	assert_int_equal(shmring_kernel_ninputs(k), MANY);
+	struct shmring_io *io;
+	if (m->user_io && shmring_io_init(k, 32, &io) < 0) {
+		teardown_many(&f, k);
+		skip(); /* io_uring is disabled on this machine */
+	}
+	assert_int_equal(shmring_kernel_wait(k, 50), -ETIMEDOUT);
+	/* the last input, the first, and both sides of the 128-word edge */
+	static const unsigned which[] = { MANY - 1, 0, 126, 127, 128 };
+	for (unsigned i = 0; i < sizeof(which) / sizeof(which[0]); i++) {
+		many_target = which[i];
+		pid_t pid = child(send_on_many_later, &f);
+		uint64_t t0 = now_ms();
+		assert_int_equal(shmring_kernel_wait(k, 3000), 1);
+		assert_true(now_ms() - t0 < 2000);
+		char buf[8];
+		assert_int_equal(shmring_recv(shmring_kernel_input(k, which[i]), buf, sizeof(buf), 0), 5);
+		assert_int_equal(reap(pid), 0);
+	}
+	/* the stop flag still ends it */
+	pid_t pid = child(stop_later, &f);
+	uint64_t t0 = now_ms();
+	assert_int_equal(shmring_kernel_wait(k, 3000), 0);
+	assert_true(now_ms() - t0 < 2000);
+	assert_int_equal(reap(pid), 0);
+	teardown_many(&f, k);
+}
+
+static const struct many_mode many_plain = { "1", 0 }, many_polled = { "0", 0 },
+			      many_io = { "1", 1 };
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -751,6 +855,9 @@ int main(void)
 		cmocka_unit_test(attach_fails_when_the_topology_stops_before_it_starts),
 		cmocka_unit_test_prestate(wait_returns_for_io_ring_data_and_stop, (void *)&futex_in_uring),
 		cmocka_unit_test_prestate(wait_returns_for_io_ring_data_and_stop, (void *)&fallback),
+		cmocka_unit_test_prestate(wait_wakes_on_every_input_of_a_kernel_with_200, (void *)&many_plain),
+		cmocka_unit_test_prestate(wait_wakes_on_every_input_of_a_kernel_with_200, (void *)&many_polled),
+		cmocka_unit_test_prestate(wait_wakes_on_every_input_of_a_kernel_with_200, (void *)&many_io),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

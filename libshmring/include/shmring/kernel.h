@@ -101,11 +101,17 @@ SHMRING_API int shmring_kernel_should_stop(const struct shmring_kernel *k);
  * Wait until at least one input has something to read (a message, or end of
  * stream: a peek with timeout 0 then does not return -EAGAIN), or a stop is
  * requested, or timeout_ms passes (0 = look once, -1 = no limit). Publishes
- * every port's pending (batched) commits and releases first. One futex_waitv
- * sleep covers every input and the stop flag: the producers' ordinary wake
- * ends it, with the ring's no-lost-wake-up protocol (docs/ring.md).
+ * every port's pending (batched) commits and releases first. One sleep
+ * covers every input and the stop flag: the producers' ordinary wake ends
+ * it, with the ring's no-lost-wake-up protocol (docs/ring.md). Any number of
+ * inputs: up to 127 the sleep is one futex_waitv (128 words, the stop flag
+ * one of them); with more, or when the kernel has an io_uring (io.h), it
+ * sleeps in an io_uring, one futex operation per 128 words (Linux 6.7), so
+ * every input wakes it at once. Without io_uring futex operations the
+ * inputs past the 127th are looked at every millisecond instead.
  * Returns the number of ready inputs (> 0), 0 if a stop was requested (not
- * -ECANCELED: a stop is an answer here), -EAGAIN (timeout 0) or -ETIMEDOUT.
+ * -ECANCELED: a stop is an answer here), -EAGAIN (timeout 0), -ETIMEDOUT,
+ * or -ENOMEM (the first sleep could not allocate its vector).
  * Output space is not waited for.
  */
 SHMRING_API int shmring_kernel_wait(struct shmring_kernel *k, int timeout_ms);
