@@ -3,7 +3,8 @@
  * shmring-stat: every ring and kernel of the running topologies, read-only.
  *
  * A topology is found through /proc (its control segment is a memfd of its
- * supervisor, supervisor/discover.h); each ring is attached as an OBSERVER
+ * supervisor; discover.h of libshmring's private control module) and read
+ * through smr_ctl_attach, read-only. Each ring is attached as an OBSERVER
  * through /proc/SUPERVISOR/fd/N: a read-only mapping, no role taken, nothing
  * written, so the data path never notices. Named rings of the plain ring API
  * (/dev/shm/shmring.*) are listed too, and those no process maps any more
@@ -20,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <time.h>
@@ -29,6 +29,7 @@
 #include <shmring/ring.h>
 #include "control.h"
 #include "discover.h"
+#include "proc.h"
 
 #define USAGE \
 	"usage: shmring-stat [NAME] [--watch[=SECONDS]] [--json | --prometheus] [--wide]\n" \
@@ -81,45 +82,14 @@ struct sample {
 
 static uint64_t mono_ns(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return smr_clock_ns(CLOCK_MONOTONIC);
 }
 
-static uint64_t real_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
+/* utime + stime of pid, 0 when it is gone. */
 static uint64_t proc_cpu_ticks(int pid)
 {
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	char *p = strrchr(buf, ')');
-	if (!p)
-		return 0;
-	p += 2; /* field 3 */
-	for (int f = 3; f < 14 && p; f++) {
-		p = strchr(p, ' ');
-		if (p)
-			p++;
-	}
-	if (!p)
-		return 0;
-	unsigned long long ut = 0, st = 0;
-	if (sscanf(p, "%llu %llu", &ut, &st) != 2)
-		return 0;
-	return ut + st;
+	struct smr_proc_stat st;
+	return smr_proc_stat((pid_t)pid, &st) == 0 ? st.cpu_ticks : 0;
 }
 
 static void free_sample(struct sample *s)
@@ -145,6 +115,46 @@ static void ring_from_fd(struct ring_s *r, int fd)
 	shmring_detach(h);
 }
 
+/* Kernel i of the segment: a snapshot for display. */
+static void kernel_from_ctl(struct kernel_s *k, const struct smr_ctl *c, uint32_t i)
+{
+	char why[128];
+	const struct smr_ctl_kernel *ck = smr_ctl_kernel(c, i);
+	if (smr_ctl_kernel_name(c, i, k->name, why, sizeof(why)) < 0)
+		snprintf(k->name, sizeof(k->name), "?");
+	/* Relaxed: each field is a snapshot for display. */
+	k->pid = atomic_load_explicit(&ck->pid, memory_order_relaxed);
+	k->cpu = atomic_load_explicit(&ck->cpu, memory_order_relaxed);
+	k->state = atomic_load_explicit(&ck->state, memory_order_relaxed);
+	k->restarts = atomic_load_explicit(&ck->restarts, memory_order_relaxed);
+	k->started_ns = atomic_load_explicit(&ck->started_ns, memory_order_relaxed);
+	k->last_status = atomic_load_explicit(&ck->last_status, memory_order_relaxed);
+	k->cpu_ticks = k->pid > 0 ? proc_cpu_ticks(k->pid) : 0;
+}
+
+/* Ring i of the segment, labelled by its ends, its stats read through the
+ * supervisor's descriptor of it. s->k holds the kernels already. */
+static void ring_from_ctl(struct ring_s *r, const struct smr_ctl *c, uint32_t i,
+			  const struct running_topo *rt, const struct sample *s)
+{
+	struct smr_ctl_ring cr;
+	if (smr_ctl_ring_get(c, i, &cr, r->err, sizeof(r->err)) < 0) {
+		snprintf(r->label, sizeof(r->label), "ring %u", i);
+		return;
+	}
+	/* Checked: both kernel indices are below nkernels, the ports named. */
+	snprintf(r->label, sizeof(r->label), "%s.%s -> %s.%s", s->k[cr.from_kernel].name,
+		 cr.from_port, s->k[cr.to_kernel].name, cr.to_port);
+	struct running_topo ring_fd = *rt;
+	ring_fd.fd = cr.fd;
+	int rfd = topo_open_control(&ring_fd);
+	if (rfd < 0) {
+		snprintf(r->err, sizeof(r->err), "cannot open the ring: %s", strerror(-rfd));
+		return;
+	}
+	ring_from_fd(r, rfd);
+}
+
 /* One sample of a running topology. 0, or -1 with one line in err; -2 when
  * the topology ended since it was found. */
 static int sample_topology(const struct running_topo *rt, struct sample *s, char *err, size_t cap)
@@ -155,77 +165,33 @@ static int sample_topology(const struct running_topo *rt, struct sample *s, char
 		snprintf(err, cap, "topology '%s' ended while being read", rt->name);
 		return fd == -ENOENT || fd == -ESRCH ? -2 : -1;
 	}
-	struct stat st;
-	if (fstat(fd, &st) < 0 || st.st_size < (off_t)SHMRING_CTL_HDR ||
-	    st.st_size > (off_t)smr_ctl_size(SHMRING_CTL_MAX_KERNELS, SHMRING_CTL_MAX_RINGS)) {
-		snprintf(err, cap, "topology '%s': not a shmring control segment", rt->name);
-		close(fd);
-		return -1;
-	}
-	size_t len = (size_t)st.st_size;
-	struct smr_ctl_header *h = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
-	close(fd);
-	if (h == MAP_FAILED) {
-		snprintf(err, cap, "topology '%s': cannot map its control segment: %s", rt->name,
-			 strerror(errno));
-		return -1;
-	}
+	struct smr_ctl c;
 	char why[256];
-	if (smr_ctl_check(h, len, why, sizeof(why)) < 0) {
+	int rc = smr_ctl_attach(fd, SMR_CTL_READ, "its control segment", &c, why, sizeof(why));
+	close(fd);
+	if (rc < 0) {
 		snprintf(err, cap, "topology '%s': %s", rt->name, why);
-		munmap(h, len);
 		return -1;
 	}
-	snprintf(s->name, sizeof(s->name), "%s", h->name);
+	snprintf(s->name, sizeof(s->name), "%s", c.name);
 	s->supervisor = rt->pid;
-	s->state = atomic_load_explicit(&h->state, memory_order_relaxed);
-	s->started_ns = h->started_ns;
-	s->nk = h->nkernels;
-	s->nr = h->nrings;
+	s->state = atomic_load_explicit(&c.h->state, memory_order_relaxed);
+	s->started_ns = c.h->started_ns;
+	s->nk = c.nkernels;
+	s->nr = c.nrings;
 	s->k = calloc(s->nk ? s->nk : 1, sizeof(*s->k));
 	s->r = calloc(s->nr ? s->nr : 1, sizeof(*s->r));
 	if (!s->k || !s->r) {
 		snprintf(err, cap, "out of memory");
-		munmap(h, len);
+		smr_ctl_detach(&c);
 		free_sample(s);
 		return -1;
 	}
-	struct smr_ctl_kernel *ck = smr_ctl_kernels(h);
-	for (size_t i = 0; i < s->nk; i++) {
-		struct kernel_s *k = &s->k[i];
-		snprintf(k->name, sizeof(k->name), "%s", smr_ctl_name_ok(ck[i].name) ? ck[i].name : "?");
-		/* Relaxed: each field is a snapshot for display. */
-		k->pid = atomic_load_explicit(&ck[i].pid, memory_order_relaxed);
-		k->cpu = atomic_load_explicit(&ck[i].cpu, memory_order_relaxed);
-		k->state = atomic_load_explicit(&ck[i].state, memory_order_relaxed);
-		k->restarts = atomic_load_explicit(&ck[i].restarts, memory_order_relaxed);
-		k->started_ns = atomic_load_explicit(&ck[i].started_ns, memory_order_relaxed);
-		k->last_status = atomic_load_explicit(&ck[i].last_status, memory_order_relaxed);
-		k->cpu_ticks = k->pid > 0 ? proc_cpu_ticks(k->pid) : 0;
-	}
-	struct smr_ctl_ring *cr = smr_ctl_rings(h);
-	for (size_t i = 0; i < s->nr; i++) {
-		struct ring_s *r = &s->r[i];
-		uint32_t f = cr[i].from_kernel, t = cr[i].to_kernel;
-		int names = f < s->nk && t < s->nk && smr_ctl_name_ok(cr[i].from_port) &&
-			    smr_ctl_name_ok(cr[i].to_port);
-		if (!names) {
-			snprintf(r->label, sizeof(r->label), "ring %zu", i);
-			snprintf(r->err, sizeof(r->err), "corrupt ring entry in the control segment");
-			continue;
-		}
-		snprintf(r->label, sizeof(r->label), "%s.%s -> %s.%s", s->k[f].name, cr[i].from_port,
-			 s->k[t].name, cr[i].to_port);
-		struct running_topo ring_fd = *rt;
-		ring_fd.fd = cr[i].fd;
-		int rfd = cr[i].fd >= 0 ? topo_open_control(&ring_fd) : -EBADF;
-		if (rfd < 0) {
-			snprintf(r->err, sizeof(r->err), "cannot open the ring: %s", strerror(-rfd));
-			continue;
-		}
-		ring_from_fd(r, rfd);
-	}
-	munmap(h, len);
+	for (uint32_t i = 0; i < c.nkernels; i++)
+		kernel_from_ctl(&s->k[i], &c, i);
+	for (uint32_t i = 0; i < c.nrings; i++)
+		ring_from_ctl(&s->r[i], &c, i, rt, s);
+	smr_ctl_detach(&c);
 	s->t = mono_ns();
 	return 0;
 }
@@ -399,7 +365,7 @@ static void num6(char *b, size_t cap, double v, int bytes)
 
 static void uptime_h(char *b, size_t cap, uint64_t since_ns)
 {
-	uint64_t now = real_ns();
+	uint64_t now = smr_clock_ns(CLOCK_REALTIME);
 	uint64_t s = since_ns && now > since_ns ? (now - since_ns) / 1000000000ull : 0;
 	if (s >= 3600)
 		snprintf(b, cap, "%lluh%02llum", (unsigned long long)(s / 3600),
@@ -618,7 +584,7 @@ static void print_json(FILE *o, const struct sample *s, const struct sample *pre
 	json_str(o, s->name);
 	fprintf(o, ",\"supervisor_pid\":%d,\"state\":\"%s\",\"started_ns\":%llu,\"time_ns\":%llu,"
 		"\"rings\":[", s->supervisor, s->supervisor ? topo_state(s->state) : "named",
-		(unsigned long long)s->started_ns, (unsigned long long)real_ns());
+		(unsigned long long)s->started_ns, (unsigned long long)smr_clock_ns(CLOCK_REALTIME));
 	for (size_t i = 0; i < s->nr; i++) {
 		const struct ring_s *r = &s->r[i];
 		const struct shmring_stats *st = &r->st;

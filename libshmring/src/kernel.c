@@ -32,8 +32,7 @@ struct port {
 };
 
 struct shmring_kernel {
-	struct smr_ctl_header *ctl;
-	size_t ctl_len;
+	struct smr_ctl ctl;     /* mapped read-write: we write our own block */
 	struct smr_ctl_kernel *me;
 	uint32_t index;
 	int event_fd;
@@ -65,29 +64,19 @@ static uint32_t read_once32(const void *p)
 	return *(const volatile uint32_t *)p;
 }
 
-/* Map and validate the control segment. Nothing in it is trusted. */
+/* Map and validate the control segment (control.c): read-write, as this
+ * kernel writes its own block. Nothing in it is trusted. */
 static int map_control(struct shmring_kernel *k, int fd)
 {
-	struct stat st;
-	if (fstat(fd, &st) < 0 || st.st_size < (off_t)SHMRING_CTL_HDR ||
-	    st.st_size > (off_t)smr_ctl_size(SHMRING_CTL_MAX_KERNELS, SHMRING_CTL_MAX_RINGS)) {
-		smr_seterr("SHMRING_CONTROL=fd:%d is not a shmring control segment (size %lld): "
-			   "start kernels with shmring-supervisor run", fd, (long long)st.st_size);
-		return -EPROTO;
-	}
-	void *m = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (m == MAP_FAILED) {
-		int e = errno;
-		smr_seterr("cannot map the control segment: %s", strerror(e));
-		return -e;
-	}
-	k->ctl = m;
-	k->ctl_len = (size_t)st.st_size;
-	char why[200];
-	int rc = smr_ctl_check(m, k->ctl_len, why, sizeof(why));
+	char why[320];
+	int rc = smr_ctl_attach(fd, SMR_CTL_WRITE, "the control segment", &k->ctl, why,
+				sizeof(why));
 	if (rc < 0) {
 		smr_seterr("SHMRING_CONTROL=fd:%d: %s", fd, why);
-		return -EPROTO;
+		/* Not a control segment, another version's, or one never
+		 * published (the supervisor publishes before it forks): all
+		 * -EPROTO to a kernel; fstat and mmap errors stay themselves. */
+		return rc == -EBADMSG || rc == -EAGAIN ? -EPROTO : rc;
 	}
 	return 0;
 }
@@ -172,8 +161,7 @@ static void free_kernel(struct shmring_kernel *k, int close_ports)
 	free(k->w);
 	smr_io_free(k->wake_io);
 	smr_io_free(k->io);
-	if (k->ctl)
-		munmap(k->ctl, k->ctl_len);
+	smr_ctl_detach(&k->ctl);
 	if (k->event_fd >= 0)
 		close(k->event_fd);
 	free(k);
@@ -198,14 +186,14 @@ static void barrier(struct shmring_kernel *k)
 	for (;;) {
 		/* Acquire pairs with the supervisor's release of state (after
 		 * every kernel was READY) and of our stop flag. */
-		uint32_t seq = smr_load_acquire(&k->ctl->active_seq);
-		if (smr_load_acquire(&k->ctl->state) != SMR_TOPO_STARTING ||
+		uint32_t seq = smr_load_acquire(&k->ctl.h->active_seq);
+		if (smr_load_acquire(&k->ctl.h->state) != SMR_TOPO_STARTING ||
 		    smr_load_acquire(&k->me->stop))
 			break;
 		/* The supervisor stores state, then bumps active_seq, then wakes:
 		 * if it bumped after our load, the wait returns at once. */
 		struct timespec ts = { .tv_sec = 0, .tv_nsec = 100 * 1000000L };
-		smr_futex_wait(&k->ctl->active_seq, seq, &ts);
+		smr_futex_wait(&k->ctl.h->active_seq, seq, &ts);
 	}
 }
 
@@ -240,34 +228,21 @@ int shmring_kernel_attach(struct shmring_kernel **out)
 	close(fd);
 	if (rc < 0)
 		goto fail;
-	struct smr_ctl_header *h = k->ctl;
-	/* map_control checked the header, but the segment is shared and
-	 * writable: take the counts once and check them again against the
-	 * mapping; only these copies are used below. */
-	uint32_t nkernels = read_once32(&h->nkernels), nrings = read_once32(&h->nrings);
-	if (nkernels > SHMRING_CTL_MAX_KERNELS || nrings > SHMRING_CTL_MAX_RINGS ||
-	    smr_ctl_size(nkernels, nrings) > k->ctl_len) {
-		smr_seterr("%s: the control segment is corrupt (%u kernels, %u rings in %zu bytes): "
-			   "restart the topology", prog, nkernels, nrings, k->ctl_len);
-		rc = -EPROTO;
-		goto fail;
-	}
-	struct smr_ctl_kernel *kernels = smr_ctl_kernels(h);
-	if (index >= nkernels) {
+	struct smr_ctl_header *h = k->ctl.h;
+	/* The counts attach took once and checked against the mapping: the
+	 * segment is shared and writable, so only these copies bound anything. */
+	uint32_t nrings = k->ctl.nrings;
+	/* A checked copy of our name: no such kernel, or a corrupt name, is
+	 * the same mistake in SHMRING_KERNEL. */
+	if (index >= k->ctl.nkernels ||
+	    smr_ctl_kernel_name(&k->ctl, (uint32_t)index, k->name, NULL, 0) < 0) {
 		smr_seterr("%s: SHMRING_KERNEL=%lu is not a kernel of this topology: "
 			   "let shmring-supervisor set it", prog, index);
 		rc = -EPROTO;
 		goto fail;
 	}
 	k->index = (uint32_t)index;
-	k->me = &kernels[index];
-	memcpy(k->name, k->me->name, SHMRING_CTL_NAME); /* then check the copy */
-	if (!smr_ctl_name_ok(k->name)) {
-		smr_seterr("%s: SHMRING_KERNEL=%lu is not a kernel of this topology: "
-			   "let shmring-supervisor set it", prog, index);
-		rc = -EPROTO;
-		goto fail;
-	}
+	k->me = smr_ctl_kernel(&k->ctl, k->index);
 	int32_t efd = (int32_t)read_once32(&h->event_fd);
 	k->event_fd = is_eventfd(efd) ? efd : -1;
 	/* A private copy of the ring table: counting this kernel's ports and
@@ -277,8 +252,11 @@ int shmring_kernel_attach(struct shmring_kernel **out)
 		rc = -ENOMEM;
 		goto fail;
 	}
-	memcpy(rings, (const uint8_t *)h + SHMRING_CTL_HDR + (size_t)SHMRING_CTL_BLOCK * nkernels,
-	       (size_t)nrings * sizeof(*rings));
+	/* Entries of other kernels may be corrupt without harm to this one:
+	 * the copy is kept either way, and this kernel's own entries are
+	 * checked in add_port, where the error names the kernel. */
+	for (uint32_t i = 0; i < nrings; i++)
+		(void)smr_ctl_ring_get(&k->ctl, i, &rings[i], NULL, 0);
 	/* One port per ring end of this kernel: a ring from this kernel to
 	 * itself gives it two (the parser refuses those; this must not trust it). */
 	size_t nports = 0;

@@ -60,39 +60,9 @@
 #include <unistd.h>
 
 #include "io_internal.h"
+#include "proc.h"
 #include "ring_internal.h"
 #include "sys.h"
-
-/* Low 32 bits of this process's start time, in clock ticks since boot (field
- * 22 of /proc/PID/stat), or 0 if /proc is not there. */
-static uint32_t proc_start_ticks(pid_t pid, char *state)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	/* comm may contain spaces and parentheses: fields start after the last ')' */
-	char *p = strrchr(buf, ')');
-	if (!p)
-		return 0;
-	p += 2; /* field 3: state */
-	if (state)
-		*state = *p;
-	for (int field = 3; field < 22 && p; field++) {
-		p = strchr(p, ' ');
-		if (p)
-			p++;
-	}
-	if (!p)
-		return 0;
-	return (uint32_t)strtoull(p, NULL, 10);
-}
 
 /* How often a waiting end checks that its peer lives: 100 ms, or
  * SHMRING_PEER_CHECK_MS (1 to 3600000) from the environment. */
@@ -110,8 +80,7 @@ uint64_t smr_peer_check_ms(void)
 
 uint64_t smr_owner_word_self(void)
 {
-	pid_t pid = getpid();
-	return ((uint64_t)(uint32_t)pid << 32) | proc_start_ticks(pid, NULL);
+	return smr_owner_word(getpid());
 }
 
 bool smr_owner_alive(uint64_t owner)
@@ -121,15 +90,15 @@ bool smr_owner_alive(uint64_t owner)
 	pid_t pid = (pid_t)(owner >> 32);
 	if (kill(pid, 0) < 0 && errno == ESRCH)
 		return false;
-	char state = '?';
-	uint32_t start = proc_start_ticks(pid, &state);
+	struct smr_proc_stat st;
+	if (smr_proc_stat(pid, &st) < 0)
+		return true; /* /proc cannot say; kill() found the pid */
 	/* A zombie is dead for our purposes: its parent just has not reaped it. */
-	if (state == 'Z' || state == 'X')
+	if (st.state == 'Z' || st.state == 'X')
 		return false;
-	/* Pid recycled by another process: the original is gone. */
-	if (start != 0 && (uint32_t)owner != 0 && start != (uint32_t)owner)
-		return false;
-	return true;
+	/* Pid recycled by another process: the original is gone. An owner
+	 * word without start ticks (no /proc when it was made) has the pid only. */
+	return (uint32_t)owner == 0 || (uint32_t)st.start_ticks == (uint32_t)owner;
 }
 
 void smr_wake_peer(struct shmring *r)

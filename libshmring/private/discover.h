@@ -6,9 +6,13 @@
  * supervisor (the segment header names the supervisor's pid, so a kernel
  * still holding the descriptor is not mistaken for it). Only this user's
  * processes are visible, which is also who may use the segments (0600).
+ *
+ * Part of the control segment module (shmring_control): the supervisor uses
+ * it to refuse a second topology of the same name, shmring-stat to list
+ * them. Every segment found is read through smr_ctl_attach (control.h).
  */
-#ifndef SHMRING_SUPERVISOR_DISCOVER_H
-#define SHMRING_SUPERVISOR_DISCOVER_H
+#ifndef SHMRING_PRIVATE_DISCOVER_H
+#define SHMRING_PRIVATE_DISCOVER_H
 
 #include <stddef.h>
 #include <sys/types.h>

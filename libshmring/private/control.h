@@ -18,16 +18,19 @@
  * Everything in it is written by the supervisor, except a kernel's `state`
  * (READY, ACTIVE) and `finished`, which the kernel writes in its own block.
  * Readers trust nothing: counts, indices and strings are bounds-checked.
+ *
+ * This module (control.c) is the one place that creates, maps and validates
+ * the segment; the supervisor, the kernel side and shmring-stat all go
+ * through it. A private header: never installed, reached only through the
+ * shmring_control target (or libshmring's own sources).
  */
 #ifndef SHMRING_SRC_CONTROL_H
 #define SHMRING_SRC_CONTROL_H
 
 #include <assert.h>
-#include <errno.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 
 #define SHMRING_CTL_MAGIC    0x314c54434d524d53ull /* "SMRMCTL1" little-endian */
 #define SHMRING_CTL_VERSION  1u
@@ -100,11 +103,15 @@ static_assert(offsetof(struct smr_ctl_header, name) == 56, "control header name"
 static_assert(sizeof(struct smr_ctl_kernel) == SHMRING_CTL_BLOCK, "kernel block");
 static_assert(sizeof(struct smr_ctl_ring) == SHMRING_CTL_BLOCK, "ring block");
 
+/* Bytes of a segment of nkernels kernels and nrings rings. */
 static inline size_t smr_ctl_size(uint32_t nkernels, uint32_t nrings)
 {
-	return SHMRING_CTL_HDR + (size_t)SHMRING_CTL_BLOCK * (nkernels + nrings);
+	return SHMRING_CTL_HDR + (size_t)SHMRING_CTL_BLOCK * ((size_t)nkernels + nrings);
 }
 
+/* The writer's view (the supervisor filling a segment it created, tests
+ * building one): blocks located from the header's own counts, unchecked.
+ * Readers use the checked accessors below. */
 static inline struct smr_ctl_kernel *smr_ctl_kernels(struct smr_ctl_header *h)
 {
 	return (struct smr_ctl_kernel *)((uint8_t *)h + SHMRING_CTL_HDR);
@@ -126,38 +133,83 @@ static inline int smr_ctl_name_ok(const char *s)
 }
 
 /*
- * Is this mapping of len bytes a complete control segment of our version?
- * Checks the header only (kernel and ring entries are checked where used).
- * 0, or -EAGAIN (being created: version 0), -EPROTO (other version), -EBADMSG
- * (not a control segment, or sizes inconsistent), with one line in why.
+ * A mapped control segment. The counts, the topology's name and the
+ * supervisor's owner word are copies taken once and checked at attach: the
+ * segment is shared (and writable by kernels), so only these copies bound
+ * anything. Every kernel index below nkernels and ring index below nrings
+ * lies inside the mapping.
  */
-static inline int smr_ctl_check(const struct smr_ctl_header *h, size_t len, char *why, size_t cap)
-{
-	if (len < SHMRING_CTL_HDR || h->magic != SHMRING_CTL_MAGIC) {
-		snprintf(why, cap, "not a shmring control segment (%zu bytes): check the name", len);
-		return -EBADMSG;
-	}
-	/* Acquire: pairs with the supervisor's release of version, last. */
-	uint32_t v = atomic_load_explicit(&((struct smr_ctl_header *)h)->version,
-					  memory_order_acquire);
-	if (v == 0) {
-		snprintf(why, cap, "the topology is still being created: try again");
-		return -EAGAIN;
-	}
-	if (v != SHMRING_CTL_VERSION) {
-		snprintf(why, cap, "control segment version %u, this program reads version %u: "
-			 "use the shmring tools of the same release as the supervisor",
-			 v, SHMRING_CTL_VERSION);
-		return -EPROTO;
-	}
-	if (h->size != len || h->nkernels > SHMRING_CTL_MAX_KERNELS ||
-	    h->nrings > SHMRING_CTL_MAX_RINGS || smr_ctl_size(h->nkernels, h->nrings) != len ||
-	    !smr_ctl_name_ok(h->name)) {
-		snprintf(why, cap, "the control segment is corrupt (size %zu, %u kernels, %u rings): "
-			 "restart the topology", len, h->nkernels, h->nrings);
-		return -EBADMSG;
-	}
-	return 0;
-}
+struct smr_ctl {
+	struct smr_ctl_header *h; /* NULL when nothing is mapped */
+	size_t len;
+	uint32_t nkernels, nrings;
+	uint64_t supervisor;      /* owner word: pid << 32 | start ticks */
+	char name[SHMRING_CTL_NAME];
+};
+
+enum smr_ctl_access {
+	SMR_CTL_READ,  /* shmring-stat, discovery: nothing is written */
+	SMR_CTL_WRITE, /* a kernel: writes its own block's state and finished */
+};
+
+/*
+ * Create the segment of topology name: a sealed memfd "shmring-ctl.NAME",
+ * mode 0600, sized for nkernels and nrings, mapped read-write into *c. The
+ * header is filled (magic, size, counts, name, CLOCK_REALTIME start, this
+ * process's owner word as supervisor, state STARTING) and every kernel block
+ * has cpu and last_status -1; version stays 0 until smr_ctl_publish. The
+ * memfd (close-on-exec), or -errno: -EINVAL for a name that is empty, too
+ * long or counts past the limits; -EFBIG when `ulimit -f` is below the size.
+ */
+int smr_ctl_create(const char *name, uint32_t nkernels, uint32_t nrings, struct smr_ctl *c);
+
+/* Release: everything written into the segment so far becomes visible to
+ * whoever reads version with acquire (attach does), then version says ready. */
+void smr_ctl_publish(struct smr_ctl_header *h);
+
+/*
+ * Map the control segment behind fd (not closed; the mapping outlives it)
+ * and validate it: its size (fstat), magic, version, counts against the
+ * size, the topology name's termination. what names the segment in the
+ * messages ("the control segment", "its control segment"). 0 with *c
+ * filled, or -errno with one line in why (problem and fix):
+ *   -EAGAIN   still being created (sized 0, or version 0): try again
+ *   -EBADMSG  not a control segment, or corrupt
+ *   -EPROTO   a control segment of another version
+ *   other     fstat or mmap failed (-EBADF, -EACCES, -ENOMEM, ...)
+ * Kernel and ring entries are checked by the accessors below, one by one,
+ * so a reader can still show the rest of a segment with one bad entry.
+ */
+int smr_ctl_attach(int fd, enum smr_ctl_access access, const char *what, struct smr_ctl *c,
+		   char *why, size_t cap);
+
+/* Unmap; c is then empty (h NULL). Harmless on an empty c. */
+void smr_ctl_detach(struct smr_ctl *c);
+
+/*
+ * The header alone: is this mapping of len bytes a complete control segment
+ * of our version? 0, or -EAGAIN / -EPROTO / -EBADMSG as smr_ctl_attach, with
+ * one line in why. Reads version with acquire (pairs with smr_ctl_publish).
+ */
+int smr_ctl_check(const struct smr_ctl_header *h, size_t len, char *why, size_t cap);
+
+/* Kernel block i (live shared memory: its atomics are read and written in
+ * place), or NULL when i is not below the checked count. */
+struct smr_ctl_kernel *smr_ctl_kernel(const struct smr_ctl *c, uint32_t i);
+
+/* A copy of kernel i's name into name (SHMRING_CTL_NAME bytes), checked:
+ * 0, -ERANGE (no kernel i) or -EBADMSG (empty or not terminated), with one
+ * line in why. name is "" on failure. */
+int smr_ctl_kernel_name(const struct smr_ctl *c, uint32_t i, char *name, char *why, size_t cap);
+
+/*
+ * A private copy of ring entry i into *out, then checked: both kernel
+ * indices below nkernels, both port names terminated and not empty, fd not
+ * negative, wait a known strategy. 0; -ERANGE (no ring i; *out zeroed); or
+ * -EBADMSG (corrupt; *out still holds the copy, so a kernel can tell whether
+ * the bad entry was one of its own), with one line in why.
+ */
+int smr_ctl_ring_get(const struct smr_ctl *c, uint32_t i, struct smr_ctl_ring *out, char *why,
+		     size_t cap);
 
 #endif

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Finding running topologies through /proc: see discover.h. */
+/* Finding running topologies through /proc: see private/discover.h. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -8,13 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "control.h"
 #include "discover.h"
+#include "proc.h"
 
 static int numeric(const char *s)
 {
@@ -209,57 +209,17 @@ static enum seg read_segment(const struct holder *g, size_t k, pid_t *sup, char 
 			snprintf(why, cap, "cannot open its control segment %s: %s", path, strerror(-fd));
 		return SEG_BAD;
 	}
-	const size_t max = smr_ctl_size(SHMRING_CTL_MAX_KERNELS, SHMRING_CTL_MAX_RINGS);
-	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		snprintf(why, cap, "cannot look at its control segment: %s", strerror(errno));
-		close(fd);
-		return SEG_BAD;
-	}
-	if (st.st_size == 0) { /* created, not sized yet */
-		close(fd);
-		return SEG_CREATING;
-	}
-	if (st.st_size < (off_t)SHMRING_CTL_HDR || st.st_size > (off_t)max) {
-		snprintf(why, cap, "its control segment is %lld bytes, %s (%zu): not a shmring "
-			 "control segment, or corrupt; end its supervisor and restart the topology",
-			 (long long)st.st_size,
-			 st.st_size > (off_t)max ? "more than the largest topology's" : "less than a header",
-			 st.st_size > (off_t)max ? max : (size_t)SHMRING_CTL_HDR);
-		close(fd);
-		return SEG_BAD;
-	}
-	size_t len = (size_t)st.st_size;
-	const struct smr_ctl_header *h = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	struct smr_ctl c;
+	int rc = smr_ctl_attach(fd, SMR_CTL_READ, "its control segment", &c, why, cap);
 	close(fd);
-	if (h == MAP_FAILED) {
-		snprintf(why, cap, "cannot map its control segment: %s", strerror(errno));
+	if (rc == -EAGAIN)
+		return SEG_CREATING;
+	if (rc < 0)
 		return SEG_BAD;
-	}
-	enum seg r = SEG_BAD;
-	char w[256];
-	/* Relaxed: a first look; smr_ctl_check reads version with acquire. */
-	uint32_t v = atomic_load_explicit(&((struct smr_ctl_header *)h)->version, memory_order_relaxed);
-	if (h->magic == 0 && v == 0) {
-		r = SEG_CREATING;
-	} else if (h->magic != SHMRING_CTL_MAGIC) {
-		snprintf(why, cap, "not a shmring control segment (bad magic, %zu bytes): corrupt, "
-			 "or another program's memfd; end the process holding it and restart the "
-			 "topology", len);
-	} else {
-		int rc = smr_ctl_check(h, len, w, sizeof(w));
-		if (rc == -EAGAIN) {
-			r = SEG_CREATING;
-		} else if (rc < 0) {
-			snprintf(why, cap, "%s", w);
-		} else {
-			*sup = (pid_t)(h->supervisor >> 32);
-			memcpy(name, h->name, SHMRING_CTL_NAME); /* NUL-terminated: checked */
-			r = SEG_OK;
-		}
-	}
-	munmap((void *)h, len);
-	return r;
+	*sup = (pid_t)(c.supervisor >> 32);
+	memcpy(name, c.name, SHMRING_CTL_NAME); /* a checked copy */
+	smr_ctl_detach(&c);
+	return SEG_OK;
 }
 
 static int add_bad(struct scan *s, const struct holder *g, size_t k, const char *why)
@@ -280,9 +240,7 @@ static int add_bad(struct scan *s, const struct holder *g, size_t k, const char 
 
 static uint64_t mono_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	return smr_clock_ns(CLOCK_MONOTONIC) / 1000000u;
 }
 
 /* One segment, held by g[0..k). */
