@@ -18,8 +18,12 @@
  * parallel; everything the child needs (argv, environment, cpu set, which
  * descriptors to keep) is prepared beforehand, so the child only makes
  * system calls. The loop touches only what an event names (epoll), and
- * counts what it would otherwise rescan (kernels running, waiting for a
- * restart, being stopped; the ready cursor).
+ * counts what it would otherwise rescan (the kernels in each state; the
+ * ready cursor).
+ *
+ * A kernel's lifecycle is supervise.c's table: every change of a kernel's
+ * state is kernel_event(), which moves it where the table says and performs
+ * the action the table names (act()).
  *
  * Memory ordering in the control segment: three words synchronise and are
  * paired explicitly where they are used: a kernel's `stop` (release here,
@@ -86,15 +90,10 @@ struct linebuf {
 };
 
 struct kproc {
-	pid_t pid;          /* 0: not running */
+	enum sv_state state; /* changed by kernel_event only (supervise.h's table) */
+	pid_t pid;          /* while sv_has_process(state) */
 	struct linebuf out, err;
-	int stopping;       /* asked to stop; killed at kill_at */
-	int killed;         /* SIGKILLed: after the grace period ... */
-	int killed_now;     /* ... or at once (second signal, system error) */
-	uint64_t kill_at;
-	int pending_restart; /* start again once its restart group is down */
-	int done;           /* finished, or gone for good: never started again */
-	uint64_t launched_ns;
+	uint64_t kill_at;   /* STOPPING, RESTARTING: when the grace period ends */
 	char **argv, **envp;
 	char *env_ctl, *env_idx; /* the SHMRING_ strings behind envp */
 	size_t *rings;      /* the rings it uses (indices) */
@@ -123,9 +122,7 @@ struct sup {
 	int exit_code;      /* set when the end is already decided */
 	int any_failed, any_killed, quiet;
 	unsigned restarts;
-	size_t nrunning;    /* kernels with a pid */
-	size_t npending;    /* kernels with pending_restart */
-	size_t nstopping;   /* kernels with stopping */
+	size_t nstate[SV_NSTATES]; /* kernels in each state */
 	size_t ready_cursor; /* kernels before it were seen ready (or done) */
 	size_t noverran;    /* killed after the grace period of the topology's stop */
 	char overran[READY_NAMED * (TOPO_NAME_MAX + 4) + 1]; /* the first few, quoted */
@@ -201,31 +198,56 @@ static void setting(const struct sup *s, const char *key, char *buf, size_t cap)
 		snprintf(buf, cap, "supervision.%s in %s", key, s->t->file);
 }
 
-/* ---- counted state: every change goes through these ---- */
-
-static void set_pending(struct sup *s, size_t i, int v)
-{
-	struct kproc *k = &s->k[i];
-	if (k->pending_restart && !v)
-		s->npending--;
-	else if (!k->pending_restart && v)
-		s->npending++;
-	k->pending_restart = v;
-}
-
-static void clear_stopping(struct sup *s, size_t i)
-{
-	if (s->k[i].stopping) {
-		s->k[i].stopping = 0;
-		s->nstopping--;
-	}
-}
+/* ---- counted state ---- */
 
 /* Kernel i may no longer be ready: look at it again before activating. */
 static void unready(struct sup *s, size_t i)
 {
 	if (i < s->ready_cursor)
 		s->ready_cursor = i;
+}
+
+/* Kernels with a process: to reap before the run can end. */
+static size_t nalive(const struct sup *s)
+{
+	return s->nstate[SV_ST_RUNNING] + s->nstate[SV_ST_RESTARTING] +
+	       s->nstate[SV_ST_RESTART_KILLED] + s->nstate[SV_ST_STOPPING] +
+	       s->nstate[SV_ST_KILLED] + s->nstate[SV_ST_KILLED_NOW];
+}
+
+/* What shmring-stat shows for a state; 0: leave what is there (RUNNING: the
+ * kernel writes READY and ACTIVE itself; the KILLED states stay STOPPING). */
+static uint32_t ctl_state(enum sv_state st)
+{
+	switch (st) {
+	case SV_ST_RESTARTING:
+	case SV_ST_STOPPING:
+		return SMR_K_STOPPING;
+	case SV_ST_RESTART_PENDING:
+	case SV_ST_EXITED:
+		return SMR_K_EXITED;
+	case SV_ST_FINISHED:
+	case SV_ST_GONE:
+		return SMR_K_DONE;
+	default:
+		return 0;
+	}
+}
+
+/* The only writer of a kernel's state (through kernel_event): keeps the
+ * counts, looks at its readiness again, shows the state to shmring-stat. */
+static void enter(struct sup *s, size_t i, enum sv_state st)
+{
+	struct kproc *k = &s->k[i];
+	if (k->state == st)
+		return;
+	s->nstate[k->state]--;
+	s->nstate[st]++;
+	k->state = st;
+	unready(s, i);
+	uint32_t shown = ctl_state(st);
+	if (shown)
+		atomic_store_explicit(&s->ck[i].state, shown, memory_order_relaxed);
 }
 
 /* ---- kernel output, one prefixed line per write ---- */
@@ -376,8 +398,29 @@ static int watch(struct sup *s, int fd, uint64_t data)
 	return epoll_ctl(s->ep_fd, EPOLL_CTL_ADD, fd, &ev);
 }
 
-/* Start kernel i. 0, or -1 when it cannot be started at all (the message is
- * printed; it is marked done). */
+/* Where the child failed, before exec: one line. */
+static void say_child_failed(const struct sup *s, size_t i, int fail)
+{
+	const struct topo_kernel *tk = &s->t->kernels[i];
+	const char *why = strerror(fail & FAIL_ERRNO);
+	if (fail & FAIL_BIND)
+		say("shmring-supervisor: kernel '%s': cannot bind to its cpus: %s: fix cpu at %s:%d",
+		    tk->name, why, s->t->file, tk->line);
+	else if (fail & FAIL_CHDIR)
+		say("shmring-supervisor: kernel '%s': cannot enter the working directory %s: %s",
+		    tk->name, s->workdir, why);
+	else
+		say("shmring-supervisor: kernel '%s': cannot execute %s: %s: fix exec at %s:%d",
+		    tk->name, s->paths[i], why, s->t->file, tk->line);
+}
+
+/*
+ * Start kernel i: 0, or -1 when it cannot be started (the line is printed,
+ * the run fails); the caller feeds SPAWNED or SPAWN_FAILED to the table. A
+ * child that failed before exec has exited when clone returns (CLONE_VFORK
+ * resumes us at its exec or its exit): it is reaped here, so a kernel that
+ * never ran never has a process to reap, stop or kill.
+ */
 static int spawn(struct sup *s, size_t i)
 {
 	struct kproc *k = &s->k[i];
@@ -407,11 +450,24 @@ static int spawn(struct sup *s, size_t i)
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(po[1]);
 	close(pe[1]);
-	if (pid < 0) {
+	if (pid < 0 || a.fail) {
 		close(po[0]);
 		close(pe[0]);
+	}
+	if (pid < 0) {
 		errno = e;
 		goto syserr;
+	}
+	if (a.fail) {
+		int st;
+		pid_t w;
+		while ((w = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
+			;
+		if (w == pid)
+			atomic_store_explicit(&ck->last_status, st, memory_order_relaxed);
+		say_child_failed(s, i, a.fail);
+		s->any_failed = 1;
+		return -1;
 	}
 	k->out = (struct linebuf){ .fd = po[0], .to = 1 };
 	k->err = (struct linebuf){ .fd = pe[0], .to = 2 };
@@ -420,54 +476,28 @@ static int spawn(struct sup *s, size_t i)
 	watch(s, po[0], EV_PIPES + 2 * (uint64_t)i);
 	watch(s, pe[0], EV_PIPES + 2 * (uint64_t)i + 1);
 	k->pid = pid;
-	s->nrunning++;
-	k->killed = k->killed_now = 0;
-	k->launched_ns = now_ns();
-	unready(s, i);
-	int fail = a.fail;
-	if (fail) {
-		/* It has exited; SIGCHLD will reap it. Gone for good. */
-		const char *why = strerror(fail & FAIL_ERRNO);
-		if (fail & FAIL_BIND)
-			say("shmring-supervisor: kernel '%s': cannot bind to its cpus: %s: fix cpu "
-			    "at %s:%d", tk->name, why, s->t->file, tk->line);
-		else if (fail & FAIL_CHDIR)
-			say("shmring-supervisor: kernel '%s': cannot enter the working directory "
-			    "%s: %s", tk->name, s->workdir, why);
-		else
-			say("shmring-supervisor: kernel '%s': cannot execute %s: %s: fix exec at %s:%d",
-			    tk->name, s->paths[i], why, s->t->file, tk->line);
-		k->done = 1;
-		s->any_failed = 1;
-		return -1;
-	}
 	atomic_store_explicit(&ck->pid, (int32_t)pid, memory_order_relaxed);
 	atomic_store_explicit(&ck->started_ns, realtime_ns(), memory_order_relaxed);
 	return 0;
 syserr:
 	say("shmring-supervisor: cannot start kernel '%s': %s%s", tk->name, strerror(errno),
 	    errno == EMFILE || errno == ENFILE ? " (too many open files: raise `ulimit -n`)" : "");
-	k->done = 1;
 	s->any_failed = 1;
 	return -1;
 }
 
-/* ---- stopping and restarting ---- */
+/* ---- the lifecycle: supervise.c's table, and the actions it names ---- */
+
+static void kernel_event(struct sup *s, size_t i, enum sv_event ev, int status);
 
 static void ask_stop(struct sup *s, size_t i)
 {
-	struct kproc *k = &s->k[i];
-	if (!k->pid || k->stopping)
-		return;
-	k->stopping = 1;
-	s->nstopping++;
-	unready(s, i);
-	k->kill_at = after_ms(now_ns(), s->t->grace_ms);
-	atomic_store_explicit(&s->ck[i].state, (uint32_t)SMR_K_STOPPING, memory_order_relaxed);
+	s->k[i].kill_at = after_ms(now_ns(), s->t->grace_ms);
 	/* Release: pairs with the kernel's acquire in should_stop / wait; then
 	 * wake a kernel asleep in shmring_kernel_wait or the barrier (its
 	 * futex_waitv compares the flag to 0, so a wake that comes first is
-	 * not lost: the wait returns at once). */
+	 * not lost: the wait returns at once). The STOPPING shown before it
+	 * (enter) is relaxed: it is for display. */
 	atomic_store_explicit(&s->ck[i].stop, 1u, memory_order_release);
 	futex_wake_all(&s->ck[i].stop);
 }
@@ -494,21 +524,15 @@ static void begin_stop(struct sup *s, const char *why)
 	if (why && !s->quiet)
 		say("shmring-supervisor: %s: stopping '%s' (grace %llu ms, then kill)", why,
 		    s->t->name, (unsigned long long)s->t->grace_ms);
-	for (size_t i = 0; i < s->t->nkernels; i++) {
-		set_pending(s, i, 0);
-		ask_stop(s, i);
-	}
+	for (size_t i = 0; i < s->t->nkernels; i++)
+		kernel_event(s, i, SV_EV_STOP, 0);
 }
 
-static void kill_kernel(struct sup *s, size_t i, int now)
+static void kill_kernel(struct sup *s, size_t i)
 {
-	struct kproc *k = &s->k[i];
-	if (!k->pid || k->killed)
-		return;
-	kill(-k->pid, SIGKILL); /* its process group: children of the kernel too */
-	kill(k->pid, SIGKILL);
-	k->killed = 1;
-	k->killed_now = now;
+	pid_t pid = s->k[i].pid;
+	kill(-pid, SIGKILL); /* its process group: children of the kernel too */
+	kill(pid, SIGKILL);
 }
 
 /* A kernel gone for good closes nothing itself: close its ring ends for it,
@@ -538,20 +562,20 @@ static void close_ends_of(struct sup *s, size_t i)
 	}
 }
 
+/* Once no kernel of a restart group is still up, start every one waiting
+ * for it again, in graph order. */
 static void respawn_group(struct sup *s)
 {
-	for (size_t i = 0; i < s->t->nkernels; i++)
-		if (s->k[i].pending_restart && s->k[i].pid)
-			return; /* wait until every member is down */
+	if (s->stopping || !s->nstate[SV_ST_RESTART_PENDING] || s->nstate[SV_ST_RESTARTING] ||
+	    s->nstate[SV_ST_RESTART_KILLED])
+		return;
 	for (size_t j = 0; j < s->t->nkernels; j++) {
 		size_t i = s->order[j];
-		if (!s->k[i].pending_restart)
+		if (s->k[i].state != SV_ST_RESTART_PENDING)
 			continue;
-		set_pending(s, i, 0);
 		atomic_fetch_add_explicit(&s->ck[i].restarts, 1u, memory_order_relaxed);
 		s->restarts++;
-		if (spawn(s, i) < 0)
-			close_ends_of(s, i);
+		kernel_event(s, i, spawn(s, i) < 0 ? SV_EV_SPAWN_FAILED : SV_EV_SPAWNED, 0);
 	}
 }
 
@@ -584,91 +608,33 @@ static void say_overran(struct sup *s)
 		    "shmring_kernel_wait()", n, (unsigned long long)s->t->grace_ms, s->overran, more);
 }
 
-static void handle_exit(struct sup *s, size_t i, int status)
+static const char *policy_name(enum topo_restart r)
 {
-	struct kproc *k = &s->k[i];
+	return r == TOPO_PERMANENT ? "permanent" : r == TOPO_TRANSIENT ? "transient" : "temporary";
+}
+
+/* Bad usage or configuration (SHMRING_EXIT_CONFIG): retrying cannot help,
+ * whatever its policy, and the topology cannot run as written. */
+static void config_error(struct sup *s, size_t i)
+{
 	const struct topo_kernel *tk = &s->t->kernels[i];
-	pump(s, i, &k->out); /* what it wrote before dying comes first */
-	pump(s, i, &k->err);
-	k->pid = 0;
-	s->nrunning--;
-	unready(s, i);
-	int was_stopping = k->stopping;
-	clear_stopping(s, i);
-	atomic_store_explicit(&s->ck[i].pid, 0, memory_order_relaxed);
-	atomic_store_explicit(&s->ck[i].last_status, status, memory_order_relaxed);
-	if (k->done) {
-		/* Already gone for good (it could not be started: bind or exec
-		 * failed and spawn said so); nothing more to decide. */
-		atomic_store_explicit(&s->ck[i].state, (uint32_t)SMR_K_DONE, memory_order_relaxed);
-		return;
-	}
-	/* Acquire: pairs with the kernel's release of finished, after its
-	 * closes. */
-	int finished = atomic_load_explicit(&s->ck[i].finished, memory_order_acquire) != 0;
-	enum sv_exit how = sv_classify(status, finished);
+	char where[PATH_MAX + 32] = "";
+	if (strcmp(s->t->file, "-e"))
+		snprintf(where, sizeof(where), " (%s:%d)", s->t->file, tk->line);
+	say("shmring-supervisor: kernel '%s' exited %d (configuration error): not restarted; "
+	    "fix its args or the topology%s", tk->name, SHMRING_EXIT_CONFIG, where);
+	s->any_failed = 1;
+	s->exit_code = RUN_FAILED;
+	begin_stop(s, NULL);
+}
+
+/* Kernel i exited in a way its policy restarts: within the intensity, take
+ * its restart group down (they come back in respawn_group). */
+static void restart(struct sup *s, size_t i, int status)
+{
+	const struct topo_kernel *tk = &s->t->kernels[i];
 	char what[64];
 	describe_status(status, what, sizeof(what));
-	if (how == SV_CONFIG && !s->stopping) {
-		/* Bad usage or configuration (SHMRING_EXIT_CONFIG): retrying
-		 * cannot help, whatever its policy, and the topology cannot run
-		 * as written. Also when it has not reported ready yet, and when
-		 * it was being stopped for a sibling's restart. */
-		set_pending(s, i, 0);
-		k->done = 1;
-		atomic_store_explicit(&s->ck[i].state, (uint32_t)SMR_K_DONE, memory_order_relaxed);
-		char where[PATH_MAX + 32] = "";
-		if (strcmp(s->t->file, "-e"))
-			snprintf(where, sizeof(where), " (%s:%d)", s->t->file, tk->line);
-		say("shmring-supervisor: kernel '%s' exited %d (configuration error): not restarted; "
-		    "fix its args or the topology%s", tk->name, SHMRING_EXIT_CONFIG, where);
-		s->any_failed = 1;
-		s->exit_code = RUN_FAILED;
-		begin_stop(s, NULL);
-		return;
-	}
-	if (was_stopping) {
-		/* We asked: for the whole topology's stop, or for a sibling's
-		 * restart (pending_restart then brings it back). */
-		if (k->killed && !k->killed_now && s->stopping)
-			overran(s, i); /* said once, at the end */
-		else if (k->killed && !k->killed_now && !s->quiet)
-			say("shmring-supervisor: kernel '%s' did not stop within the grace period "
-			    "(%llu ms): killed; make it check shmring_kernel_should_stop() or use "
-			    "shmring_kernel_wait()", tk->name, (unsigned long long)s->t->grace_ms);
-		if (k->killed && s->stopping)
-			s->any_killed = 1;
-		if (how == SV_FINISHED && !s->stopping) {
-			set_pending(s, i, 0);
-			k->done = 1;
-		}
-		atomic_store_explicit(&s->ck[i].state, (uint32_t)(k->done ? SMR_K_DONE : SMR_K_EXITED),
-				      memory_order_relaxed);
-		if (!s->stopping)
-			respawn_group(s);
-		return;
-	}
-	if (s->stopping) {
-		atomic_store_explicit(&s->ck[i].state, (uint32_t)SMR_K_EXITED, memory_order_relaxed);
-		return;
-	}
-	if (how == SV_FINISHED || !sv_should_restart(tk->restart, how)) {
-		k->done = 1;
-		atomic_store_explicit(&s->ck[i].state, (uint32_t)SMR_K_DONE, memory_order_relaxed);
-		if (how == SV_FAILED) {
-			s->any_failed = 1;
-			say("shmring-supervisor: kernel '%s' %s; restart: %s, so it stays down "
-			    "(its rings are closed)", tk->name, what,
-			    tk->restart == TOPO_TEMPORARY ? "temporary" : "transient");
-		} else if (how == SV_NORMAL && !s->quiet) {
-			say("shmring-supervisor: kernel '%s' exited without finishing "
-			    "(no shmring_kernel_detach); restart: %s, so it stays down",
-			    tk->name, tk->restart == TOPO_TEMPORARY ? "temporary" : "transient");
-		}
-		if (how != SV_FINISHED)
-			close_ends_of(s, i);
-		return;
-	}
 	uint64_t now = now_ns();
 	if (sv_intensity_record(&s->intensity, now)) {
 		char key[PATH_MAX + 64];
@@ -689,26 +655,108 @@ static void handle_exit(struct sup *s, size_t i, int status)
 		    "within %llu ms)", tk->name, what, strategy[s->t->strategy],
 		    sv_intensity_recent(&s->intensity, now), s->t->intensity,
 		    (unsigned long long)s->t->period_ms);
-	int *done = calloc(s->t->nkernels, sizeof(int));
-	int *member = calloc(s->t->nkernels, sizeof(int));
+	size_t n = s->t->nkernels;
+	int *done = calloc(n, sizeof(int));
+	int *member = calloc(n, sizeof(int));
 	if (!done || !member) {
-		free(done);
-		free(member);
 		s->exit_code = RUN_SYSTEM;
 		begin_stop(s, "out of memory");
-		return;
+	} else {
+		for (size_t j = 0; j < n; j++)
+			done[j] = sv_is_done(s->k[j].state);
+		sv_restart_set(s->t->strategy, n, s->order, done, i, member);
+		for (size_t j = 0; j < n; j++)
+			if (member[j])
+				kernel_event(s, j, SV_EV_GROUP_RESTART, 0);
 	}
-	for (size_t j = 0; j < s->t->nkernels; j++)
-		done[j] = s->k[j].done;
-	sv_restart_set(s->t->strategy, s->t->nkernels, s->order, done, i, member);
-	for (size_t j = 0; j < s->t->nkernels; j++)
-		if (member[j]) {
-			set_pending(s, j, 1);
-			ask_stop(s, j);
-		}
 	free(done);
 	free(member);
-	atomic_store_explicit(&s->ck[i].state, (uint32_t)SMR_K_EXITED, memory_order_relaxed);
+}
+
+/* Its policy leaves kernel i down: say so, and close its ring ends. */
+static void left_down(struct sup *s, size_t i, int status, int failed)
+{
+	const struct topo_kernel *tk = &s->t->kernels[i];
+	char what[64];
+	describe_status(status, what, sizeof(what));
+	if (failed) {
+		s->any_failed = 1;
+		say("shmring-supervisor: kernel '%s' %s; restart: %s, so it stays down (its rings "
+		    "are closed)", tk->name, what, policy_name(tk->restart));
+	} else if (!s->quiet) {
+		say("shmring-supervisor: kernel '%s' exited without finishing (no "
+		    "shmring_kernel_detach); restart: %s, so it stays down", tk->name,
+		    policy_name(tk->restart));
+	}
+	close_ends_of(s, i);
+}
+
+static void act(struct sup *s, size_t i, enum sv_action a, int status)
+{
+	switch (a) {
+	case SV_ACT_NONE:
+	case SV_NACTIONS:
+		break;
+	case SV_ACT_ASK_STOP:
+		ask_stop(s, i);
+		break;
+	case SV_ACT_KILL:
+		kill_kernel(s, i);
+		break;
+	case SV_ACT_RESTART:
+		restart(s, i, status);
+		break;
+	case SV_ACT_LEFT_DOWN:
+	case SV_ACT_FAILED:
+		left_down(s, i, status, a == SV_ACT_FAILED);
+		break;
+	case SV_ACT_CONFIG:
+		config_error(s, i);
+		break;
+	case SV_ACT_STOP_TOPOLOGY:
+		begin_stop(s, NULL);
+		break;
+	case SV_ACT_CLOSE_ENDS:
+		close_ends_of(s, i);
+		break;
+	case SV_ACT_SAY_OVERRAN:
+		if (!s->quiet)
+			say("shmring-supervisor: kernel '%s' did not stop within the grace period "
+			    "(%llu ms): killed; make it check shmring_kernel_should_stop() or use "
+			    "shmring_kernel_wait()", s->t->kernels[i].name,
+			    (unsigned long long)s->t->grace_ms);
+		break;
+	case SV_ACT_OVERRAN:
+		overran(s, i); /* said once, at the end */
+		s->any_killed = 1;
+		break;
+	case SV_ACT_KILLED:
+		s->any_killed = 1;
+		break;
+	}
+}
+
+/* The one way a kernel's state changes: the table's cell for (state, ev),
+ * then its action (status: the wait status, for exits). */
+static void kernel_event(struct sup *s, size_t i, enum sv_event ev, int status)
+{
+	struct sv_step step = sv_step(s->k[i].state, ev);
+	enter(s, i, step.next);
+	act(s, i, step.act, status);
+}
+
+static void handle_exit(struct sup *s, size_t i, int status)
+{
+	struct kproc *k = &s->k[i];
+	pump(s, i, &k->out); /* what it wrote before dying comes first */
+	pump(s, i, &k->err);
+	k->pid = 0;
+	atomic_store_explicit(&s->ck[i].pid, 0, memory_order_relaxed);
+	atomic_store_explicit(&s->ck[i].last_status, status, memory_order_relaxed);
+	/* Acquire: pairs with the kernel's release of finished, after its
+	 * closes. */
+	int finished = atomic_load_explicit(&s->ck[i].finished, memory_order_acquire) != 0;
+	kernel_event(s, i, sv_exit_event(status, finished, s->t->kernels[i].restart), status);
 	respawn_group(s);
 }
 
@@ -732,9 +780,9 @@ static void maybe_activate(struct sup *s)
 		return;
 	for (; s->ready_cursor < s->t->nkernels; s->ready_cursor++) {
 		size_t i = s->ready_cursor;
-		if (s->k[i].done)
+		if (sv_is_done(s->k[i].state))
 			continue;
-		if (!s->k[i].pid || s->k[i].stopping)
+		if (s->k[i].state != SV_ST_RUNNING)
 			return;
 		/* Acquire: pairs with the kernel's release of READY, after its
 		 * ports were attached. */
@@ -759,8 +807,8 @@ static void not_ready(struct sup *s)
 	size_t len = 0;
 	names[0] = '\0';
 	for (size_t i = 0; i < s->t->nkernels; i++) {
-		if (s->k[i].done || (s->k[i].pid && atomic_load_explicit(&s->ck[i].state,
-				memory_order_acquire) == SMR_K_READY))
+		if (sv_is_done(s->k[i].state) || (sv_has_process(s->k[i].state) &&
+		    atomic_load_explicit(&s->ck[i].state, memory_order_acquire) == SMR_K_READY))
 			continue;
 		if (n++ == 0)
 			first = i;
@@ -793,34 +841,19 @@ static void not_ready(struct sup *s)
 static int make_control(struct sup *s)
 {
 	const struct topology *t = s->t;
-	char name[64];
-	snprintf(name, sizeof(name), SHMRING_CTL_MEMFD_PREFIX "%s", t->name);
+	struct smr_ctl c;
+	/* Header, owner word, cpu and last_status -1: control.c. */
 	s->ctl_len = smr_ctl_size((uint32_t)t->nkernels, (uint32_t)t->nrings);
-	s->ctl_fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (s->ctl_fd < 0 || fchmod(s->ctl_fd, 0600) < 0 ||
-	    ftruncate(s->ctl_fd, (off_t)s->ctl_len) < 0)
-		return -errno;
-	fcntl(s->ctl_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
-	void *m = mmap(NULL, s->ctl_len, PROT_READ | PROT_WRITE, MAP_SHARED, s->ctl_fd, 0);
-	if (m == MAP_FAILED)
-		return -errno;
-	s->ctl = m;
-	struct smr_ctl_header *h = m;
-	h->size = (uint32_t)s->ctl_len;
-	h->magic = SHMRING_CTL_MAGIC;
-	h->supervisor = (uint64_t)(uint32_t)s->self << 32;
-	h->started_ns = realtime_ns();
-	h->nkernels = (uint32_t)t->nkernels;
-	h->nrings = (uint32_t)t->nrings;
+	int fd = smr_ctl_create(t->name, (uint32_t)t->nkernels, (uint32_t)t->nrings, &c);
+	if (fd < 0)
+		return fd;
+	s->ctl_fd = fd;
+	s->ctl = c.h;
+	struct smr_ctl_header *h = c.h;
 	h->event_fd = s->ev_fd;
-	atomic_store_explicit(&h->state, (uint32_t)SMR_TOPO_STARTING, memory_order_relaxed);
-	snprintf(h->name, sizeof(h->name), "%s", t->name);
 	s->ck = smr_ctl_kernels(h);
-	for (size_t i = 0; i < t->nkernels; i++) {
+	for (size_t i = 0; i < t->nkernels; i++)
 		snprintf(s->ck[i].name, sizeof(s->ck[i].name), "%s", t->kernels[i].name);
-		atomic_store_explicit(&s->ck[i].last_status, -1, memory_order_relaxed);
-		atomic_store_explicit(&s->ck[i].cpu, -1, memory_order_relaxed);
-	}
 	struct smr_ctl_ring *cr = smr_ctl_rings(h);
 	for (size_t r = 0; r < t->nrings; r++) {
 		const struct topo_ring *tr = &t->rings[r];
@@ -832,8 +865,7 @@ static int make_control(struct sup *s)
 		cr[r].wait = (uint32_t)tr->wait;
 		cr[r].capacity = shmring_capacity(s->rings[r]);
 	}
-	/* Release: every field above before the version that says "ready". */
-	atomic_store_explicit(&h->version, SHMRING_CTL_VERSION, memory_order_release);
+	smr_ctl_publish(h); /* release: every field above before "ready" */
 	return 0;
 }
 
@@ -1135,8 +1167,11 @@ static int setup(struct sup *s, hwloc_topology_t hw, const char *workdir)
 		say("shmring-supervisor: out of memory");
 		return RUN_SYSTEM;
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		s->k[i].out.fd = s->k[i].err.fd = -1;
+		s->k[i].state = SV_ST_DOWN;
+	}
+	s->nstate[SV_ST_DOWN] = n;
 	int npus = hwloc_get_nbobjs_by_type(hw, HWLOC_OBJ_PU);
 	int rc = topo_check_host(t, npus, s->paths, err, sizeof(err));
 	if (rc == 0)
@@ -1223,8 +1258,7 @@ static void on_signal(struct sup *s, const struct signalfd_siginfo *si)
 		if (!s->quiet)
 			say("shmring-supervisor: SIG%s again: killing every kernel now", sig ? sig : "?");
 		for (size_t i = 0; i < s->t->nkernels; i++)
-			kill_kernel(s, i, 1);
-		s->any_killed = 1;
+			kernel_event(s, i, SV_EV_KILL_NOW, 0);
 	} else {
 		char why[32];
 		snprintf(why, sizeof(why), "SIG%s", sig ? sig : "?");
@@ -1238,21 +1272,20 @@ static int loop(struct sup *s)
 	struct epoll_event ev[EVENTS];
 	s->launch_ns = now_ns();
 	s->ready_deadline = after_ms(s->launch_ns, s->ready_ms);
-	for (size_t i = 0; i < n; i++)
-		if (spawn(s, i) < 0) {
-			begin_stop(s, NULL);
-			break;
-		}
-	while (s->nrunning || s->npending) {
+	/* In file order, until one cannot be started (its SPAWN_FAILED stops
+	 * the topology: the rest stay DOWN). */
+	for (size_t i = 0; i < n && !s->stopping; i++)
+		kernel_event(s, i, spawn(s, i) < 0 ? SV_EV_SPAWN_FAILED : SV_EV_SPAWNED, 0);
+	while (nalive(s) || s->nstate[SV_ST_RESTART_PENDING]) {
 		uint64_t now = now_ns();
 		int timeout = 1000;
-		if (s->nstopping)
+		if (s->nstate[SV_ST_STOPPING] || s->nstate[SV_ST_RESTARTING])
 			for (size_t i = 0; i < n; i++) {
 				struct kproc *k = &s->k[i];
-				if (!k->pid || !k->stopping || k->killed)
+				if (k->state != SV_ST_STOPPING && k->state != SV_ST_RESTARTING)
 					continue;
 				if (now >= k->kill_at) {
-					kill_kernel(s, i, 0);
+					kernel_event(s, i, SV_EV_GRACE_OVER, 0);
 				} else {
 					uint64_t ms = (k->kill_at - now) / 1000000u + 1;
 					if (ms < (uint64_t)timeout)
@@ -1277,7 +1310,7 @@ static int loop(struct sup *s)
 			s->exit_code = RUN_SYSTEM;
 			begin_stop(s, NULL);
 			for (size_t i = 0; i < n; i++)
-				kill_kernel(s, i, 1);
+				kernel_event(s, i, SV_EV_KILL_NOW, 0);
 		}
 		for (int e = 0; e < ne; e++) {
 			uint64_t d = ev[e].data.u64;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Restart decisions: see supervise.h. */
+/* Restart decisions and the kernel lifecycle table: see supervise.h. */
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -30,6 +30,132 @@ int sv_should_restart(enum topo_restart policy, enum sv_exit how)
 		return 0;
 	}
 	return 0;
+}
+
+/*
+ * The lifecycle table; docs/supervisor.md has it in the same form. DOWN is
+ * only the initial state, no cell leads back to it: so a cell left empty
+ * ({DOWN, NONE}) means "stays where it is, nothing to do", and only the
+ * transitions are written out.
+ */
+#define TO(state, action) { SV_ST_##state, SV_ACT_##action }
+#define EXITS(state, action)                                                  \
+	[SV_EV_EXIT_FINISHED] = TO(state, action), [SV_EV_EXIT_NORMAL] = TO(state, action), \
+	[SV_EV_EXIT_FAILED] = TO(state, action), [SV_EV_EXIT_RESTART] = TO(state, action), \
+	[SV_EV_EXIT_CONFIG] = TO(state, action)
+static const struct sv_step table[SV_NSTATES][SV_NEVENTS] = {
+	[SV_ST_DOWN] = {
+		[SV_EV_SPAWNED] = TO(RUNNING, NONE),
+		[SV_EV_SPAWN_FAILED] = TO(GONE, STOP_TOPOLOGY),
+	},
+	[SV_ST_RUNNING] = {
+		[SV_EV_EXIT_FINISHED] = TO(FINISHED, NONE),
+		[SV_EV_EXIT_NORMAL] = TO(GONE, LEFT_DOWN),
+		[SV_EV_EXIT_FAILED] = TO(GONE, FAILED),
+		[SV_EV_EXIT_RESTART] = TO(RESTART_PENDING, RESTART),
+		[SV_EV_EXIT_CONFIG] = TO(GONE, CONFIG),
+		[SV_EV_GROUP_RESTART] = TO(RESTARTING, ASK_STOP),
+		[SV_EV_STOP] = TO(STOPPING, ASK_STOP),
+		[SV_EV_KILL_NOW] = TO(KILLED_NOW, KILL),
+	},
+	/* Stopped for a sibling's restart: back whatever its exit (we asked),
+	 * unless it finished meanwhile or cannot run as configured. A stop
+	 * of the topology takes over its grace period as it stands. */
+	[SV_ST_RESTARTING] = {
+		[SV_EV_EXIT_FINISHED] = TO(FINISHED, NONE),
+		[SV_EV_EXIT_NORMAL] = TO(RESTART_PENDING, NONE),
+		[SV_EV_EXIT_FAILED] = TO(RESTART_PENDING, NONE),
+		[SV_EV_EXIT_RESTART] = TO(RESTART_PENDING, NONE),
+		[SV_EV_EXIT_CONFIG] = TO(GONE, CONFIG),
+		[SV_EV_STOP] = TO(STOPPING, NONE),
+		[SV_EV_GRACE_OVER] = TO(RESTART_KILLED, KILL),
+		[SV_EV_KILL_NOW] = TO(KILLED_NOW, KILL),
+	},
+	[SV_ST_RESTART_KILLED] = {
+		[SV_EV_EXIT_FINISHED] = TO(FINISHED, SAY_OVERRAN),
+		[SV_EV_EXIT_NORMAL] = TO(RESTART_PENDING, SAY_OVERRAN),
+		[SV_EV_EXIT_FAILED] = TO(RESTART_PENDING, SAY_OVERRAN),
+		[SV_EV_EXIT_RESTART] = TO(RESTART_PENDING, SAY_OVERRAN),
+		[SV_EV_EXIT_CONFIG] = TO(GONE, CONFIG),
+		[SV_EV_STOP] = TO(KILLED, NONE),
+	},
+	[SV_ST_RESTART_PENDING] = {
+		[SV_EV_SPAWNED] = TO(RUNNING, NONE),
+		[SV_EV_SPAWN_FAILED] = TO(GONE, CLOSE_ENDS),
+		[SV_EV_STOP] = TO(EXITED, NONE),
+	},
+	/* The topology stops: whatever the exit, nothing is restarted or
+	 * reported but a kill. */
+	[SV_ST_STOPPING] = {
+		EXITS(EXITED, NONE),
+		[SV_EV_GRACE_OVER] = TO(KILLED, KILL),
+		[SV_EV_KILL_NOW] = TO(KILLED_NOW, KILL),
+	},
+	[SV_ST_KILLED] = { EXITS(EXITED, OVERRAN) },
+	[SV_ST_KILLED_NOW] = { EXITS(EXITED, KILLED) },
+	/* EXITED, FINISHED, GONE: final, every cell empty */
+};
+#undef EXITS
+#undef TO
+
+struct sv_step sv_step(enum sv_state state, enum sv_event ev)
+{
+	struct sv_step stay = { state, SV_ACT_NONE };
+	if ((unsigned)state >= SV_NSTATES || (unsigned)ev >= SV_NEVENTS)
+		return stay;
+	struct sv_step cell = table[state][ev];
+	return cell.next == SV_ST_DOWN ? stay : cell;
+}
+
+enum sv_event sv_exit_event(int wait_status, int finished, enum topo_restart policy)
+{
+	enum sv_exit how = sv_classify(wait_status, finished);
+	if (how == SV_FINISHED)
+		return SV_EV_EXIT_FINISHED;
+	if (how == SV_CONFIG)
+		return SV_EV_EXIT_CONFIG;
+	if (sv_should_restart(policy, how))
+		return SV_EV_EXIT_RESTART;
+	return how == SV_NORMAL ? SV_EV_EXIT_NORMAL : SV_EV_EXIT_FAILED;
+}
+
+int sv_has_process(enum sv_state state)
+{
+	return state == SV_ST_RUNNING || state == SV_ST_RESTARTING ||
+	       state == SV_ST_RESTART_KILLED || state == SV_ST_STOPPING || state == SV_ST_KILLED ||
+	       state == SV_ST_KILLED_NOW;
+}
+
+int sv_is_done(enum sv_state state)
+{
+	return state == SV_ST_FINISHED || state == SV_ST_GONE;
+}
+
+const char *sv_state_name(enum sv_state state)
+{
+	static const char *const name[SV_NSTATES] = {
+		"DOWN", "RUNNING", "RESTARTING", "RESTART_KILLED", "RESTART_PENDING", "STOPPING",
+		"KILLED", "KILLED_NOW", "EXITED", "FINISHED", "GONE",
+	};
+	return (unsigned)state < SV_NSTATES ? name[state] : "?";
+}
+
+const char *sv_event_name(enum sv_event ev)
+{
+	static const char *const name[SV_NEVENTS] = {
+		"spawned", "spawn failed", "exit finished", "exit normal", "exit failed",
+		"exit restart", "exit 78", "group restart", "stop", "grace over", "kill now",
+	};
+	return (unsigned)ev < SV_NEVENTS ? name[ev] : "?";
+}
+
+const char *sv_action_name(enum sv_action act)
+{
+	static const char *const name[SV_NACTIONS] = {
+		"none", "ask stop", "kill", "restart", "left down", "failed", "config",
+		"stop topology", "close ends", "say overran", "overran", "killed",
+	};
+	return (unsigned)act < SV_NACTIONS ? name[act] : "?";
 }
 
 void sv_restart_set(enum topo_strategy s, size_t n, const size_t *order, const int *done,

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The restart decisions of shmring-supervisor, kept free of processes so they
- * are unit-tested directly (tests/unit/supervise-test.c). Erlang/OTP
- * semantics, with one dataflow rule on top: a kernel that finished its stream
- * (exit 0 after shmring_kernel_detach closed its ports) is never restarted,
- * whatever its policy; restarting a finished source would replay its stream.
+ * The restart decisions of shmring-supervisor and the lifecycle table of a
+ * kernel, kept free of processes so they are unit-tested directly
+ * (tests/unit/supervise-test.c). Erlang/OTP semantics, with one dataflow
+ * rule on top: a kernel that finished its stream (exit 0 after
+ * shmring_kernel_detach closed its ports) is never restarted, whatever its
+ * policy; restarting a finished source would replay its stream.
  */
 #ifndef SHMRING_SUPERVISOR_SUPERVISE_H
 #define SHMRING_SUPERVISOR_SUPERVISE_H
@@ -29,6 +30,90 @@ enum sv_exit sv_classify(int wait_status, int finished);
  * SV_FINISHED (the stream would replay) nor SV_CONFIG (retrying cannot fix a
  * missing file or a bad argument: the supervisor stops the topology). */
 int sv_should_restart(enum topo_restart policy, enum sv_exit how);
+
+/*
+ * The lifecycle of one kernel, as the supervisor sees it: one table indexed
+ * by state and event (docs/supervisor.md has the same table). run.c feeds
+ * the events, moves the kernel to the next state, and performs the action
+ * the cell names; nothing else changes a kernel's state.
+ *
+ * READY and ACTIVE are the kernel's own states in the control segment (it
+ * writes them): the supervisor reads them to activate the topology and to
+ * name late kernels, and decides nothing on them. A kernel's exit means the
+ * same before and after it reported ready, so RUNNING covers all three.
+ */
+enum sv_state {
+	SV_ST_DOWN,           /* not started yet: the initial state only */
+	SV_ST_RUNNING,        /* launched (the kernel reports READY, ACTIVE) */
+	SV_ST_RESTARTING,     /* asked to stop for its restart group; grace running */
+	SV_ST_RESTART_KILLED, /* ... grace over: SIGKILLed */
+	SV_ST_RESTART_PENDING, /* down; started again once its restart group is down */
+	SV_ST_STOPPING,       /* asked to stop with the topology; grace running */
+	SV_ST_KILLED,         /* ... grace over: SIGKILLed */
+	SV_ST_KILLED_NOW,     /* SIGKILLed at once (second signal, system error) */
+	SV_ST_EXITED,         /* exited while the topology stops */
+	SV_ST_FINISHED,       /* finished its stream: never started again */
+	SV_ST_GONE,           /* gone for good: could not start, exit 78, left down */
+	SV_NSTATES
+};
+
+enum sv_event {
+	SV_EV_SPAWNED,       /* started (exec'd) */
+	SV_EV_SPAWN_FAILED,  /* could not be started (pipe, clone, bind, chdir, exec) */
+	SV_EV_EXIT_FINISHED, /* exited 0 after finishing its stream */
+	SV_EV_EXIT_NORMAL,   /* exited 0 without finishing; its policy leaves it down */
+	SV_EV_EXIT_FAILED,   /* failed; its policy leaves it down */
+	SV_EV_EXIT_RESTART,  /* exited in a way its policy restarts */
+	SV_EV_EXIT_CONFIG,   /* exited SHMRING_EXIT_CONFIG (78) */
+	SV_EV_GROUP_RESTART, /* a kernel of its restart group (strategy) restarts */
+	SV_EV_STOP,          /* the topology stops */
+	SV_EV_GRACE_OVER,    /* its grace period is over */
+	SV_EV_KILL_NOW,      /* kill at once: second signal, system error */
+	SV_NEVENTS
+};
+
+/* What run.c does on a transition, after moving the kernel to its next
+ * state. */
+enum sv_action {
+	SV_ACT_NONE,
+	SV_ACT_ASK_STOP,      /* set its stop flag and wake it; its grace starts */
+	SV_ACT_KILL,          /* SIGKILL its process group */
+	SV_ACT_RESTART,       /* count a restart (intensity reached: stop the
+				 topology), else GROUP_RESTART its restart group */
+	SV_ACT_LEFT_DOWN,     /* say it stays down, close its ring ends */
+	SV_ACT_FAILED,        /* say it failed and stays down (the run fails),
+				 close its ring ends */
+	SV_ACT_CONFIG,        /* say it exited 78 (the run fails), stop the topology */
+	SV_ACT_STOP_TOPOLOGY, /* the launch failed: stop the topology */
+	SV_ACT_CLOSE_ENDS,    /* close its ring ends (a restart could not start) */
+	SV_ACT_SAY_OVERRAN,   /* say now that it overran its grace period */
+	SV_ACT_OVERRAN,       /* name it in the end's overran line; the run was killed */
+	SV_ACT_KILLED,        /* the run was killed (exit 5) */
+	SV_NACTIONS
+};
+
+struct sv_step {
+	enum sv_state next;
+	enum sv_action act;
+};
+
+/* The cell for (state, event): where the kernel goes and what to do. An
+ * event a state does not expect leaves it where it is, doing nothing. */
+struct sv_step sv_step(enum sv_state state, enum sv_event ev);
+
+/* The event a kernel's exit is: sv_classify, then its policy. */
+enum sv_event sv_exit_event(int wait_status, int finished, enum topo_restart policy);
+
+/* The kernel has a process (to reap, to stop, to kill). */
+int sv_has_process(enum sv_state state);
+/* Finished or gone for good: never started again, never in a restart group. */
+int sv_is_done(enum sv_state state);
+
+/* Names as docs/supervisor.md's table writes them ("RESTART_PENDING",
+ * "exit restart", "ask stop"). */
+const char *sv_state_name(enum sv_state state);
+const char *sv_event_name(enum sv_event ev);
+const char *sv_action_name(enum sv_action act);
 
 /*
  * The ready deadline: every kernel must report ready within this many ms of

@@ -7,8 +7,9 @@
 # configuration error (exit 78) is not restarted; run -e options; a launch
 # that fails or a stop before active lets no kernel run; the ready deadline
 # and its one line; `ulimit -f`; the end-of-run summary never wraps and
-# spots a scribbled ring; the working directory; 400 kernels under
-# `ulimit -Sn 1024`. Every wait is bounded; the whole script under ctest's
+# spots a scribbled ring; the working directory; 500 kernels under
+# `ulimit -Sn 1024`; a restart group whose member ignores its stop; a
+# restart that cannot start. Every wait is bounded; the whole script under ctest's
 # TIMEOUT.
 set -u
 sup=$(realpath "$1")   # shmring-supervisor
@@ -396,6 +397,48 @@ if [ "$(ulimit -Hn)" = unlimited ] || [ "$(ulimit -Hn)" -ge 2000 ]; then
   then ok "500 kernels under ulimit -Sn 1024: active in $launch ms, all finished"
   else fail "500 kernels (exit $rc)"; fi
 else echo "skip 500 kernels: ulimit -Hn is $(ulimit -Hn)"; fi
+
+# 19. A restart group with a kernel that ignores its stop (the lifecycle
+# table's RESTARTING -> RESTART_KILLED -> RESTART_PENDING): crash fails,
+# one_for_all asks deaf to stop, kills it after the grace period and says so
+# at once (not at the end), starts both again; crash fails again and trips
+# intensity 1 (exit 3). Neither kernel attaches: the ready deadline is far
+# off so that a slow machine cannot hit it first.
+cat > "$dir/regroup.yaml" <<Y
+topology: regroup-$sfx
+supervision: { strategy: one_for_all, intensity: 1, period: 10s, grace: 200ms, ready: 1m }
+kernels:
+  - { name: crash, exec: /bin/sh, args: [-c, 'sleep 0.3; exit 1'] }
+  - { name: deaf, exec: /bin/sleep, args: ["60"] }
+rings: []
+Y
+timeout 60 "$sup" run "$dir/regroup.yaml" > "$dir/out" 2>&1; rc=$?
+said=$(grep -n "kernel 'deaf' did not stop within the grace period (200 ms): killed" "$dir/out" | head -1 | cut -d: -f1)
+tripped=$(grep -n "kernel 'crash' exited with status 1: restart intensity reached" "$dir/out" | cut -d: -f1)
+if [ $rc = 3 ] && grep -q "kernel 'crash' exited with status 1: restarting (one_for_all; 1 of at most 1" "$dir/out" &&
+   [ -n "$said" ] && [ -n "$tripped" ] && [ "$said" -lt "$tripped" ]
+then ok "one_for_all: a sibling ignoring its stop is killed after grace, said at once, restarted"
+else fail "restart group with a deaf sibling (exit $rc, grace line at '$said', intensity at '$tripped')"; fi
+
+# 20. A restart that cannot start (RESTART_PENDING -> GONE, its ends closed):
+# flaky deletes itself and fails; its restart cannot exec, so it is gone for
+# good and the supervisor closes its output: sink reads end of stream and
+# finishes instead of waiting for a producer that will never come. Exit 2.
+printf '#!/bin/sh\nrm -f "$0"\nexit 1\n' > "$dir/flaky"; chmod +x "$dir/flaky"
+cat > "$dir/flaky.yaml" <<Y
+topology: flaky-$sfx
+kernels:
+  - { name: flaky, exec: ./flaky, outputs: [out], restart: permanent }
+  - { name: sink, exec: ./sink, inputs: [in] }
+rings:
+  - { from: flaky.out, to: sink.in }
+Y
+timeout 20 "$sup" run "$dir/flaky.yaml" > "$dir/out" 2>&1; rc=$?
+if [ $rc = 2 ] && grep -q "kernel 'flaky' exited with status 1: restarting" "$dir/out" &&
+   grep -q "kernel 'flaky': cannot execute .*flaky: No such file or directory" "$dir/out" &&
+   grep -q 'sink *| received 0' "$dir/out" && grep -q "ended with a failed kernel (exit 2) after .*, 1 restarts" "$dir/out"
+then ok "a restart that cannot exec: gone for good, its ring closed, sink finishes, exit 2"
+else fail "restart that cannot start (exit $rc)"; fi
 
 if [ "$(ls /dev/shm | sort)" != "$shm_before" ]; then
   echo "FAIL segments left in /dev/shm"; fails=$((fails + 1)); fi

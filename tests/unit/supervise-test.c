@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* The restart state machine: classification, policies, strategies, intensity. */
+/* The restart state machine: the lifecycle table (every cell, and the docs'
+ * copy), classification, policies, strategies, intensity. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -222,6 +224,263 @@ static void graph_order_is_breadth_first_from_sources(void **s)
 	topo_free(t);
 }
 
+/* ---- the lifecycle table ---- */
+
+/* Every transition of the table, written out again from the rules in
+ * docs/supervisor.md; every other cell must leave the kernel where it is and
+ * do nothing. */
+struct transition {
+	enum sv_state from;
+	enum sv_event ev;
+	enum sv_state to;
+	enum sv_action act;
+};
+#define T(from, ev, to, act) { SV_ST_##from, SV_EV_##ev, SV_ST_##to, SV_ACT_##act }
+static const struct transition expected[] = {
+	/* the launch: a kernel that cannot start stops the topology */
+	T(DOWN, SPAWNED, RUNNING, NONE),
+	T(DOWN, SPAWN_FAILED, GONE, STOP_TOPOLOGY),
+	/* running: the exit and the policy decide */
+	T(RUNNING, EXIT_FINISHED, FINISHED, NONE),
+	T(RUNNING, EXIT_NORMAL, GONE, LEFT_DOWN),
+	T(RUNNING, EXIT_FAILED, GONE, FAILED),
+	T(RUNNING, EXIT_RESTART, RESTART_PENDING, RESTART),
+	T(RUNNING, EXIT_CONFIG, GONE, CONFIG),
+	T(RUNNING, GROUP_RESTART, RESTARTING, ASK_STOP),
+	T(RUNNING, STOP, STOPPING, ASK_STOP),
+	T(RUNNING, KILL_NOW, KILLED_NOW, KILL),
+	/* stopped for a sibling's restart: back whatever the exit, unless
+	 * finished or misconfigured */
+	T(RESTARTING, EXIT_FINISHED, FINISHED, NONE),
+	T(RESTARTING, EXIT_NORMAL, RESTART_PENDING, NONE),
+	T(RESTARTING, EXIT_FAILED, RESTART_PENDING, NONE),
+	T(RESTARTING, EXIT_RESTART, RESTART_PENDING, NONE),
+	T(RESTARTING, EXIT_CONFIG, GONE, CONFIG),
+	T(RESTARTING, STOP, STOPPING, NONE),
+	T(RESTARTING, GRACE_OVER, RESTART_KILLED, KILL),
+	T(RESTARTING, KILL_NOW, KILLED_NOW, KILL),
+	T(RESTART_KILLED, EXIT_FINISHED, FINISHED, SAY_OVERRAN),
+	T(RESTART_KILLED, EXIT_NORMAL, RESTART_PENDING, SAY_OVERRAN),
+	T(RESTART_KILLED, EXIT_FAILED, RESTART_PENDING, SAY_OVERRAN),
+	T(RESTART_KILLED, EXIT_RESTART, RESTART_PENDING, SAY_OVERRAN),
+	T(RESTART_KILLED, EXIT_CONFIG, GONE, CONFIG),
+	T(RESTART_KILLED, STOP, KILLED, NONE),
+	/* a restart that cannot start leaves it gone, its ends closed */
+	T(RESTART_PENDING, SPAWNED, RUNNING, NONE),
+	T(RESTART_PENDING, SPAWN_FAILED, GONE, CLOSE_ENDS),
+	T(RESTART_PENDING, STOP, EXITED, NONE),
+	/* the topology stops: nothing is restarted or reported but kills */
+	T(STOPPING, EXIT_FINISHED, EXITED, NONE),
+	T(STOPPING, EXIT_NORMAL, EXITED, NONE),
+	T(STOPPING, EXIT_FAILED, EXITED, NONE),
+	T(STOPPING, EXIT_RESTART, EXITED, NONE),
+	T(STOPPING, EXIT_CONFIG, EXITED, NONE),
+	T(STOPPING, GRACE_OVER, KILLED, KILL),
+	T(STOPPING, KILL_NOW, KILLED_NOW, KILL),
+	T(KILLED, EXIT_FINISHED, EXITED, OVERRAN),
+	T(KILLED, EXIT_NORMAL, EXITED, OVERRAN),
+	T(KILLED, EXIT_FAILED, EXITED, OVERRAN),
+	T(KILLED, EXIT_RESTART, EXITED, OVERRAN),
+	T(KILLED, EXIT_CONFIG, EXITED, OVERRAN),
+	T(KILLED_NOW, EXIT_FINISHED, EXITED, KILLED),
+	T(KILLED_NOW, EXIT_NORMAL, EXITED, KILLED),
+	T(KILLED_NOW, EXIT_FAILED, EXITED, KILLED),
+	T(KILLED_NOW, EXIT_RESTART, EXITED, KILLED),
+	T(KILLED_NOW, EXIT_CONFIG, EXITED, KILLED),
+};
+#undef T
+#define NEXPECTED (sizeof(expected) / sizeof(expected[0]))
+
+static void every_cell_of_the_lifecycle_table_is_as_written(void **s)
+{
+	(void)s;
+	unsigned used[NEXPECTED] = { 0 };
+	for (int st = 0; st < SV_NSTATES; st++)
+		for (int ev = 0; ev < SV_NEVENTS; ev++) {
+			struct sv_step want = { (enum sv_state)st, SV_ACT_NONE };
+			for (size_t x = 0; x < NEXPECTED; x++)
+				if (expected[x].from == (enum sv_state)st &&
+				    expected[x].ev == (enum sv_event)ev) {
+					want = (struct sv_step){ expected[x].to, expected[x].act };
+					used[x]++;
+				}
+			struct sv_step got = sv_step((enum sv_state)st, (enum sv_event)ev);
+			if (got.next != want.next || got.act != want.act)
+				fail_msg("%s on %s: got %s, %s; want %s, %s",
+					 sv_state_name((enum sv_state)st), sv_event_name((enum sv_event)ev),
+					 sv_state_name(got.next), sv_action_name(got.act),
+					 sv_state_name(want.next), sv_action_name(want.act));
+		}
+	for (size_t x = 0; x < NEXPECTED; x++)
+		assert_int_equal(used[x], 1); /* each written once, none out of range */
+	/* out of range: stays, nothing done */
+	struct sv_step odd = sv_step(SV_ST_RUNNING, SV_NEVENTS);
+	assert_int_equal(odd.next, SV_ST_RUNNING);
+	assert_int_equal(odd.act, SV_ACT_NONE);
+}
+
+/* The rules behind the table, checked over every state. */
+static void finished_and_config_exits_are_never_restarted(void **s)
+{
+	(void)s;
+	for (int st = 0; st < SV_NSTATES; st++) {
+		if (!sv_has_process((enum sv_state)st))
+			continue; /* cannot exit: states_with_a_process_and_done_states */
+		struct sv_step f = sv_step((enum sv_state)st, SV_EV_EXIT_FINISHED);
+		struct sv_step c = sv_step((enum sv_state)st, SV_EV_EXIT_CONFIG);
+		assert_true(f.next != SV_ST_RESTART_PENDING && f.next != SV_ST_RUNNING);
+		assert_true(c.next != SV_ST_RESTART_PENDING && c.next != SV_ST_RUNNING);
+		assert_int_not_equal(f.act, SV_ACT_RESTART);
+		/* 78 outside a stop of the topology: one line, the topology stops */
+		int stopping = st == SV_ST_STOPPING || st == SV_ST_KILLED || st == SV_ST_KILLED_NOW;
+		if (!stopping)
+			assert_true(c.next == SV_ST_GONE && c.act == SV_ACT_CONFIG);
+	}
+}
+
+/* Once the topology stops, nothing but the launch's own SPAWNED (which
+ * run.c never sends after a stop) brings a kernel back. */
+static void a_stopped_topology_never_restarts_a_kernel(void **s)
+{
+	(void)s;
+	int seen[SV_NSTATES] = { 0 };
+	for (int st = 0; st < SV_NSTATES; st++)
+		seen[sv_step((enum sv_state)st, SV_EV_STOP).next] = 1;
+	for (int grew = 1; grew;) {
+		grew = 0;
+		for (int st = 0; st < SV_NSTATES; st++)
+			for (int ev = SV_EV_EXIT_FINISHED; seen[st] && ev < SV_NEVENTS; ev++) {
+				enum sv_state to = sv_step((enum sv_state)st, (enum sv_event)ev).next;
+				if (!seen[to])
+					seen[to] = grew = 1;
+			}
+	}
+	assert_false(seen[SV_ST_RUNNING]);
+	assert_false(seen[SV_ST_RESTARTING]);
+	assert_false(seen[SV_ST_RESTART_KILLED]);
+	assert_false(seen[SV_ST_RESTART_PENDING]);
+	/* and a process is never left without a way to be killed */
+	for (int st = 0; st < SV_NSTATES; st++)
+		if (seen[st] && sv_has_process((enum sv_state)st)) {
+			enum sv_state k = sv_step((enum sv_state)st, SV_EV_KILL_NOW).next;
+			assert_true(k == SV_ST_KILLED || k == SV_ST_KILLED_NOW);
+		}
+}
+
+static void exits_become_events_by_policy(void **s)
+{
+	(void)s;
+	static const enum topo_restart pol[] = { TOPO_PERMANENT, TOPO_TRANSIENT, TOPO_TEMPORARY };
+	for (size_t p = 0; p < 3; p++) {
+		/* finished and 78 whatever the policy */
+		assert_int_equal(sv_exit_event(EXIT_STATUS(0), 1, pol[p]), SV_EV_EXIT_FINISHED);
+		assert_int_equal(sv_exit_event(EXIT_STATUS(SHMRING_EXIT_CONFIG), 0, pol[p]),
+				 SV_EV_EXIT_CONFIG);
+	}
+	assert_int_equal(sv_exit_event(EXIT_STATUS(0), 0, TOPO_PERMANENT), SV_EV_EXIT_RESTART);
+	assert_int_equal(sv_exit_event(EXIT_STATUS(0), 0, TOPO_TRANSIENT), SV_EV_EXIT_NORMAL);
+	assert_int_equal(sv_exit_event(EXIT_STATUS(0), 0, TOPO_TEMPORARY), SV_EV_EXIT_NORMAL);
+	assert_int_equal(sv_exit_event(EXIT_STATUS(1), 0, TOPO_PERMANENT), SV_EV_EXIT_RESTART);
+	assert_int_equal(sv_exit_event(SIGNAL_STATUS(9), 1, TOPO_TRANSIENT), SV_EV_EXIT_RESTART);
+	assert_int_equal(sv_exit_event(SIGNAL_STATUS(11), 0, TOPO_TEMPORARY), SV_EV_EXIT_FAILED);
+}
+
+static void states_with_a_process_and_done_states(void **s)
+{
+	(void)s;
+	for (int st = 0; st < SV_NSTATES; st++) {
+		int proc = st == SV_ST_RUNNING || st == SV_ST_RESTARTING ||
+			   st == SV_ST_RESTART_KILLED || st == SV_ST_STOPPING ||
+			   st == SV_ST_KILLED || st == SV_ST_KILLED_NOW;
+		int done = st == SV_ST_FINISHED || st == SV_ST_GONE;
+		assert_int_equal(sv_has_process((enum sv_state)st), proc);
+		assert_int_equal(sv_is_done((enum sv_state)st), done);
+		/* only a kernel with a process can exit */
+		for (int ev = SV_EV_EXIT_FINISHED; !proc && ev <= SV_EV_EXIT_CONFIG; ev++)
+			assert_int_equal(sv_step((enum sv_state)st, (enum sv_event)ev).next, st);
+	}
+}
+
+/* docs/supervisor.md shows the table in the same form: rows are states,
+ * columns events, a cell "NEXT" or "NEXT, action", "—" when it stays. */
+static void cell_text(enum sv_state st, enum sv_event ev, char *buf, size_t cap)
+{
+	struct sv_step c = sv_step(st, ev);
+	if (c.next == st && c.act == SV_ACT_NONE)
+		snprintf(buf, cap, "—");
+	else if (c.act == SV_ACT_NONE)
+		snprintf(buf, cap, "%s", sv_state_name(c.next));
+	else
+		snprintf(buf, cap, "%s, %s", sv_state_name(c.next), sv_action_name(c.act));
+}
+
+/* The next cell of a markdown row: trimmed, into buf; NULL at the end. */
+static const char *next_cell(const char *p, char *buf, size_t cap)
+{
+	if (*p != '|')
+		return NULL;
+	p++;
+	const char *end = strchr(p, '|');
+	if (!end)
+		return NULL;
+	while (p < end && *p == ' ')
+		p++;
+	size_t n = (size_t)(end - p);
+	while (n && p[n - 1] == ' ')
+		n--;
+	snprintf(buf, cap, "%.*s", (int)(n < cap ? n : cap - 1), p);
+	return end;
+}
+
+static void the_docs_show_the_code_table(void **s)
+{
+	(void)s;
+	/* this file is tests/unit/supervise-test.c; the page is docs/... */
+	char path[4096];
+	snprintf(path, sizeof(path), "%s", __FILE__);
+	char *cut = strstr(path, "tests/unit/supervise-test.c");
+	assert_non_null(cut);
+	snprintf(cut, sizeof(path) - (size_t)(cut - path), "docs/supervisor.md");
+	FILE *f = fopen(path, "r");
+	if (!f)
+		fail_msg("cannot read %s", path);
+	char line[2048], cell[128], want[128];
+	int row = -1; /* -1: looking for the header */
+	while (fgets(line, sizeof(line), f) && row < SV_NSTATES) {
+		line[strcspn(line, "\n")] = '\0';
+		const char *p = line;
+		if (row == -1) {
+			if (strncmp(line, "| state \\ event |", 17))
+				continue;
+			p = next_cell(p, cell, sizeof(cell));
+			for (int ev = 0; ev < SV_NEVENTS; ev++) {
+				assert_non_null(p = next_cell(p, cell, sizeof(cell)));
+				assert_string_equal(cell, sv_event_name((enum sv_event)ev));
+			}
+			assert_null(next_cell(p, cell, sizeof(cell)));
+			row = -2; /* the |---| line */
+			continue;
+		}
+		if (row == -2) {
+			row = 0;
+			continue;
+		}
+		assert_non_null(p = next_cell(p, cell, sizeof(cell)));
+		assert_string_equal(cell, sv_state_name((enum sv_state)row));
+		for (int ev = 0; ev < SV_NEVENTS; ev++) {
+			assert_non_null(p = next_cell(p, cell, sizeof(cell)));
+			cell_text((enum sv_state)row, (enum sv_event)ev, want, sizeof(want));
+			if (strcmp(cell, want))
+				fail_msg("docs/supervisor.md: %s on %s says '%s'; the code: '%s'",
+					 sv_state_name((enum sv_state)row),
+					 sv_event_name((enum sv_event)ev), cell, want);
+		}
+		row++;
+	}
+	fclose(f);
+	assert_int_equal(row, SV_NSTATES);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -235,6 +494,12 @@ int main(void)
 		cmocka_unit_test(rest_for_one_takes_those_after_it_in_graph_order),
 		cmocka_unit_test(intensity_allows_max_restarts_per_period),
 		cmocka_unit_test(graph_order_is_breadth_first_from_sources),
+		cmocka_unit_test(every_cell_of_the_lifecycle_table_is_as_written),
+		cmocka_unit_test(finished_and_config_exits_are_never_restarted),
+		cmocka_unit_test(a_stopped_topology_never_restarts_a_kernel),
+		cmocka_unit_test(exits_become_events_by_policy),
+		cmocka_unit_test(states_with_a_process_and_done_states),
+		cmocka_unit_test(the_docs_show_the_code_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
