@@ -5,9 +5,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <time.h>
 
 #include <shmring/ring.h>
+#include "test-util.h" /* tu_now_ns: every timestamp of the harness and peers */
 
 /* Everything a case needs, made in the parent before fork, in memory shared
  * with both children (MAP_SHARED | MAP_ANONYMOUS). */
@@ -36,19 +36,10 @@ struct bctx {
 	uint64_t *rtt;        /* latency samples, iters of them, shared */
 };
 
-static inline uint64_t bench_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static inline void bench_pace(uint32_t us)
 {
-	if (us) {
-		struct timespec ts = { 0, (long)us * 1000 };
-		nanosleep(&ts, NULL);
-	}
+	if (us)
+		tu_sleep_ns((uint64_t)us * 1000u);
 }
 
 void bench_fail(struct bctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -147,7 +147,7 @@ static void iox_pingpong(struct bctx *c, int initiator)
 		for (uint64_t i = 0; i < n; i++) {
 			if (initiator)
 				bench_pace(c->pace_us);
-			uint64_t t0 = bench_now();
+			uint64_t t0 = tu_now_ns();
 			if (initiator && give(c, &e, i) < 0)
 				break;
 			const void *r = take(&e);
@@ -156,7 +156,7 @@ static void iox_pingpong(struct bctx *c, int initiator)
 			if (!initiator && give(c, &e, i) < 0)
 				break;
 			if (initiator && i >= c->warmup)
-				c->rtt[i - c->warmup] = bench_now() - t0;
+				c->rtt[i - c->warmup] = tu_now_ns() - t0;
 		}
 		(void)sink;
 		/* The responder's last chunk must reach the initiator before
@@ -200,12 +200,12 @@ static void iox_rx(struct bctx *c)
 	if (connected(c, &e) == 0) {
 		for (uint64_t i = 0; i < c->warmup + c->iters; i++) {
 			if (i == c->warmup)
-				t0 = bench_now();
+				t0 = tu_now_ns();
 			const void *r = take(&e);
 			sink += bench_read(c, r, c->size);
 			iox_sub_release_chunk(e.sub, r);
 		}
-		c->elapsed_ns = bench_now() - t0;
+		c->elapsed_ns = tu_now_ns() - t0;
 	}
 	(void)sink;
 	__atomic_store_n(&c->ready, 1, __ATOMIC_RELEASE);

@@ -20,7 +20,7 @@
 
 static void record(struct bctx *c, uint64_t i, uint64_t t0)
 {
-	uint64_t dt = bench_now() - t0;
+	uint64_t dt = tu_now_ns() - t0;
 	if (i >= c->warmup)
 		c->rtt[i - c->warmup] = dt;
 }
@@ -31,7 +31,7 @@ static void raw_init(struct bctx *c)
 {
 	uint64_t n = c->warmup + c->iters;
 	for (uint64_t i = 1; i <= n; i++) {
-		uint64_t t0 = bench_now();
+		uint64_t t0 = tu_now_ns();
 		__atomic_store_n(&c->word_a, (uint32_t)i, __ATOMIC_RELEASE);
 		while (__atomic_load_n(&c->word_b, __ATOMIC_ACQUIRE) != (uint32_t)i)
 			__builtin_ia32_pause();
@@ -70,7 +70,7 @@ static void futex_init(struct bctx *c)
 	uint64_t n = c->warmup + c->iters;
 	for (uint64_t i = 1; i <= n; i++) {
 		bench_pace(c->pace_us);
-		uint64_t t0 = bench_now();
+		uint64_t t0 = tu_now_ns();
 		fwake(&c->word_a, (uint32_t)i);
 		if (c->pace_us) { /* paced: we spin for the reply, only the peer sleeps */
 			while (__atomic_load_n(&c->word_b, __ATOMIC_ACQUIRE) != (uint32_t)i)
@@ -123,7 +123,7 @@ static void efd_init(struct bctx *c)
 {
 	uint64_t one = 1, v, n = c->warmup + c->iters;
 	for (uint64_t i = 0; i < n; i++) {
-		uint64_t t0 = bench_now();
+		uint64_t t0 = tu_now_ns();
 		if (write(c->fd_a[0], &one, 8) != 8 || read(c->fd_b[0], &v, 8) != 8)
 			{ bench_fail(c, "eventfd i/o failed"); return; }
 		record(c, i, t0);
@@ -166,7 +166,7 @@ static void fdpp(struct bctx *c, int wr, int rd, int initiator)
 	char *buf = calloc(1, c->size);
 	uint64_t n = c->warmup + c->iters;
 	for (uint64_t i = 0; i < n; i++) {
-		uint64_t t0 = bench_now();
+		uint64_t t0 = tu_now_ns();
 		if (initiator) {
 			if (full_io(wr, buf, c->size, 1) || full_io(rd, buf, c->size, 0))
 				{ bench_fail(c, "i/o failed"); return; }
@@ -217,7 +217,7 @@ static void zmq_lat(struct bctx *c, int initiator)
 	char *buf = calloc(1, c->size);
 	uint64_t n = c->warmup + c->iters;
 	for (uint64_t i = 0; s && i < n; i++) {
-		uint64_t t0 = bench_now();
+		uint64_t t0 = tu_now_ns();
 		if (initiator) {
 			if (zmq_send(s, buf, c->size, 0) < 0 || zmq_recv(s, buf, c->size, 0) < 0)
 				{ bench_fail(c, "zmq i/o: %s", zmq_strerror(zmq_errno())); return; }
@@ -259,11 +259,11 @@ static void unix_rx(struct bctx *c)
 	uint64_t t0 = 0;
 	for (uint64_t i = 0; i < c->warmup + c->iters; i++) {
 		if (i == c->warmup)
-			t0 = bench_now();
+			t0 = tu_now_ns();
 		if (full_io(c->fd_a[1], buf, c->size, 0))
 			{ bench_fail(c, "unix socket read failed"); return; }
 	}
-	c->elapsed_ns = bench_now() - t0;
+	c->elapsed_ns = tu_now_ns() - t0;
 	free(buf);
 }
 
@@ -292,11 +292,11 @@ static void zmq_rx(struct bctx *c)
 	uint64_t t0 = 0;
 	for (uint64_t i = 0; s && i < c->warmup + c->iters; i++) {
 		if (i == c->warmup)
-			t0 = bench_now();
+			t0 = tu_now_ns();
 		if (zmq_recv(s, buf, c->size, 0) < 0)
 			{ bench_fail(c, "zmq recv: %s", zmq_strerror(zmq_errno())); return; }
 	}
-	c->elapsed_ns = bench_now() - t0;
+	c->elapsed_ns = tu_now_ns() - t0;
 	if (s)
 		zmq_close(s);
 	zmq_ctx_term(ctx);
@@ -317,14 +317,14 @@ void bench_memcpy(struct bctx *c)
 	uint64_t t0 = 0;
 	for (uint64_t i = 0; i < c->warmup + c->iters; i++) {
 		if (i == c->warmup)
-			t0 = bench_now();
+			t0 = tu_now_ns();
 		if (off + c->size > span)
 			off = 0;
 		memcpy(dst + off, src, c->size);
 		__asm__ __volatile__("" : : "r"(dst) : "memory");
 		off += c->size;
 	}
-	c->elapsed_ns = bench_now() - t0;
+	c->elapsed_ns = tu_now_ns() - t0;
 	free(src);
 	free(dst);
 }
@@ -372,14 +372,14 @@ static void raw_rx(struct bctx *c)
 	uint64_t t0 = 0;
 	for (uint64_t i = 0; i < c->warmup + c->iters; i++) {
 		if (i == c->warmup)
-			t0 = bench_now();
+			t0 = tu_now_ns();
 		uint64_t *seq = (uint64_t *)(void *)(raw_area + (i % nslots) * slot);
 		while (__atomic_load_n(seq, __ATOMIC_ACQUIRE) != i + 1)
 			__builtin_ia32_pause();
 		memcpy(buf, seq + 1, c->size);
 		__atomic_store_n(seq, 0, __ATOMIC_RELEASE);
 	}
-	c->elapsed_ns = bench_now() - t0;
+	c->elapsed_ns = tu_now_ns() - t0;
 	free(buf);
 }
 

@@ -17,15 +17,12 @@
 #include <errno.h>
 #include <getopt.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/utsname.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -57,12 +54,10 @@ void bench_fail(struct bctx *c, const char *fmt, ...)
 
 static void pin(int cpu)
 {
-	cpu_set_t set;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	if (sched_setaffinity(0, sizeof(set), &set) < 0) {
+	int rc = tu_pin_cpu(cpu);
+	if (rc < 0) {
 		fprintf(stderr, "shmring-bench: cannot pin to core %d: %s (use --cores)\n",
-			cpu, strerror(errno));
+			cpu, strerror(-rc));
 		_exit(1);
 	}
 }
@@ -146,7 +141,7 @@ static void ring_pingpong(struct bctx *c, int initiator)
 		size_t len;
 		if (initiator)
 			bench_pace(c->pace_us);
-		uint64_t t0 = bench_now();
+		uint64_t t0 = tu_now_ns();
 		if (initiator) {
 			if (shmring_reserve(out, c->size, &w, -1) < 0) {
 				bench_fail(c, "reserve: %s", shmring_errmsg());
@@ -168,7 +163,7 @@ static void ring_pingpong(struct bctx *c, int initiator)
 			bench_fill(c, w, i);
 			shmring_commit(out, c->size);
 		} else if (i >= c->warmup) {
-			c->rtt[i - c->warmup] = bench_now() - t0;
+			c->rtt[i - c->warmup] = tu_now_ns() - t0;
 		}
 	}
 	(void)sink; /* the reads are volatile */
@@ -218,7 +213,7 @@ static void ring_rx(struct bctx *c)
 	uint64_t t0 = 0, sink = 0;
 	for (uint64_t i = 0; i < c->warmup + c->iters; i++) {
 		if (i == c->warmup)
-			t0 = bench_now();
+			t0 = tu_now_ns();
 		if (zero_copy) {
 			const void *r;
 			size_t len;
@@ -230,7 +225,7 @@ static void ring_rx(struct bctx *c)
 			goto fail;
 		}
 	}
-	c->elapsed_ns = bench_now() - t0;
+	c->elapsed_ns = tu_now_ns() - t0;
 	(void)sink; /* the reads are volatile: nothing to keep alive */
 	shmring_detach(in);
 	free(buf);
@@ -263,6 +258,21 @@ static void ctx_free(struct bctx *c)
 	munmap(c, sizeof(*c));
 }
 
+struct side {
+	const struct bcase *bc;
+	struct bctx *c;
+	int s;
+};
+
+/* One side of a case, in its own process (tu_fork), pinned to its core. */
+static int side_main(void *arg)
+{
+	const struct side *d = arg;
+	pin(core[d->s]);
+	d->bc->side[d->s](d->c);
+	return d->c->failed;
+}
+
 /* Run one case: both sides in fresh pinned processes, under a watchdog. */
 static int run(const struct bcase *bc, struct bctx *c)
 {
@@ -270,33 +280,23 @@ static int run(const struct bcase *bc, struct bctx *c)
 		fprintf(stderr, "shmring-bench: %s: setup failed: %s\n", bc->name, strerror(errno));
 		return -1;
 	}
-	pid_t pid[2];
-	fflush(NULL);
+	struct side sides[2] = { { bc, c, 0 }, { bc, c, 1 } };
+	pid_t pid[2] = { -1, -1 };
+	uint64_t deadline = tu_now_ns() + 120ull * 1000000000ull;
 	for (int s = 1; s >= 0; s--) {
-		pid[s] = fork();
-		if (pid[s] == 0) {
-			prctl(PR_SET_PDEATHSIG, SIGKILL);
-			pin(core[s]);
-			bc->side[s](c);
-			_exit(c->failed);
+		pid[s] = tu_fork(side_main, &sides[s]);
+		if (pid[s] < 0) {
+			snprintf(c->why, sizeof(c->why), "cannot fork: %s", strerror((int)-pid[s]));
+			deadline = 0; /* the side already started has no peer: stop it now */
+			break;
 		}
 	}
-	int bad = 0, left = 2;
-	uint64_t deadline = bench_now() + 120ull * 1000000000ull;
-	while (left) {
-		int st;
-		pid_t p = waitpid(-1, &st, WNOHANG);
-		if (p > 0) {
-			left--;
-			bad |= !WIFEXITED(st) || WEXITSTATUS(st);
-		} else if (bench_now() > deadline) {
-			kill(pid[0], SIGKILL);
-			kill(pid[1], SIGKILL);
+	int bad = 0;
+	for (int s = 0; s < 2; s++) {
+		int rc = tu_reap_by(pid[s], deadline);
+		if (rc == -ETIMEDOUT && !c->why[0])
 			snprintf(c->why, sizeof(c->why), "watchdog: no result in 120 s");
-			bad = 1;
-		} else {
-			usleep(2000);
-		}
+		bad |= rc != 0;
 	}
 	if (bc->teardown)
 		bc->teardown(c);

@@ -15,15 +15,32 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-static double seconds(void)
+#include "test-util.h"
+
+struct rx {
+	int listener;
+	char *buf;
+	size_t chunk;
+};
+
+/* The receiving process: everything to /dev/null, then the rate. */
+static int receive(void *arg)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	const struct rx *x = arg;
+	int c = accept(x->listener, NULL, NULL), out = open("/dev/null", O_WRONLY);
+	uint64_t t0 = tu_now_ns();
+	unsigned long long n = 0;
+	ssize_t r;
+	while ((r = recv(c, x->buf, x->chunk, 0)) > 0) {
+		if (write(out, x->buf, (size_t)r) != r)
+			return 1;
+		n += (unsigned long long)r;
+	}
+	printf("received %llu bytes; %.1f MB/s\n", n, (double)n / tu_since_s(t0) / 1e6);
+	fflush(stdout); /* tu_fork's child leaves by _exit, which does not flush */
+	return r < 0;
 }
 
 int main(int argc, char **argv)
@@ -37,24 +54,11 @@ int main(int argc, char **argv)
 	if (bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(l, 1) < 0 ||
 	    getsockname(l, (struct sockaddr *)&a, &al) < 0)
 		return perror("listen"), 1;
-	char *buf = malloc(chunk);
-	fflush(NULL);
-	pid_t rx = fork();
-	if (rx == 0) {
-		int c = accept(l, NULL, NULL), out = open("/dev/null", O_WRONLY);
-		double t0 = seconds();
-		unsigned long long n = 0;
-		ssize_t r;
-		while ((r = recv(c, buf, chunk, 0)) > 0) {
-			if (write(out, buf, (size_t)r) != r)
-				_exit(1);
-			n += (unsigned long long)r;
-		}
-		double t = seconds() - t0;
-		printf("received %llu bytes; %.1f MB/s\n", n, (double)n / t / 1e6);
-		fflush(stdout);
-		_exit(r < 0);
-	}
+	struct rx x = { l, malloc(chunk), chunk };
+	char *buf = x.buf;
+	pid_t rx = tu_fork(receive, &x);
+	if (rx < 0)
+		return perror("fork"), 1;
 	close(l);
 	int s = socket(AF_INET, SOCK_STREAM, 0), in = open(argv[1], O_RDONLY);
 	if (in < 0 || connect(s, (struct sockaddr *)&a, sizeof(a)) < 0)
@@ -68,7 +72,5 @@ int main(int argc, char **argv)
 			off += w;
 		}
 	close(s);
-	int st;
-	waitpid(rx, &st, 0);
-	return !WIFEXITED(st) || WEXITSTATUS(st);
+	return tu_reap(rx) != 0;
 }

@@ -10,14 +10,8 @@ set -u
 sup=$(realpath "$1")     # shmring-supervisor
 probe=$(realpath "$2")   # cuda-test (its "probe" mode)
 ex=$(realpath "$3")      # build/examples
-dir=$(mktemp -d)
-fails=0
-cleanup() { pkill -9 -f "$dir" 2>/dev/null; rm -rf "$dir"; }
-trap cleanup EXIT
-ok()   { echo "ok   $1"; }
-fail() { echo "FAIL $1"; [ -f "$dir/out" ] && sed 's/^/  /' "$dir/out"; fails=$((fails + 1)); }
-wait_for() { for _ in $(seq $(( $3 * 20 ))); do grep -qF -- "$1" "$2" 2>/dev/null && return 0; sleep 0.05; done; return 1; }
-shm_before=$(ls /dev/shm | sort)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
 mkdir -p "$dir/doubler" "$dir/gpu-doubler"
 cp "$ex"/doubler/{gen,sink} "$dir/doubler/"
@@ -32,12 +26,10 @@ if [ $prc = 77 ]; then
   if [ $rc != 0 ] && grep -q 'gpu-double *| gpu-double: no CUDA device' "$dir/out"
   then ok "without a GPU: exit $rc, one line says no CUDA device"
   else fail "without a GPU (exit $rc)"; fi
-  if ! pgrep -f "$dir" > /dev/null && [ "$(ls /dev/shm | sort)" = "$shm_before" ]
+  if ! pgrep -f "$dir" > /dev/null && [ -z "$(shm_left)" ]
   then ok "without a GPU: no process, no shared memory left"
   else fail "without a GPU: leftovers"; fi
-  [ $fails = 0 ] || exit 1
-  echo "SKIP: $reason"
-  exit 77
+  skip_all "$reason"
 fi
 [ $prc = 0 ] || { echo "probe failed: $reason"; exit 1; }
 echo "$reason"
@@ -62,8 +54,8 @@ if [ $rc = 4 ] && grep -qE 'gpu-double: stopped after [1-9][0-9]* messages' "$di
 then ok "stop while busy: exit 4, the GPU kernel stopped by itself in $ms ms"
 else fail "stop while busy (exit $rc, $ms ms)"; fi
 sleep 0.2
-if ! pgrep -f "$dir" > /dev/null && [ "$(ls /dev/shm | sort)" = "$shm_before" ]
+if ! pgrep -f "$dir" > /dev/null && [ -z "$(shm_left)" ]
 then ok "no process, no shared memory left"
 else fail "leftovers after stop"; fi
 
-[ $fails = 0 ] && echo "all GPU checks passed" || exit 1
+finish

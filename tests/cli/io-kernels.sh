@@ -10,18 +10,10 @@
 # an error path...) in any output fails the check that produced it.
 set -u
 sup=$(realpath "$1"); kern=$(realpath "$2"); big=${3:-1073741824}
-dir=$(mktemp -d "${TMPDIR:-/var/tmp}/shmring-io.XXXXXX") # a disk, for O_DIRECT
-fails=0
-trap 'pkill -9 -f "$dir" 2>/dev/null; rm -rf "$dir"' EXIT
+dir_template="${TMPDIR:-/var/tmp}/shmring-io.XXXXXX" # a disk, for O_DIRECT
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 export PATH="$kern:$PATH" SHMRING_QUIET=1
-# In an AddressSanitizer build, leaks on the kernels' error paths are checked
-# too, whatever the caller's ASAN_OPTIONS say (ignored by other builds).
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1"
-ok() { # a pass, unless a sanitizer reported something in the output
-  if grep -qE 'Sanitizer|runtime error:' "$dir/out" 2>/dev/null
-  then fail "$1: sanitizer report"; else echo "ok   $1"; fi
-}
-fail() { echo "FAIL $1"; [ -f "$dir/out" ] && sed 's/^/  /' "$dir/out" | head -20; fails=$((fails + 1)); }
 
 copy() { # name, source file, extra args for source and sink, env
   local name=$1 src=$2 sargs=$3 dargs=$4
@@ -189,5 +181,4 @@ if [ $rc = 2 ] && grep -q "tx  | the peer closed the connection (.*) after [0-9]
 then ok "TCP receiver gone: the sender reports it and stays down, its producer sees the close, exit 2"
 else fail "TCP receiver gone (exit $rc)"; fi
 
-echo "$fails failed"
-[ $fails = 0 ]
+finish

@@ -14,28 +14,18 @@
 # status is checked against what the listing itself says was unreadable.
 set -u
 sup=$(realpath "$1"); stat=$(realpath "$2"); ex=$(realpath "$3")
-dir=$(mktemp -d)
-fails=0
+show_on_fail="out err sup.out sup2.out"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 tag=t$$
-cleanup() {
-  pkill -9 -f "$dir" 2>/dev/null
-  rm -rf "$dir" /dev/shm/shmring.$tag-* 2>/dev/null
-}
-trap cleanup EXIT
-ok()   { echo "ok   $1"; }
-fail() {
-  echo "FAIL $1"
-  for f in out err sup.out sup2.out; do [ -s "$dir/$f" ] && { echo "  $f:"; sed 's/^/  /' "$dir/$f" | head -30; }; done
-  fails=$((fails + 1))
-}
+# run by lib.sh at exit: the named rings section 6 makes, whatever failed
+at_exit() { rm -f /dev/shm/shmring.$tag-*; }
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 # The exit status a listing must have given what it printed: 1 when
 # anything (this test's or not) was unreadable, else 0.
 listing_rc() {
   if [ -s "$dir/err" ] || grep -q ' unreadable: ' "$dir/out"; then echo 1; else echo 0; fi
 }
-# until TEXT is in FILE (bounded: 10 s)
-wait_for() { for _ in $(seq 200); do grep -qF -- "$1" "$2" 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 
 N=200000
 cp "$ex"/doubler/{gen,double,sink} "$dir/"
@@ -370,6 +360,4 @@ if [ "$(id -u)" = 0 ] && id nobody > /dev/null 2>&1; then
      grep -q "not removing '$tag-other': it belongs to uid" "$dir/out"
   then ok "--clean refuses another user's ring"; else fail "--clean other user (exit $rc)"; fi
 else echo "skip --clean of another user's ring: needs root"; fi
-rm -f /dev/shm/shmring.$tag-*
-echo "$fails failed"
-[ $fails = 0 ]
+finish

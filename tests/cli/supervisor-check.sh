@@ -3,19 +3,13 @@
 # user runs it: exit codes, the plan, and one FILE:LINE error line.
 set -u
 bin=$1
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-fails=0 passes=0
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 expect() { # name, wanted exit, wanted text, command...
   local name=$1 code=$2 text=$3; shift 3
-  local out rc
-  out=$("$@" 2>&1); rc=$?
-  if [ "$rc" -ne "$code" ] || ! grep -qF -- "$text" <<<"$out"; then
-    echo "FAIL $name: exit $rc (wanted $code), output:"; echo "$out" | sed 's/^/  /'
-    fails=$((fails + 1))
-  else
-    echo "ok   $name"; passes=$((passes + 1))
-  fi
+  "$@" > "$dir/out" 2>&1; local rc=$?
+  if [ "$rc" -eq "$code" ] && grep -qF -- "$text" "$dir/out"; then ok "$name"
+  else fail "$name: exit $rc (wanted $code), output:"; fi
 }
 cat > "$dir/good.yaml" <<'Y'
 topology: pipe
@@ -130,5 +124,4 @@ expect "1024 kernels, 4096 rings: planned in time" 0 "1024 kernels, 4096 rings" 
 expect "2000 stages: refused" 1 "-e:1: 2000 stages, more than the 1024 kernels" \
   "$bin" check -e "$(printf 'cat ! %.0s' $(seq 1999))cat"
 
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish

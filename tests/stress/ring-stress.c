@@ -29,12 +29,12 @@
 #include <string.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <shmring/ring.h>
+#include "../common/test-util.h"
 
 #define USAGE "usage: ring-stress [--wait spin|yield|futex|adaptive] [--messages N] " \
 	      "[--capacity BYTES] [--watchdog SECONDS] [--threads] [--batch N] " \
@@ -181,8 +181,9 @@ static int retry_dead_consumer(const struct cfg *c, int rc)
 	return 0;
 }
 
-static int produce(const struct cfg *c)
+static int produce(void *arg)
 {
+	const struct cfg *c = arg;
 	uint8_t *copy;
 	int rc;
 	struct shmring *r = open_end(c, SHMRING_ROLE_PRODUCER, &copy);
@@ -222,8 +223,9 @@ static int produce(const struct cfg *c)
  * from it on, no message may be missing. So crash mode uses peek/release
  * only: recv releases before the caller has looked at the copy.
  */
-static int consume(const struct cfg *c)
+static int consume(void *arg)
 {
+	const struct cfg *c = arg;
 	uint8_t *copy;
 	struct shmring *r = open_end(c, SHMRING_ROLE_CONSUMER, &copy);
 	if (!r)
@@ -300,25 +302,31 @@ static int run_threads(struct cfg *c)
 	return (intptr_t)rp || (intptr_t)rq;
 }
 
-static pid_t spawn(int (*fn)(const struct cfg *), const struct cfg *c)
+/* A child that never outlives the watchdog (tu_fork), or 0 (none) after one
+ * line saying why: a negative pid must never reach kill(). */
+static pid_t spawn(int (*fn)(void *), struct cfg *c, const char *who)
 {
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the watchdog */
-		_exit(fn(c));
-	}
-	return pid;
+	pid_t pid = tu_fork(fn, c);
+	if (pid > 0)
+		return pid;
+	fprintf(stderr, "ring-stress: cannot start the %s: %s\n", who, strerror((int)-pid));
+	return 0;
 }
 
 static int run_processes(struct cfg *c)
 {
-	pid_t prod = spawn(produce, c), cons = spawn(consume, c);
+	pid_t prod = spawn(produce, c, "producer"), cons = prod ? spawn(consume, c, "consumer") : 0;
+	if (!cons) {
+		if (prod)
+			kill(prod, SIGKILL);
+		while (waitpid(-1, NULL, 0) > 0)
+			;
+		return 1;
+	}
 	int failed = 0, left = 2;
 	unsigned kills = 0;
 	time_t deadline = time(NULL) + c->watchdog;
 	uint64_t next_kill = 0;
-	struct timespec now;
 	while (left > 0) {
 		int st;
 		pid_t pid = waitpid(-1, &st, WNOHANG);
@@ -335,14 +343,17 @@ static int run_processes(struct cfg *c)
 				cons = 0;
 			continue;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		uint64_t ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+		uint64_t ms = tu_now_ms();
 		if (cons && kills < c->crash_consumer && ms >= next_kill) {
 			if (next_kill) { /* not at once: let the first consumer start */
 				kill(cons, SIGKILL); /* a crash, mid-message */
 				waitpid(cons, NULL, 0);
 				kills++;
-				cons = spawn(consume, c);
+				cons = spawn(consume, c, "consumer");
+				if (!cons) {
+					left--; /* the producer waits for it: the watchdog ends it */
+					failed = 1;
+				}
 			}
 			next_kill = ms + 15;
 		}
@@ -454,11 +465,9 @@ int main(int argc, char **argv)
 	c.max_len = shmring_max_message(owner);
 	snprintf(c.where, sizeof(c.where), "fd:%d", shmring_fd(owner));
 
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	uint64_t t0 = tu_now_ns();
 	int failed = c.threads ? run_threads(&c) : run_processes(&c);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	double s = tu_since_s(t0);
 
 	struct shmring_stats st;
 	shmring_stats(owner, &st);

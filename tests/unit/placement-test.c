@@ -9,11 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cmocka.h>
 
 #include "placement.h"
+#include "../common/test-util.h"
 
 /* 2 packages, a NUMA node each, 2 L3 per package, 4 cores per L3, SMT 2:
  * PUs 0-31, core c = PUs 2c and 2c+1, L3 = 8 PUs, package = 16 PUs. */
@@ -33,9 +33,9 @@ static hwloc_topology_t machine(const char *synthetic)
 /* A chain k0 -> k1 -> ... of n kernels, cpu: auto unless pin0 >= 0. */
 static struct topology *chain(size_t n, int pin0)
 {
-	char *y = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&y, &len);
+	struct tu_text y;
+	FILE *f = tu_text_open(&y);
+	assert_non_null(f);
 	fprintf(f, "topology: chain\nkernels:\n");
 	for (size_t i = 0; i < n; i++) {
 		fprintf(f, "  - { name: k%zu, exec: /bin/true", i);
@@ -50,12 +50,24 @@ static struct topology *chain(size_t n, int pin0)
 	fprintf(f, "rings:\n");
 	for (size_t i = 0; i + 1 < n; i++)
 		fprintf(f, "  - { from: k%zu.out, to: k%zu.in }\n", i, i + 1);
-	fclose(f);
+	assert_non_null(tu_text_close(&y));
 	struct topology *t;
-	if (topo_parse("chain.yaml", y, len, &t, err, sizeof(err)))
+	if (topo_parse("chain.yaml", y.s, y.len, &t, err, sizeof(err)))
 		fail_msg("%s", err);
-	free(y);
+	free(y.s);
 	return t;
+}
+
+/* What `shmring-supervisor check` prints for the plan; the caller frees it. */
+static char *plan_text(const struct topology *t, const struct topo_plan *p)
+{
+	struct tu_text x;
+	FILE *f = tu_text_open(&x);
+	assert_non_null(f);
+	topo_plan_print(f, t, p);
+	char *out = tu_text_close(&x);
+	assert_non_null(out);
+	return out;
 }
 
 static void pipeline_neighbours_share_a_cache_and_not_a_core(void **s)
@@ -143,11 +155,7 @@ static void ring_memory_follows_the_consumer_numa_node(void **s)
 	assert_int_equal(p->ncpus[1], 2);
 	assert_int_equal(p->ring_numa[0], 1);
 	assert_string_equal(p->ring_cache[0], "machine");
-	char *out = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&out, &len);
-	topo_plan_print(f, t, p);
-	fclose(f);
+	char *out = plan_text(t, p);
 	assert_non_null(strstr(out, "16,17"));
 	assert_non_null(strstr(out, "a.out -> b.in"));
 	free(out);
@@ -194,17 +202,6 @@ static void fan_out_places_workers_next_to_their_source(void **s)
 	hwloc_topology_destroy(hw);
 }
 
-static char *plan_text(const struct topology *t, const struct topo_plan *p)
-{
-	char *out = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&out, &len);
-	assert_non_null(f);
-	topo_plan_print(f, t, p);
-	fclose(f);
-	return out;
-}
-
 static void the_plan_prints_the_capacity_each_ring_is_made_with(void **s)
 {
 	(void)s;
@@ -247,9 +244,9 @@ static void the_largest_topology_is_planned_in_linear_time(void **s)
 	 * every fourth kernel pinned to a list of 64 cpus, on 512 cpus; the file
 	 * lists the kernels backwards. */
 	hwloc_topology_t hw = machine("pack:4 [numa] l3:4 core:16 pu:2");
-	char *y = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&y, &len);
+	struct tu_text y;
+	FILE *f = tu_text_open(&y);
+	assert_non_null(f);
 	fprintf(f, "topology: big\nkernels:\n");
 	for (int k = 1023; k >= 0; k--) {
 		fprintf(f, "  - { name: k%d, exec: /bin/true", k);
@@ -269,12 +266,11 @@ static void the_largest_topology_is_planned_in_linear_time(void **s)
 	for (int r = 0; r < 4092; r++)
 		fprintf(f, "  - { from: k%d.%c2, to: k%d.%c }\n", r % 1023, "abcd"[r / 1023],
 			r % 1023 + 1, "abcd"[r / 1023]);
-	fclose(f);
+	assert_non_null(tu_text_close(&y));
 	struct topology *t;
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	int rc = topo_parse("big.yaml", y, len, &t, err, sizeof(err));
-	free(y);
+	uint64_t t0 = tu_now_ns();
+	int rc = topo_parse("big.yaml", y.s, y.len, &t, err, sizeof(err));
+	free(y.s);
 	if (rc)
 		fail_msg("%s", err);
 	size_t order[1024];
@@ -284,8 +280,7 @@ static void the_largest_topology_is_planned_in_linear_time(void **s)
 	struct topo_plan *p;
 	assert_int_equal(topo_place(t, hw, &p, err, sizeof(err)), 0);
 	char *out = plan_text(t, p);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	double took = tu_since_s(t0);
 	print_message("  parse, order, place and print: %.2f s\n", took);
 	assert_true(took < 20.0);
 	assert_non_null(strstr(out, "1024 kernels, 4092 rings"));

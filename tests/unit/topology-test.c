@@ -9,10 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -20,6 +17,7 @@
 #include <shmring/ring.h>
 
 #include "topology.h"
+#include "../common/test-util.h"
 
 static char err[512];
 
@@ -190,8 +188,8 @@ static void bad_rings_name_the_line_and_the_fix(void **s)
 static void host_check_finds_missing_and_unrunnable_executables(void **s)
 {
 	(void)s;
-	char dir[] = "/tmp/topo-test-XXXXXX", file[128], exe[128], noexec[128];
-	assert_non_null(mkdtemp(dir));
+	char dir[96], file[128], exe[128], noexec[128];
+	assert_int_equal(tu_mkdtemp(dir, sizeof(dir), "topo-test"), 0);
 	snprintf(file, sizeof(file), "%s/t.yaml", dir);
 	snprintf(exe, sizeof(exe), "%s/kern", dir);
 	snprintf(noexec, sizeof(noexec), "%s/data", dir);
@@ -438,8 +436,8 @@ static void bad_utf8_is_reported_on_its_line(void **s)
 static void load_refuses_a_file_over_16_MiB(void **s)
 {
 	(void)s;
-	char path[] = "/tmp/topo-test-big-XXXXXX";
-	int fd = mkstemp(path);
+	char path[96];
+	int fd = tu_mkstemp(path, sizeof(path), "topo-test-big");
 	assert_true(fd >= 0);
 	/* Sparse: 16 MiB and one byte of NULs. */
 	assert_int_equal(ftruncate(fd, (16 << 20) + 1), 0);
@@ -460,63 +458,54 @@ static void load_refuses_a_file_over_16_MiB(void **s)
 
 /* ---- size: limits and linear time ---------------------------------------- */
 
-/* A YAML text built with printf. */
-struct text {
-	char *s;
-	size_t len;
-	FILE *f;
+/* A YAML text built with printf: fprintf into the stream this returns. */
+static FILE *text_open(struct tu_text *x)
+{
+	FILE *f = tu_text_open(x);
+	assert_non_null(f);
+	return f;
+}
+
+struct parse_job {
+	const struct tu_text *x;
+	int want_rc;
+	const char *what;
 };
 
-static FILE *text_open(struct text *x)
+/* Runs in the child: it only says, by its exit code, what it found. */
+static int parse_child(void *arg)
 {
-	x->s = NULL;
-	x->len = 0;
-	x->f = open_memstream(&x->s, &x->len);
-	assert_non_null(x->f);
-	return x->f;
+	const struct parse_job *j = arg;
+	struct topology *t;
+	int rc = topo_parse("big.yaml", j->x->s, j->x->len, &t, err, sizeof(err));
+	if (rc != j->want_rc || (j->what && !strstr(err, j->what))) {
+		fprintf(stderr, "wanted %d '%s', got %d '%s'\n", j->want_rc,
+			j->what ? j->what : "", rc, rc ? err : "");
+		return 1;
+	}
+	topo_free(t);
+	return 0;
 }
 
 /* Parse x in a child process and expect rc (and `what` in the error when it
  * fails) within `seconds`: the checks must stay linear in the file, and a
  * quadratic one would take minutes here. Children keep cmocka out of it. */
-static void parse_within(struct text *x, double seconds, int want_rc, const char *what)
+static void parse_within(struct tu_text *x, double seconds, int want_rc, const char *what)
 {
-	fclose(x->f);
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct topology *t;
-		int rc = topo_parse("big.yaml", x->s, x->len, &t, err, sizeof(err));
-		if (rc != want_rc || (what && !strstr(err, what))) {
-			fprintf(stderr, "wanted %d '%s', got %d '%s'\n", want_rc, what ? what : "", rc,
-				rc ? err : "");
-			_exit(1);
-		}
-		topo_free(t);
-		_exit(0);
-	}
+	assert_non_null(tu_text_close(x));
+	struct parse_job job = { x, want_rc, what };
+	uint64_t t0 = tu_now_ns();
+	pid_t pid = tu_fork(parse_child, &job);
 	free(x->s);
-	for (;;) {
-		int st;
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-		if (waitpid(pid, &st, WNOHANG) == pid) {
-			if (!WIFEXITED(st) || WEXITSTATUS(st))
-				fail_msg("the parse failed (status %#x) after %.1f s: %s", st, took,
-					 what ? what : "");
-			print_message("  %-60.60s %.2f s\n", what ? what : "parsed", took);
-			return;
-		}
-		if (took > seconds) {
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
-			fail_msg("still parsing after %.0f s (%s): a check is not linear", seconds,
-				 what ? what : "valid");
-		}
-		usleep(5000);
-	}
+	assert_true(pid > 0);
+	int rc = tu_reap_by(pid, t0 + (uint64_t)(seconds * 1e9));
+	double took = tu_since_s(t0);
+	if (rc == -ETIMEDOUT)
+		fail_msg("still parsing after %.0f s (%s): a check is not linear", seconds,
+			 what ? what : "valid");
+	if (rc)
+		fail_msg("the parse failed (exit %d) after %.1f s: %s", rc, took, what ? what : "");
+	print_message("  %-60.60s %.2f s\n", what ? what : "parsed", took);
 }
 
 #define BOUND 20.0 /* seconds; each takes well under one, even under ASan */
@@ -524,7 +513,7 @@ static void parse_within(struct text *x, double seconds, int want_rc, const char
 static void large_topologies_are_checked_in_linear_time(void **s)
 {
 	(void)s;
-	struct text x;
+	struct tu_text x;
 	/* 200,000 ports on one kernel: 33 s for 80,000 before; now refused at
 	 * once (every port needs a ring, and rings are limited). */
 	FILE *f = text_open(&x);
@@ -595,7 +584,7 @@ static void large_topologies_are_checked_in_linear_time(void **s)
 static void limits_are_exact(void **s)
 {
 	(void)s;
-	struct text x;
+	struct tu_text x;
 	/* 1024 kernels pass, 1025 do not; the same for 4096 and 4097 rings. */
 	for (int n = 1024; n <= 1025; n++) {
 		FILE *f = text_open(&x);
