@@ -14,33 +14,12 @@
 set -u
 sup=$(realpath "$1")   # shmring-supervisor
 ex=$(realpath "$2")    # build/examples
-dir=$(mktemp -d)
-fails=0
-cleanup() { pkill -9 -f "$dir" 2>/dev/null; rm -rf "$dir"; }
-# Background supervisors run without `timeout` (so $! is the supervisor);
-# the trap kills whatever is left and ctest's TIMEOUT bounds the whole.
-trap cleanup EXIT
-ok()   { echo "ok   $1"; }
-fail() { echo "FAIL $1"; [ -f "$dir/out" ] && sed 's/^/  /' "$dir/out"; fails=$((fails + 1)); }
-shm_before=$(ls /dev/shm | sort)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 # Topology names are per run: two runs of this script at once (several build
 # trees, ctest -j) must not find, stop or refuse each other's topologies.
 sfx=$$
 long=long-doubler-$sfx
-# wait_for TEXT FILE SECONDS: until TEXT appears in FILE
-wait_for() { for _ in $(seq $(( $3 * 20 ))); do grep -qF -- "$1" "$2" 2>/dev/null && return 0; sleep 0.05; done; return 1; }
-# gone PID... : every pid has exited (zombies count as gone) within 5 s
-gone() {
-  for _ in $(seq 100); do
-    local alive=0
-    for p in "$@"; do
-      st=$(awk '{print $3}' /proc/$p/stat 2>/dev/null) && [ "$st" != Z ] && alive=1
-    done
-    [ $alive = 0 ] && return 0; sleep 0.05
-  done; return 1
-}
-# kernels of this test's topologies: children of a supervisor pid
-kids() { pgrep -P "$1" | tr '\n' ' '; }
 
 cp "$ex"/doubler/{gen,double,sink} "$ex"/fanout/{split,merge} "$dir"/
 sed -e 's|\.\./doubler/double|./double|' -e "s/^topology: \(.*\)/topology: \1-$sfx/" \
@@ -160,7 +139,7 @@ else fail "deaf kernel (exit $rc)"; fi
 wait_for "active" "$dir/out" 10; k=$(kids $spid)
 kill -9 $spid; wait $spid 2>/dev/null
 "$sup" stop $long > /dev/null 2>&1; left=$?
-if [ -n "$k" ] && gone $k && [ "$(ls /dev/shm | sort)" = "$shm_before" ] && [ $left = 1 ]
+if [ -n "$k" ] && gone $k && [ -z "$(shm_left)" ] && [ $left = 1 ]
 then ok "supervisor SIGKILLed: kernels gone, no segment left"
 else fail "supervisor SIGKILLed (kernels '$k', stop says $left)"; fi
 
@@ -440,7 +419,5 @@ if [ $rc = 2 ] && grep -q "kernel 'flaky' exited with status 1: restarting" "$di
 then ok "a restart that cannot exec: gone for good, its ring closed, sink finishes, exit 2"
 else fail "restart that cannot start (exit $rc)"; fi
 
-if [ "$(ls /dev/shm | sort)" != "$shm_before" ]; then
-  echo "FAIL segments left in /dev/shm"; fails=$((fails + 1)); fi
-echo "$fails failed"
-[ $fails = 0 ]
+[ -z "$(shm_left)" ] || fail "segments left in /dev/shm: $(shm_left | tr '\n' ' ')"
+finish

@@ -28,31 +28,17 @@
 
 #include <shmring/agent.h>
 #include <shmring/ring.h>
+#include "../common/ring-pair.h"
 
-struct ring {
-	struct shmring *owner, *prod, *cons;
-};
-
-static void ring_open(struct ring *p, size_t capacity, enum shmring_wait wait)
+static void ring_open(struct tu_pair *p, size_t capacity, enum shmring_wait wait)
 {
 	struct shmring_opts o;
-	char where[32];
 	shmring_opts_init(&o);
 	o.capacity = capacity;
 	o.wait = wait;
-	assert_int_equal(shmring_create(NULL, &o, &p->owner), 0);
-	snprintf(where, sizeof(where), "fd:%d", shmring_fd(p->owner));
-	assert_int_equal(shmring_attach(where, SHMRING_ROLE_PRODUCER, &p->prod), 0);
-	assert_int_equal(shmring_attach(where, SHMRING_ROLE_CONSUMER, &p->cons), 0);
+	assert_int_equal(tu_pair_open(p, &o), 0);
 	assert_int_equal(shmring_set_wait(p->prod, wait, 20), 0);
 	assert_int_equal(shmring_set_wait(p->cons, wait, 20), 0);
-}
-
-static void ring_close(struct ring *p)
-{
-	shmring_detach(p->prod);
-	shmring_detach(p->cons);
-	shmring_detach(p->owner);
 }
 
 /* Message i: 8-byte value i, then filler up to a length that varies. */
@@ -172,7 +158,7 @@ static void expect_doubled(struct shmring *r, uint64_t from, uint64_t count)
 
 static void run_agent(enum shmring_wait wait, uint32_t batch, uint64_t count)
 {
-	struct ring a, b;
+	struct tu_pair a, b;
 	/* 4 KiB: the sender fills A long before the agent has drained it, the
 	 * agent fills B before the receiver keeps up; records wrap every ~25. */
 	ring_open(&a, 4096, wait);
@@ -233,8 +219,8 @@ static void run_agent(enum shmring_wait wait, uint32_t batch, uint64_t count)
 	assert_int_equal(shmring_stats(a.owner, &st), 0);
 	assert_int_equal(st.msgs_in, count);
 	assert_int_equal(st.msgs_out, count);
-	ring_close(&a);
-	ring_close(&b);
+	tu_pair_close(&a);
+	tu_pair_close(&b);
 }
 
 static void agent_doubles_every_message_with_adaptive_peers(void **state)
@@ -254,7 +240,7 @@ static void agent_doubles_every_message_with_sleeping_peers(void **state)
 static void agent_reports_corrupt_records_and_closed_consumers(void **state)
 {
 	(void)state;
-	struct ring r;
+	struct tu_pair r;
 	ring_open(&r, 4096, SHMRING_WAIT_SPIN);
 	struct shmring_mapping mc, mp;
 	assert_int_equal(shmring_mapping(r.cons, &mc), 0);
@@ -295,7 +281,7 @@ static void agent_reports_corrupt_records_and_closed_consumers(void **state)
 	assert_int_equal(shmring_close(r.cons), 0);
 	assert_int_equal(shmring_agent_reserve(&p, 2000, &o), SHMRING_AGENT_CLOSED);
 	/* The producer closes after its last record: EOS after it. */
-	struct ring q;
+	struct tu_pair q;
 	ring_open(&q, 4096, SHMRING_WAIT_SPIN);
 	assert_int_equal(shmring_mapping(q.cons, &mc), 0);
 	shmring_agent_init(&c, &mc, mc.base, 1);
@@ -304,14 +290,14 @@ static void agent_reports_corrupt_records_and_closed_consumers(void **state)
 	assert_int_equal(shmring_agent_peek(&c, &m), 1);
 	shmring_agent_release(&c);
 	assert_int_equal(shmring_agent_peek(&c, &m), SHMRING_AGENT_EOS);
-	ring_close(&q);
-	ring_close(&r);
+	tu_pair_close(&q);
+	tu_pair_close(&r);
 }
 
 static void mapping_refuses_open_reservations_and_observers(void **state)
 {
 	(void)state;
-	struct ring r;
+	struct tu_pair r;
 	ring_open(&r, 4096, SHMRING_WAIT_SPIN);
 	struct shmring_mapping m;
 	void *o;
@@ -324,13 +310,13 @@ static void mapping_refuses_open_reservations_and_observers(void **state)
 	assert_int_equal(m.data_offset % 4096, 0);
 	assert_true(m.length >= m.data_offset + m.capacity);
 	assert_int_equal(shmring_resync(r.owner), -EBADF);
-	ring_close(&r);
+	tu_pair_close(&r);
 }
 
 static void wait_released_returns_when_the_consumer_passes(void **state)
 {
 	(void)state;
-	struct ring r;
+	struct tu_pair r;
 	ring_open(&r, 4096, SHMRING_WAIT_ADAPTIVE);
 	assert_int_equal(shmring_send(r.prod, "abcdefgh", 8, 0), 0);
 	uint64_t lent = shmring_position(r.prod);
@@ -345,7 +331,7 @@ static void wait_released_returns_when_the_consumer_passes(void **state)
 	assert_int_equal(shmring_send(r.prod, "abcdefgh", 8, 0), 0);
 	assert_int_equal(shmring_close(r.cons), 0);
 	assert_int_equal(shmring_wait_released(r.prod, shmring_position(r.prod), -1), -EPIPE);
-	ring_close(&r);
+	tu_pair_close(&r);
 }
 
 /* agent.h's shared-word accessors are its own: none reaches the code that

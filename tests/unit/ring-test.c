@@ -26,6 +26,8 @@
 #include <cmocka.h>
 
 #include <shmring/ring.h>
+#include "../common/ring-pair.h"
+#include "../common/test-util.h"
 #include "layout.h" /* private: offsets used to corrupt segments on purpose */
 
 static char name_buf[64];
@@ -33,39 +35,16 @@ static char name_buf[64];
 /* A ring name unique to this process and test. */
 static const char *uniq(const char *tag)
 {
-	snprintf(name_buf, sizeof(name_buf), "t%d-%s", (int)getpid(), tag);
-	return name_buf;
+	return tu_name(name_buf, sizeof(name_buf), tag);
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-struct pair {
-	struct shmring *owner, *prod, *cons;
-};
-
-/* An anonymous ring with both ends attached in this process. */
-static void pair_open(struct pair *p, size_t capacity)
+/* An anonymous ring of this capacity, both ends attached here. */
+static void pair_open(struct tu_pair *p, size_t capacity)
 {
 	struct shmring_opts o;
-	char where[32];
 	shmring_opts_init(&o);
 	o.capacity = capacity;
-	assert_int_equal(shmring_create(NULL, &o, &p->owner), 0);
-	snprintf(where, sizeof(where), "fd:%d", shmring_fd(p->owner));
-	assert_int_equal(shmring_attach(where, SHMRING_ROLE_PRODUCER, &p->prod), 0);
-	assert_int_equal(shmring_attach(where, SHMRING_ROLE_CONSUMER, &p->cons), 0);
-}
-
-static void pair_close(struct pair *p)
-{
-	shmring_detach(p->cons);
-	shmring_detach(p->prod);
-	shmring_detach(p->owner);
+	assert_int_equal(tu_pair_open(p, &o), 0);
 }
 
 /* Map a ring's segment directly, to corrupt it on purpose. */
@@ -80,24 +59,6 @@ static uint8_t *raw_map(struct shmring *r)
 static void raw_unmap(struct shmring *r, uint8_t *m)
 {
 	munmap(m, SHMRING_DATA_OFFSET + shmring_capacity(r));
-}
-
-/* Run fn in a child that _exits with its result; returns the exit status. */
-static pid_t child(int (*fn)(void *), void *arg)
-{
-	fflush(NULL);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0)
-		_exit(fn(arg));
-	return pid;
-}
-
-static int reap(pid_t pid)
-{
-	int st;
-	assert_int_equal(waitpid(pid, &st, 0), pid);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
 /* ---- options, names, create ------------------------------------------- */
@@ -251,7 +212,7 @@ static int create_when_sealing_is_refused(void *arg)
 static void create_fails_when_the_anonymous_segment_cannot_be_sealed(void **s)
 {
 	(void)s;
-	int rc = reap(child(create_when_sealing_is_refused, NULL));
+	int rc = tu_reap(tu_fork(create_when_sealing_is_refused, NULL));
 	if (rc == 77) {
 		printf("# skipped: no seccomp filter here to refuse F_ADD_SEALS\n");
 		skip();
@@ -285,7 +246,7 @@ static void attach_says_why_when_the_segment_cannot_be_inspected(void **s)
 	(void)s;
 	struct shmring *owner;
 	assert_int_equal(shmring_create(NULL, NULL, &owner), 0);
-	int rc = reap(child(attach_when_fstat_is_refused, owner));
+	int rc = tu_reap(tu_fork(attach_when_fstat_is_refused, owner));
 	shmring_detach(owner);
 	if (rc == 77) {
 		printf("# skipped: no seccomp filter here to refuse fstat\n");
@@ -398,7 +359,7 @@ static void attach_rejects_bad_role_and_bad_fd(void **s)
 static void attach_takes_each_role_once(void **s)
 {
 	(void)s;
-	struct pair p;
+	struct tu_pair p;
 	struct shmring *again;
 	char where[32];
 	pair_open(&p, 4096);
@@ -409,7 +370,7 @@ static void attach_takes_each_role_once(void **s)
 	/* after detach the role is free again */
 	shmring_detach(p.prod);
 	assert_int_equal(shmring_attach(where, SHMRING_ROLE_PRODUCER, &p.prod), 0);
-	pair_close(&p);
+	tu_pair_close(&p);
 }
 
 static int attach_producer_and_die(void *arg)
@@ -429,10 +390,10 @@ static void attach_takes_over_role_of_dead_process(void **s)
 	char where[32];
 	assert_int_equal(shmring_create(NULL, NULL, &owner), 0);
 	snprintf(where, sizeof(where), "fd:%d", shmring_fd(owner));
-	pid_t pid = child(attach_producer_and_die, where);
+	pid_t pid = tu_fork(attach_producer_and_die, where);
 	/* not reaped yet: the child is a zombie, which counts as dead */
 	char st = 0;
-	for (uint64_t t0 = now_ms(); st != 'Z' && now_ms() - t0 < 20000;) {
+	for (uint64_t t0 = tu_now_ms(); st != 'Z' && tu_now_ms() - t0 < 20000;) {
 		char path[64];
 		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 		FILE *f = fopen(path, "r");
@@ -445,7 +406,7 @@ static void attach_takes_over_role_of_dead_process(void **s)
 	}
 	assert_int_equal(st, 'Z');
 	assert_int_equal(shmring_attach(where, SHMRING_ROLE_PRODUCER, &r), 0);
-	assert_int_equal(reap(pid), 0);
+	assert_int_equal(tu_reap(pid), 0);
 	/* the dead producer's committed message is still delivered */
 	assert_int_equal(shmring_attach(where, SHMRING_ROLE_CONSUMER, &c), 0);
 	char buf[16];
@@ -459,7 +420,7 @@ static void attach_takes_over_role_of_dead_process(void **s)
 static void producer_takeover_resumes_after_last_visible_record(void **s)
 {
 	(void)s;
-	struct pair p;
+	struct tu_pair p;
 	char b[8];
 	char where[32];
 	pair_open(&p, 4096);
@@ -488,7 +449,7 @@ static void producer_takeover_resumes_after_last_visible_record(void **s)
 	assert_memory_equal(b, "4", 1);
 	assert_int_equal(shmring_recv(p.cons, b, sizeof(b), 0), -EAGAIN);
 	raw_unmap(p.owner, m);
-	pair_close(&p);
+	tu_pair_close(&p);
 }
 
 /* ---- corrupt and foreign segments -------------------------------------- */
@@ -551,7 +512,7 @@ static void attach_rejects_corrupt_or_foreign_header(void **s)
 static void peek_rejects_corrupt_records(void **s)
 {
 	(void)s;
-	struct pair p;
+	struct tu_pair p;
 	const void *buf;
 	size_t len;
 	pair_open(&p, 4096);
@@ -593,7 +554,7 @@ static void peek_rejects_corrupt_records(void **s)
 	assert_non_null(strstr(shmring_errmsg(), "tail"));
 
 	raw_unmap(p.owner, m);
-	pair_close(&p);
+	tu_pair_close(&p);
 }
 
 /* ---- data path ---------------------------------------------------------- */
@@ -601,7 +562,7 @@ static void peek_rejects_corrupt_records(void **s)
 static void send_recv_roundtrip_preserves_every_byte(void **s)
 {
 	(void)s;
-	struct pair p;
+	struct tu_pair p;
 	uint8_t out[2048], in[2048];
 	pair_open(&p, 8192);
 	for (size_t len = 1; len <= sizeof(out); len = len * 3 + 1) {
@@ -611,13 +572,13 @@ static void send_recv_roundtrip_preserves_every_byte(void **s)
 		assert_int_equal(shmring_recv(p.cons, in, sizeof(in), 0), (ssize_t)len);
 		assert_memory_equal(in, out, len);
 	}
-	pair_close(&p);
+	tu_pair_close(&p);
 }
 
 static void zero_copy_commit_may_shrink_the_reservation(void **s)
 {
 	(void)s;
-	struct pair p;
+	struct tu_pair p;
 	void *w;
 	const void *r;
 	size_t len;
@@ -636,13 +597,13 @@ static void zero_copy_commit_may_shrink_the_reservation(void **s)
 	assert_ptr_equal(r, r2);
 	assert_int_equal(shmring_release(p.cons), 0);
 	assert_int_equal(shmring_peek(p.cons, &r, &len, 0), -EAGAIN);
-	pair_close(&p);
+	tu_pair_close(&p);
 }
 
 static void ring_rejects_message_larger_than_capacity(void **s)
 {
 	(void)s;
-	struct pair p;
+	struct tu_pair p;
 	void *w;
 	static uint8_t big[4096];
 	pair_open(&p, 4096);
@@ -657,13 +618,13 @@ static void ring_rejects_message_larger_than_capacity(void **s)
 		assert_int_equal(shmring_send(p.prod, big, max, 0), 0);
 		assert_int_equal(shmring_recv(p.cons, big, sizeof(big), 0), (ssize_t)max);
 	}
-	pair_close(&p);
+	tu_pair_close(&p);
 }
 
 static void ring_rejects_zero_length_message(void **s)
 {
 	(void)s;
-	struct pair p;
+	struct tu_pair p;
 	void *w;
 	pair_open(&p, 4096);
 	assert_int_equal(shmring_reserve(p.prod, 0, &w, 0), -EINVAL);
@@ -671,13 +632,13 @@ static void ring_rejects_zero_length_message(void **s)
 	assert_int_equal(shmring_reserve(p.prod, 8, &w, 0), 0);
 	assert_int_equal(shmring_commit(p.prod, 0), -EINVAL);
 	assert_int_equal(shmring_commit(p.prod, 8), 0);
-	pair_close(&p);
+	tu_pair_close(&p);
 }
 
 static void calls_out_of_order_are_einval(void **s)
 {
 	(void)s;
-	struct pair p;
+	struct tu_pair p;
 	void *w;
 	pair_open(&p, 4096);
 	assert_int_equal(shmring_commit(p.prod, 1), -EINVAL);  /* nothing reserved */
@@ -687,13 +648,13 @@ static void calls_out_of_order_are_einval(void **s)
 	assert_int_equal(shmring_commit(p.prod, 8), 0);
 	assert_int_equal(shmring_set_wait(p.prod, (enum shmring_wait)7, 0), -EINVAL);
 	assert_int_equal(shmring_set_batch(p.prod, 0), -EINVAL);
-	pair_close(&p);
+	tu_pair_close(&p);
 }
 
 static void wrong_role_is_ebadf(void **s)
 {
 	(void)s;
-	struct pair p;
+	struct tu_pair p;
 	struct shmring *obs;
 	void *w;
 	const void *r;
@@ -709,7 +670,7 @@ static void wrong_role_is_ebadf(void **s)
 	assert_int_equal(shmring_recv(p.prod, b, sizeof(b), 0), -EBADF);
 	assert_int_equal(shmring_flush(p.owner), -EBADF);
 	assert_int_equal(shmring_close(p.owner), -EBADF);
-	pair_close(&p);
+	tu_pair_close(&p);
 
 	struct shmring *owner;
 	assert_int_equal(shmring_create(name, NULL, &owner), 0);
@@ -724,16 +685,16 @@ static void wrong_role_is_ebadf(void **s)
 static void empty_and_full_try_is_eagain_and_timeout_is_bounded(void **s)
 {
 	(void)s;
-	struct pair p;
+	struct tu_pair p;
 	char b[64];
 	const void *r;
 	size_t len;
 	void *w;
 	pair_open(&p, 4096);
 	assert_int_equal(shmring_recv(p.cons, b, sizeof(b), 0), -EAGAIN);
-	uint64_t t0 = now_ms();
+	uint64_t t0 = tu_now_ms();
 	assert_int_equal(shmring_peek(p.cons, &r, &len, 80), -ETIMEDOUT);
-	uint64_t dt = now_ms() - t0;
+	uint64_t dt = tu_now_ms() - t0;
 	assert_true(dt >= 79 && dt < 20000);
 
 	int n = 0;
@@ -743,9 +704,9 @@ static void empty_and_full_try_is_eagain_and_timeout_is_bounded(void **s)
 	assert_int_equal(shmring_reserve(p.prod, 64, &w, 0), -EAGAIN);
 	for (int strat = 0; strat <= SHMRING_WAIT_FUTEX; strat++) {
 		assert_int_equal(shmring_set_wait(p.prod, (enum shmring_wait)strat, 10), 0);
-		t0 = now_ms();
+		t0 = tu_now_ms();
 		assert_int_equal(shmring_reserve(p.prod, 64, &w, 30), -ETIMEDOUT);
-		dt = now_ms() - t0;
+		dt = tu_now_ms() - t0;
 		assert_true(dt >= 29 && dt < 20000);
 	}
 	struct shmring_stats st;
@@ -753,13 +714,13 @@ static void empty_and_full_try_is_eagain_and_timeout_is_bounded(void **s)
 	assert_true(st.full_events >= 5);
 	assert_true(st.empty_events >= 2);
 	assert_int_equal(st.high_fill, (uint64_t)n * 72);
-	pair_close(&p);
+	tu_pair_close(&p);
 }
 
 static void wraparound_keeps_messages_contiguous_and_intact(void **s)
 {
 	(void)s;
-	struct pair p;
+	struct tu_pair p;
 	uint8_t out[1500], in[1500];
 	pair_open(&p, 4096);
 	uint64_t sent = 0, got = 0;
@@ -797,26 +758,26 @@ static void wraparound_keeps_messages_contiguous_and_intact(void **s)
 	assert_int_equal(st.msgs_in, sent);
 	assert_true(st.bytes_in > 20000ull * 700);
 	assert_true(st.msgs_out == got);
-	pair_close(&p);
+	tu_pair_close(&p);
 }
 
 static void recv_into_small_buffer_keeps_the_message(void **s)
 {
 	(void)s;
-	struct pair p;
+	struct tu_pair p;
 	char small[4], big[64];
 	pair_open(&p, 4096);
 	assert_int_equal(shmring_send(p.prod, "0123456789", 10, 0), 0);
 	assert_int_equal(shmring_recv(p.cons, small, sizeof(small), 0), -EMSGSIZE);
 	assert_int_equal(shmring_recv(p.cons, big, sizeof(big), 0), 10);
 	assert_memory_equal(big, "0123456789", 10);
-	pair_close(&p);
+	tu_pair_close(&p);
 }
 
 static void close_gives_end_of_stream_after_drain(void **s)
 {
 	(void)s;
-	struct pair p;
+	struct tu_pair p;
 	char b[8];
 	pair_open(&p, 4096);
 	assert_int_equal(shmring_send(p.prod, "a", 1, 0), 0);
@@ -831,26 +792,26 @@ static void close_gives_end_of_stream_after_drain(void **s)
 	struct shmring_stats st;
 	shmring_stats(p.owner, &st);
 	assert_int_equal(st.producer_closed, 1);
-	pair_close(&p);
+	tu_pair_close(&p);
 }
 
 static void consumer_close_makes_full_producer_fail_with_epipe(void **s)
 {
 	(void)s;
-	struct pair p;
+	struct tu_pair p;
 	void *w;
 	pair_open(&p, 4096);
 	while (shmring_send(p.prod, "0123456789abcdef", 16, 0) == 0)
 		;
 	assert_int_equal(shmring_close(p.cons), 0);
 	assert_int_equal(shmring_reserve(p.prod, 16, &w, 1000), -EPIPE);
-	pair_close(&p);
+	tu_pair_close(&p);
 }
 
 static void batching_publishes_on_batch_or_flush(void **s)
 {
 	(void)s;
-	struct pair p;
+	struct tu_pair p;
 	char b[8];
 	pair_open(&p, 4096);
 	assert_int_equal(shmring_set_batch(p.prod, 4), 0);
@@ -874,7 +835,7 @@ static void batching_publishes_on_batch_or_flush(void **s)
 	shmring_stats(p.owner, &st);
 	assert_int_equal(st.msgs_out, 7);
 	assert_int_equal(st.fill, 0);
-	pair_close(&p);
+	tu_pair_close(&p);
 }
 
 static void observer_reads_counters_of_a_named_ring(void **s)
@@ -931,13 +892,13 @@ static void dead_producer_is_reported_after_drain(void **s)
 	assert_int_equal(shmring_create(NULL, NULL, &owner), 0);
 	snprintf(where, sizeof(where), "fd:%d", shmring_fd(owner));
 	assert_int_equal(shmring_attach(where, SHMRING_ROLE_CONSUMER, &c), 0);
-	pid_t pid = child(send_two_and_crash, where);
+	pid_t pid = tu_fork(send_two_and_crash, where);
 	assert_int_equal(shmring_recv(c, b, sizeof(b), 5000), 3);
 	assert_int_equal(shmring_recv(c, b, sizeof(b), 5000), 3);
-	uint64_t t0 = now_ms();
+	uint64_t t0 = tu_now_ms();
 	assert_int_equal(shmring_recv(c, b, sizeof(b), -1), -EOWNERDEAD);
-	assert_true(now_ms() - t0 < 20000); /* told, not left waiting (~100 ms) */
-	assert_int_equal(reap(pid), 128 + SIGKILL);
+	assert_true(tu_now_ms() - t0 < 20000); /* told, not left waiting (~100 ms) */
+	assert_int_equal(tu_reap(pid), 128 + SIGKILL);
 	shmring_detach(c);
 	shmring_detach(owner);
 }
@@ -963,15 +924,15 @@ static void dead_consumer_is_reported_to_blocked_producer(void **s)
 	assert_int_equal(shmring_create(NULL, &o, &owner), 0);
 	snprintf(where, sizeof(where), "fd:%d", shmring_fd(owner));
 	assert_int_equal(shmring_attach(where, SHMRING_ROLE_PRODUCER, &p), 0);
-	pid_t pid = child(attach_consumer_and_crash, where);
-	assert_int_equal(reap(pid), 128 + SIGKILL);
+	pid_t pid = tu_fork(attach_consumer_and_crash, where);
+	assert_int_equal(tu_reap(pid), 128 + SIGKILL);
 	while (shmring_send(p, "0123456789abcdef", 16, 0) == 0)
 		;
 	for (int strat = 0; strat <= SHMRING_WAIT_FUTEX; strat++) {
 		shmring_set_wait(p, (enum shmring_wait)strat, 10);
-		uint64_t t0 = now_ms();
+		uint64_t t0 = tu_now_ms();
 		assert_int_equal(shmring_reserve(p, 16, &w, -1), -EOWNERDEAD);
-		assert_true(now_ms() - t0 < 20000); /* told, not left waiting (~100 ms) */
+		assert_true(tu_now_ms() - t0 < 20000); /* told, not left waiting (~100 ms) */
 	}
 	shmring_detach(p);
 	shmring_detach(owner);
@@ -1006,24 +967,24 @@ static void sleeping_consumer_is_woken_by_another_process(void **s)
 	assert_int_equal(shmring_create(NULL, NULL, &owner), 0);
 	snprintf(where, sizeof(where), "fd:%d", shmring_fd(owner));
 	assert_int_equal(shmring_attach(where, SHMRING_ROLE_PRODUCER, &p), 0);
-	pid_t pid = child(futex_consumer, where);
+	pid_t pid = tu_fork(futex_consumer, where);
 	uint64_t slept = 0;
 	for (int i = 0; i < 5; i++) {
 		/* Send only once the consumer has gone to sleep (its counter
 		 * moves after it announced itself), so each message needs a wake. */
-		uint64_t t0 = now_ms();
+		uint64_t t0 = tu_now_ms();
 		do {
 			shmring_stats(owner, &st);
 			if (st.consumer_sleeps > slept)
 				break;
 			usleep(1000);
-		} while (now_ms() - t0 < 20000);
+		} while (tu_now_ms() - t0 < 20000);
 		assert_true(st.consumer_sleeps > slept);
 		slept = st.consumer_sleeps;
 		assert_int_equal(shmring_send(p, "ping", 4, 0), 0);
 	}
 	assert_int_equal(shmring_close(p), 0);
-	assert_int_equal(reap(pid), 0);
+	assert_int_equal(tu_reap(pid), 0);
 	shmring_stats(owner, &st);
 	assert_true(st.consumer_sleeps >= 5);
 	assert_true(st.producer_wakes >= 5);
@@ -1060,7 +1021,7 @@ static void message_peeked_by_crashed_consumer_is_delivered_again(void **s)
 	assert_int_equal(shmring_send(p, "first", 5, 0), 0);
 	assert_int_equal(shmring_send(p, "secnd", 5, 0), 0);
 	assert_int_equal(shmring_send(p, "third", 5, 0), 0);
-	assert_int_equal(reap(child(peek_and_crash, where)), 128 + SIGKILL);
+	assert_int_equal(tu_reap(tu_fork(peek_and_crash, where)), 128 + SIGKILL);
 	assert_int_equal(shmring_stats(owner, &st), 0);
 	assert_int_equal(st.redelivered, 0);
 	assert_int_equal(shmring_attach(where, SHMRING_ROLE_CONSUMER, &c), 0);
