@@ -42,7 +42,7 @@
 
 /* Limits, checked by topo_parse before anything starts. The kernel and ring
  * counts are the control segment's (SHMRING_CTL_MAX_KERNELS, _RINGS in
- * libshmring/src/control.h; topology.c proves they agree). */
+ * libshmring/private/control.h; topology.c proves they agree). */
 #define TOPO_MAX_KERNELS   1024u
 #define TOPO_MAX_RINGS     4096u
 #define TOPO_FILE_MAX      (16u << 20)  /* bytes in a topology file */
