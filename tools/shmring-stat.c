@@ -722,66 +722,88 @@ static void unreadable_line(char *b, size_t cap, const struct topo_unreadable *u
 	snprintf(b, cap, "topology '%s' (held by pid %d%s): %s", u->name, (int)u->pid, others, u->why);
 }
 
-static int list_all(enum fmt fmt, int wide)
+/* Everything one listing shows: running topologies sampled, named rings,
+ * and what could not be read (each already said on stderr, counted in bad). */
+struct listing {
+	struct running_topo *rt;
+	struct topo_unreadable *ub;
+	struct named *nm;
+	struct sample *v;
+	size_t n, nu, ns, ntopo;
+	int nn, bad;
+};
+
+static void listing_free(struct listing *l)
 {
-	struct running_topo *rt = NULL;
-	struct topo_unreadable *ub = NULL;
-	struct named *nm = NULL;
-	struct sample *v = NULL;
-	size_t n = 0, nu = 0, ns = 0;
-	int rc = topo_scan(NULL, &rt, &n, &ub, &nu), nn = 0, bad = 0;
+	for (size_t i = 0; i < l->ns; i++)
+		free_sample(&l->v[i]);
+	free(l->v);
+	free(l->nm);
+	free(l->rt);
+	free(l->ub);
+}
+
+/* Scan and sample: 0, or the exit code after one line. */
+static int listing_gather(struct listing *l)
+{
+	memset(l, 0, sizeof(*l));
+	int rc = topo_scan(NULL, &l->rt, &l->n, &l->ub, &l->nu);
 	if (rc < 0) {
 		fprintf(stderr, "shmring-stat: cannot read /proc: %s\n", strerror(-rc));
 		return 111;
 	}
-	if ((nn = list_named(&nm)) < 0 || !(v = calloc(n + (size_t)nn + 1, sizeof(*v)))) {
+	if ((l->nn = list_named(&l->nm)) < 0 ||
+	    !(l->v = calloc(l->n + (size_t)l->nn + 1, sizeof(*l->v)))) {
 		fprintf(stderr, "shmring-stat: out of memory\n");
-		free(rt);
-		free(ub);
-		free(nm);
+		l->nn = 0;
+		listing_free(l);
 		return 111;
 	}
 	char err[512];
-	for (size_t i = 0; i < nu; i++) {
-		unreadable_line(err, sizeof(err), &ub[i]);
+	for (size_t i = 0; i < l->nu; i++) {
+		unreadable_line(err, sizeof(err), &l->ub[i]);
 		fprintf(stderr, "shmring-stat: %s\n", err);
-		bad++;
+		l->bad++;
 	}
-	for (size_t i = 0; i < n; i++) {
-		int r = sample_topology(&rt[i], &v[ns], err, sizeof(err));
+	for (size_t i = 0; i < l->n; i++) {
+		int r = sample_topology(&l->rt[i], &l->v[l->ns], err, sizeof(err));
 		if (r == 0)
-			ns++;
+			l->ns++;
 		else if (r == -1) { /* -2: it ended since the scan, and is no more */
 			fprintf(stderr, "shmring-stat: %s\n", err);
-			bad++;
+			l->bad++;
 		}
 	}
-	size_t ntopo = ns;
+	l->ntopo = l->ns;
+	return 0;
+}
 
-	if (fmt == FMT_PROM) {
-		for (int i = 0; i < nn; i++) {
-			if (sample_named(nm[i].name, &v[ns], err, sizeof(err)) == 0) {
-				ns++;
-			} else {
-				fprintf(stderr, "shmring-stat: %s\n", err);
-				bad++;
-			}
+static void print_prom_all(struct listing *l)
+{
+	char err[512];
+	for (int i = 0; i < l->nn; i++) {
+		if (sample_named(l->nm[i].name, &l->v[l->ns], err, sizeof(err)) == 0) {
+			l->ns++;
+		} else {
+			fprintf(stderr, "shmring-stat: %s\n", err);
+			l->bad++;
 		}
-		print_prom(stdout, v, ns);
-		printf("# HELP shmring_stat_unreadable Topologies and named rings shmring-stat could "
-		       "not read (each named on its stderr).\n"
-		       "# TYPE shmring_stat_unreadable gauge\nshmring_stat_unreadable %d\n", bad);
-		goto out;
 	}
+	print_prom(stdout, l->v, l->ns);
+	printf("# HELP shmring_stat_unreadable Topologies and named rings shmring-stat could "
+	       "not read (each named on its stderr).\n"
+	       "# TYPE shmring_stat_unreadable gauge\nshmring_stat_unreadable %d\n", l->bad);
+}
 
-	if (fmt == FMT_JSON) {
+static void print_topologies(const struct listing *l, enum fmt fmt)
+{
+	if (fmt == FMT_JSON)
 		printf("{\"topologies\":[");
-	} else if (ntopo) {
+	else if (l->ntopo)
 		printf("%-32s %10s %-9s %8s %7s %6s\n", "TOPOLOGY", "SUPERVISOR", "STATE", "UPTIME",
 		       "KERNELS", "RINGS");
-	}
-	for (size_t i = 0; i < ntopo; i++) {
-		const struct sample *s = &v[i];
+	for (size_t i = 0; i < l->ntopo; i++) {
+		const struct sample *s = &l->v[i];
 		char up[32];
 		uptime_h(up, sizeof(up), s->started_ns);
 		if (fmt == FMT_JSON) {
@@ -795,77 +817,98 @@ static int list_all(enum fmt fmt, int wide)
 			       topo_state(s->state), up, s->nk, s->nr);
 		}
 	}
+}
 
+/* One named ring, as a JSON object or a table row of width w. 0, or 1 when
+ * it could not be read. */
+static int print_named_one(const struct named *nm, enum fmt fmt, int first, int w, int wide)
+{
+	struct shmring *h;
+	struct shmring_stats st = { 0 };
+	int ok = shmring_attach(nm->name, SHMRING_ROLE_OBSERVER, &h) == 0;
+	char why[300] = "", name[SHMRING_NAME_MAX + 1];
+	if (ok) {
+		shmring_stats(h, &st);
+		shmring_detach(h);
+	} else {
+		snprintf(why, sizeof(why), "%s", shmring_errmsg());
+	}
+	const char *status = !ok ? "unreadable" : nm->used ? "in use" : "stale";
+	if (fmt == FMT_JSON) {
+		printf("%s{\"ring\":", first ? "" : ",");
+		json_str(stdout, nm->name);
+		printf(",\"status\":\"%s\"", status);
+		if (!ok) {
+			printf(",\"error\":");
+			json_str(stdout, why);
+		}
+		printf(",\"producer_pid\":%d,\"consumer_pid\":%d,\"capacity\":%llu,\"fill\":%llu}",
+		       (int)st.producer_pid, (int)st.consumer_pid, (unsigned long long)st.capacity,
+		       (unsigned long long)st.fill);
+		return !ok;
+	}
+	fit(name, nm->name, (size_t)w);
+	if (!ok) {
+		printf("%-*s %s: %s\n", w, name, status, why);
+		return 1;
+	}
+	char cap[16], fill[16];
+	num6(cap, sizeof(cap), (double)st.capacity, 1);
+	num6(fill, sizeof(fill), (double)st.fill, 1);
+	printf("%-*s %7d %7d %6s %6s  %s%s\n", w, name, (int)st.producer_pid,
+	       (int)st.consumer_pid, cap, fill, status,
+	       nm->used ? "" : wide ? " (no process uses it: shmring-stat --clean removes it)"
+				 : " (--clean)");
+	return 0;
+}
+
+static void print_named(struct listing *l, enum fmt fmt, int wide)
+{
 	int w = NAMED_W;
-	for (int i = 0; wide && i < nn; i++)
-		if ((int)strlen(nm[i].name) > w)
-			w = (int)strlen(nm[i].name);
+	for (int i = 0; wide && i < l->nn; i++)
+		if ((int)strlen(l->nm[i].name) > w)
+			w = (int)strlen(l->nm[i].name);
 	if (fmt == FMT_JSON)
 		printf("],\"named_rings\":[");
-	else if (nn)
-		printf("%s%-*s %7s %7s %6s %6s  %s\n", ntopo ? "\n" : "", w, "NAMED RING", "PROD",
+	else if (l->nn)
+		printf("%s%-*s %7s %7s %6s %6s  %s\n", l->ntopo ? "\n" : "", w, "NAMED RING", "PROD",
 		       "CONS", "CAP", "FILL", "STATUS");
-	for (int i = 0; i < nn; i++) {
-		struct shmring *h;
-		struct shmring_stats st = { 0 };
-		int ok = shmring_attach(nm[i].name, SHMRING_ROLE_OBSERVER, &h) == 0;
-		char why[300] = "", name[SHMRING_NAME_MAX + 1];
-		if (ok) {
-			shmring_stats(h, &st);
-			shmring_detach(h);
-		} else {
-			snprintf(why, sizeof(why), "%s", shmring_errmsg());
-			bad++;
-		}
-		const char *status = !ok ? "unreadable" : nm[i].used ? "in use" : "stale";
-		if (fmt == FMT_JSON) {
-			printf("%s{\"ring\":", i ? "," : "");
-			json_str(stdout, nm[i].name);
-			printf(",\"status\":\"%s\"", status);
-			if (!ok) {
-				printf(",\"error\":");
-				json_str(stdout, why);
-			}
-			printf(",\"producer_pid\":%d,\"consumer_pid\":%d,\"capacity\":%llu,\"fill\":%llu}",
-			       (int)st.producer_pid, (int)st.consumer_pid, (unsigned long long)st.capacity,
-			       (unsigned long long)st.fill);
-			continue;
-		}
-		fit(name, nm[i].name, (size_t)w);
-		if (!ok) {
-			printf("%-*s %s: %s\n", w, name, status, why);
-		} else {
-			char cap[16], fill[16];
-			num6(cap, sizeof(cap), (double)st.capacity, 1);
-			num6(fill, sizeof(fill), (double)st.fill, 1);
-			printf("%-*s %7d %7d %6s %6s  %s%s\n", w, name, (int)st.producer_pid,
-			       (int)st.consumer_pid, cap, fill, status,
-			       nm[i].used ? "" : wide ? " (no process uses it: shmring-stat --clean removes it)"
-						 : " (--clean)");
-		}
+	for (int i = 0; i < l->nn; i++)
+		l->bad += print_named_one(&l->nm[i], fmt, i == 0, w, wide);
+}
+
+static void print_unreadable_json(const struct listing *l)
+{
+	printf("],\"unreadable\":[");
+	for (size_t i = 0; i < l->nu; i++) {
+		printf("%s{\"topology\":", i ? "," : "");
+		json_str(stdout, l->ub[i].name);
+		printf(",\"pid\":%d,\"error\":", (int)l->ub[i].pid);
+		json_str(stdout, l->ub[i].why);
+		putchar('}');
 	}
-	if (fmt == FMT_JSON) {
-		printf("],\"unreadable\":[");
-		for (size_t i = 0; i < nu; i++) {
-			printf("%s{\"topology\":", i ? "," : "");
-			json_str(stdout, ub[i].name);
-			printf(",\"pid\":%d,\"error\":", (int)ub[i].pid);
-			json_str(stdout, ub[i].why);
-			putchar('}');
-		}
-		printf("]}\n");
-	} else if (!ntopo && !nn) {
-		printf(bad ? "(no readable topology, no named ring)\n"
-			   : "(no running topology, no named ring)\n");
+	printf("]}\n");
+}
+
+static int list_all(enum fmt fmt, int wide)
+{
+	struct listing l;
+	int rc = listing_gather(&l);
+	if (rc)
+		return rc;
+	if (fmt == FMT_PROM) {
+		print_prom_all(&l);
+	} else {
+		print_topologies(&l, fmt);
+		print_named(&l, fmt, wide);
+		if (fmt == FMT_JSON)
+			print_unreadable_json(&l);
+		else if (!l.ntopo && !l.nn)
+			printf(l.bad ? "(no readable topology, no named ring)\n"
+				     : "(no running topology, no named ring)\n");
 	}
-out:
-	for (size_t i = 0; i < ns; i++)
-		free_sample(&v[i]);
-	free(v);
-	free(nm);
-	free(rt);
-	free(ub);
-	return bad ? 1 : 0;
+	listing_free(&l);
+	return l.bad ? 1 : 0;
 }
 
 /* Remove the named rings no process uses: every one, or only names[0..n). */
