@@ -1089,6 +1089,47 @@ static int one_port(char ***ports, size_t *n, const char *name)
 	return 0;
 }
 
+/*
+ * Name stage s after its executable's basename, made a valid, unique name:
+ * gen, gen-2, gen-3... (a count per base name in seen_bases keeps this
+ * linear). name is the stage's scratch for its base name. 0 or -ENOMEM.
+ */
+static int name_stage(struct topo_kernel *k, size_t s, char *name, struct hset *names,
+		      struct hset *seen_bases)
+{
+	const char *base = strrchr(k->exec, '/') ? strrchr(k->exec, '/') + 1 : k->exec;
+	size_t len = 0, taken;
+	for (const char *c = base; *c && len < TOPO_NAME_MAX; c++)
+		name[len++] = (char)(((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+				      (*c >= '0' && *c <= '9') || *c == '_' || *c == '-') ? *c : '-');
+	name[len] = '\0';
+	if (!len || name[0] == '-' || name[0] == '_')
+		len = (size_t)snprintf(name, TOPO_NAME_MAX + 1, "stage%zu", s + 1);
+	if (hset_add(seen_bases, 0, name, len, 2, NULL) < 0)
+		return -ENOMEM;
+	struct hent *next = hset_slot(seen_bases, 0, name, len);
+	snprintf(k->name, sizeof(k->name), "%s", name);
+	while (hset_get(names, 0, k->name, strlen(k->name), &taken)) {
+		unsigned dup = (unsigned)next->val++;
+		int digits = snprintf(NULL, 0, "%u", dup);
+		snprintf(k->name, sizeof(k->name), "%.*s-%u", TOPO_NAME_MAX - 1 - digits, name, dup);
+	}
+	return hset_add(names, 0, k->name, strlen(k->name), s, NULL) < 0 ? -ENOMEM : 0;
+}
+
+/* The ring from stage s-1's "out" to stage s's "in": 1 MiB, adaptive. */
+static void link_stages(struct topology *t, size_t s)
+{
+	struct topo_ring *r = &t->rings[t->nrings++];
+	r->from_kernel = s - 1;
+	r->to_kernel = s;
+	snprintf(r->from_port, sizeof(r->from_port), "out");
+	snprintf(r->to_port, sizeof(r->to_port), "in");
+	r->capacity = r->capacity_asked = TOPO_RING_DEFAULT;
+	r->wait = SHMRING_WAIT_ADAPTIVE;
+	r->line = 1;
+}
+
 int topo_parse_pipeline(const char *expr, struct topology **out, char *err, size_t errlen)
 {
 	char **words = NULL;
@@ -1136,41 +1177,12 @@ int topo_parse_pipeline(const char *expr, struct topology **out, char *err, size
 		for (int a = start + 1; a < i; a++)
 			if (!(k->args[k->nargs++] = strdup(strcmp(words[a], "\\!") ? words[a] : "!")))
 				goto done;
-		/* Name after the executable's basename, made a valid, unique name:
-		 * gen, gen-2, gen-3... (a count per base name keeps this linear). */
-		const char *base = strrchr(k->exec, '/') ? strrchr(k->exec, '/') + 1 : k->exec;
-		char *name = bases[s];
-		size_t len = 0, taken;
-		for (const char *c = base; *c && len < TOPO_NAME_MAX; c++)
-			name[len++] = (char)(((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-					      (*c >= '0' && *c <= '9') || *c == '_' || *c == '-') ? *c : '-');
-		name[len] = '\0';
-		if (!len || name[0] == '-' || name[0] == '_')
-			len = (size_t)snprintf(name, TOPO_NAME_MAX + 1, "stage%zu", s + 1);
-		if (hset_add(&seen_bases, 0, name, len, 2, NULL) < 0)
-			goto done;
-		struct hent *next = hset_slot(&seen_bases, 0, name, len);
-		snprintf(k->name, sizeof(k->name), "%s", name);
-		while (hset_get(&names, 0, k->name, strlen(k->name), &taken)) {
-			unsigned dup = (unsigned)next->val++;
-			int digits = snprintf(NULL, 0, "%u", dup);
-			snprintf(k->name, sizeof(k->name), "%.*s-%u", TOPO_NAME_MAX - 1 - digits, name, dup);
-		}
-		if (hset_add(&names, 0, k->name, strlen(k->name), s, NULL) < 0)
-			goto done;
-		if ((s > 0 && one_port(&k->inputs, &k->ninputs, "in")) ||
+		if (name_stage(k, s, bases[s], &names, &seen_bases) < 0 ||
+		    (s > 0 && one_port(&k->inputs, &k->ninputs, "in")) ||
 		    (i < nw && one_port(&k->outputs, &k->noutputs, "out")))
 			goto done;
-		if (s > 0) {
-			struct topo_ring *r = &t->rings[t->nrings++];
-			r->from_kernel = s - 1;
-			r->to_kernel = s;
-			snprintf(r->from_port, sizeof(r->from_port), "out");
-			snprintf(r->to_port, sizeof(r->to_port), "in");
-			r->capacity = r->capacity_asked = TOPO_RING_DEFAULT;
-			r->wait = SHMRING_WAIT_ADAPTIVE;
-			r->line = 1;
-		}
+		if (s > 0)
+			link_stages(t, s);
 		start = i + 1;
 	}
 	if (nw == 0) {
