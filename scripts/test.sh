@@ -44,23 +44,58 @@ step "build (thread)" build build-tsan -DSHMRING_SANITIZE=thread -DCMAKE_BUILD_T
 step "tests under TSan" ctest_in build-tsan
 
 install_check() {
-  local prefix; prefix=$(mktemp -d)
+  local prefix rc=0; prefix=$(mktemp -d)
   cmake --install build-ci --prefix "$prefix" >/dev/null || return 1
-  # CMake package
+  installed_builds_check "$prefix" && ring_only_check "$prefix" &&
+    io_kernel_check "$prefix" && installed_tools_check "$prefix" || rc=1
+  rm -rf "$prefix"
+  return $rc
+}
+
+# Out of tree, as a user builds: the CMake package, pkg-config (shared) and
+# the static archives, each program run.
+installed_builds_check() { # prefix
+  local prefix=$1
+  local -a pc=(env PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config)
   cmake -S tests/install -B build-install -DCMAKE_PREFIX_PATH="$prefix" >/dev/null &&
     cmake --build build-install >/dev/null &&
     LD_LIBRARY_PATH="$prefix/lib" ./build-install/consumer || return 1
   if [ -x build-install/cuda-consumer ]; then
     LD_LIBRARY_PATH="$prefix/lib" ./build-install/cuda-consumer || return 1
   fi
-  # pkg-config, static and shared
-  PKG_CONFIG_PATH="$prefix/lib/pkgconfig" cc -std=c11 -o build-install/consumer-pc \
-    tests/install/consumer.c $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs shmring) &&
+  cc -std=c11 -o build-install/consumer-pc tests/install/consumer.c \
+    $("${pc[@]}" --cflags --libs shmring) &&
     LD_LIBRARY_PATH="$prefix/lib" ./build-install/consumer-pc || return 1
+  cc -std=c11 -o build-install/io-consumer-pc tests/install/io-consumer.c \
+    $("${pc[@]}" --cflags --libs shmring-io) || return 1
+  # Static: the ring archive alone needs nothing; the io one, liburing.
   cc -std=c11 -o build-install/consumer-static tests/install/consumer.c -I"$prefix/include" \
     "$prefix/lib/libshmring.a" -pthread && ./build-install/consumer-static || return 1
-  installed_tools_check "$prefix" || return 1
-  rm -rf "$prefix"
+  cc -std=c11 -o build-install/io-consumer-static tests/install/io-consumer.c \
+    -I"$prefix/include" "$prefix/lib/libshmring-io.a" "$prefix/lib/libshmring.a" \
+    $("${pc[@]}" --libs liburing) -pthread
+}
+
+# A program that uses only ring.h loads no liburing, built either way: ldd
+# lists every library the loader would map for it.
+ring_only_check() { # prefix
+  local p
+  for p in build-install/consumer build-install/consumer-pc; do
+    if LD_LIBRARY_PATH="$1/lib" ldd "$p" | grep liburing; then
+      echo "$p uses only ring.h but loads liburing: libshmring must not link it"
+      return 1
+    fi
+  done
+}
+
+# The io.h kernels built above, each run by the installed supervisor.
+io_kernel_check() { # prefix
+  local p out
+  for p in io-consumer io-consumer-pc io-consumer-static; do
+    out=$(LD_LIBRARY_PATH="$1/lib" timeout 60 "$1/bin/shmring-supervisor" run \
+      -e "$PWD/build-install/$p" 2>&1)
+    grep -q 'installed libshmring-io works' <<<"$out" || { echo "$p: $out"; return 1; }
+  done
 }
 
 # The installed programs as a user runs them: no LD_LIBRARY_PATH, only the

@@ -9,7 +9,11 @@
  * list the caller takes from with shmring_io_complete, so our own futex
  * operation can be consumed wherever it sits in the CQ.
  *
- * The sleep (smr_io_sleep), with futex operations in io_uring (Linux 6.7):
+ * libshmring-io, a library of its own: the only code of shmring that links
+ * liburing. kernel.c (libshmring) reaches what it needs here through the
+ * table shmring_io_init hands it (io_ops, io_internal.h), never by name.
+ *
+ * The sleep (io_sleep), with futex operations in io_uring (Linux 6.7):
  * IORING_OP_FUTEX_WAITV over the waitv vector wait.c built (stop flag and
  * every input's futex_seq, after the S1-S3 steps of the ring protocol), one
  * operation per FUTEX_WAITV_MAX words, so a kernel with more inputs than one
@@ -74,7 +78,7 @@ static int probe_futex(struct io_uring *ring)
 	return ok;
 }
 
-int smr_io_new(unsigned entries, _Atomic uint32_t *stop, struct shmring_io **out)
+static int io_new(unsigned entries, _Atomic uint32_t *stop, struct shmring_io **out)
 {
 	if (entries < 4 || entries > 4096) {
 		smr_seterr("io_uring size %u is out of range: use 4 to 4096 entries", entries);
@@ -113,7 +117,7 @@ int smr_io_new(unsigned entries, _Atomic uint32_t *stop, struct shmring_io **out
 	return 0;
 }
 
-void smr_io_free(struct shmring_io *io)
+static void io_free(struct shmring_io *io)
 {
 	if (!io)
 		return;
@@ -155,7 +159,7 @@ static void drain(struct shmring_io *io)
 	}
 }
 
-unsigned smr_io_ready(struct shmring_io *io)
+static unsigned io_ready(struct shmring_io *io)
 {
 	drain(io);
 	return io->ndone;
@@ -331,7 +335,8 @@ static void arm_futex(struct shmring_io *io, const struct smr_futex_waitv *w)
  * caller did S1-S4 of the ring protocol for every word and re-checks
  * everything afterwards, so an early or spurious return is harmless.
  */
-void smr_io_sleep(struct shmring_io *io, const struct smr_futex_waitv *w, unsigned n, uint64_t slice_ns)
+static void io_sleep(struct shmring_io *io, const struct smr_futex_waitv *w, unsigned n,
+		     uint64_t slice_ns)
 {
 	io_uring_submit(&io->ring);
 	drain(io);
@@ -375,4 +380,18 @@ int shmring_io_wait(struct shmring_io *io, int timeout_ms)
 		struct io_uring_cqe *cqe;
 		io_uring_submit_and_wait_timeout(&io->ring, &cqe, 1, &ts, NULL);
 	}
+}
+
+/* kernel.c (libshmring) reaches everything above through this table only. */
+static const struct smr_io_ops io_ops = {
+	.create = io_new,
+	.destroy = io_free,
+	.ready = io_ready,
+	.submit = shmring_io_submit,
+	.sleep = io_sleep,
+};
+
+int shmring_io_init(struct shmring_kernel *k, unsigned entries, struct shmring_io **io)
+{
+	return smr_kernel_io_init(k, entries, &io_ops, io);
 }

@@ -17,7 +17,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "shmring/io.h"
 #include "shmring/kernel.h"
 #include "control.h"
 #include "io_internal.h"
@@ -38,12 +37,12 @@ struct shmring_kernel {
 	int event_fd;
 	struct port *ports;
 	unsigned nports, ninputs, noutputs;
-	struct shmring_io *io; /* io.h, when the kernel does I/O */
+	struct shmring_io *io; /* io.h, when the kernel does I/O ... */
+	const struct smr_io_ops *io_ops; /* ... and how to reach it (io_internal.h) */
 	uint64_t slice_ns;      /* longest sleep: SHMRING_PEER_CHECK_MS, as ring waits */
 	/* What shmring_kernel_wait sleeps on, made at its first sleep (sleep_set) */
 	struct shmring **inputs;
 	struct smr_futex_waitv *w;
-	struct shmring_io *wake_io; /* more inputs than one futex_waitv takes */
 	char name[SHMRING_CTL_NAME];
 };
 
@@ -159,8 +158,8 @@ static void free_kernel(struct shmring_kernel *k, int close_ports)
 	free(k->ports);
 	free(k->inputs);
 	free(k->w);
-	smr_io_free(k->wake_io);
-	smr_io_free(k->io);
+	if (k->io)
+		k->io_ops->destroy(k->io);
 	smr_ctl_detach(&k->ctl);
 	if (k->event_fd >= 0)
 		close(k->event_fd);
@@ -377,19 +376,19 @@ int shmring_kernel_should_stop(const struct shmring_kernel *k)
 	return smr_load_acquire(&k->me->stop) != 0;
 }
 
-int shmring_io_init(struct shmring_kernel *k, unsigned entries, struct shmring_io **io)
+int smr_kernel_io_init(struct shmring_kernel *k, unsigned entries, const struct smr_io_ops *ops,
+		       struct shmring_io **io)
 {
 	if (k->io) {
 		smr_seterr("kernel '%s' already has an io_uring: use the one from the first "
 			   "shmring_io_init", k->name);
 		return -EEXIST;
 	}
-	int rc = smr_io_new(entries, &k->me->stop, &k->io);
+	int rc = ops->create(entries, &k->me->stop, &k->io);
 	if (rc < 0)
 		return rc;
 	/* From now on the wait sleeps in this one (sleep_set). */
-	smr_io_free(k->wake_io);
-	k->wake_io = NULL;
+	k->io_ops = ops;
 	*io = k->io;
 	return 0;
 }
@@ -397,7 +396,7 @@ int shmring_io_init(struct shmring_kernel *k, unsigned entries, struct shmring_i
 /* Inputs with something to read, plus finished I/O not yet taken. */
 static int count_ready(struct shmring_kernel *k)
 {
-	int n = k->io ? (int)smr_io_ready(k->io) : 0;
+	int n = k->io ? (int)k->io_ops->ready(k->io) : 0;
 	for (unsigned i = 0; i < k->ninputs; i++)
 		n += smr_consumer_ready(k->ports[i].ring) > 0;
 	return n;
@@ -409,25 +408,13 @@ static int recheck(void *k)
 	return count_ready(k);
 }
 
-/* An io_uring only to sleep in, for a kernel with more inputs than one
- * futex_waitv takes (wait.c): kept only if it has futex operations, else
- * the plain sleep's polling of the extra inputs is as good and cheaper. */
-static void make_wake_io(struct shmring_kernel *k)
-{
-	char saved[256]; /* not a failure of the caller's: keep its message */
-	snprintf(saved, sizeof(saved), "%s", shmring_errmsg());
-	struct shmring_io *io;
-	if (smr_io_new(4, &k->me->stop, &io) == 0) {
-		if (shmring_io_uses_futex(io))
-			k->wake_io = io;
-		else
-			smr_io_free(io);
-	}
-	smr_seterr("%s", saved);
-}
-
 /* What the wait sleeps on: every input and the stop flag, in the kernel's
- * io_uring when it has one (its completions end the sleep too). */
+ * io_uring when it has one (its completions end the sleep too). Without
+ * one, a kernel with more inputs than one futex_waitv takes sleeps on the
+ * first 127 and the stop flag and looks at the rest every millisecond
+ * (smr_futex_sleep): libshmring makes no io_uring of its own, as it links
+ * no liburing; a kernel that must wake at once on each of more inputs
+ * calls shmring_io_init. */
 static int sleep_set(struct shmring_kernel *k, struct smr_sleep_set *s)
 {
 	if (!k->inputs) {
@@ -442,12 +429,10 @@ static int sleep_set(struct shmring_kernel *k, struct smr_sleep_set *s)
 		}
 		for (unsigned i = 0; i < k->ninputs; i++)
 			k->inputs[i] = k->ports[i].ring;
-		if (k->ninputs + 1 > FUTEX_WAITV_MAX && !k->io)
-			make_wake_io(k);
 	}
 	*s = (struct smr_sleep_set){ .ends = k->inputs, .n = k->ninputs, .stop = &k->me->stop,
 				     .recheck = recheck, .arg = k, .w = k->w,
-				     .io = k->io ? k->io : k->wake_io };
+				     .io = k->io, .io_ops = k->io_ops };
 	return 0;
 }
 
@@ -487,7 +472,7 @@ int shmring_kernel_wait(struct shmring_kernel *k, int timeout_ms)
 	for (unsigned i = 0; i < k->nports; i++)
 		shmring_flush(k->ports[i].ring);
 	if (k->io)
-		shmring_io_submit(k->io);
+		k->io_ops->submit(k->io);
 	if (smr_load_acquire(&k->me->stop))
 		return 0;
 	int n = count_ready(k);

@@ -54,8 +54,15 @@ struct shmring {
 	char      name[SHMRING_NAME_MAX + 1];
 };
 
+/*
+ * Private, but exported from libshmring.so: the few functions libshmring-io
+ * (io.c, a library of its own) calls in it. In no installed header and no
+ * interface promise: both libraries come from the same build.
+ */
+#define SMR_EXPORT __attribute__((visibility("default")))
+
 /* error.c */
-void smr_seterr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+SMR_EXPORT void smr_seterr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* wait.c */
 typedef int (*smr_ready_fn)(struct shmring *r);
@@ -63,6 +70,7 @@ int  smr_wait(struct shmring *r, int timeout_ms, smr_ready_fn ready);
 
 struct smr_futex_waitv;
 struct shmring_io;
+struct smr_io_ops;
 
 /* What one round of the sleep protocol (wait.c) sleeps on. */
 struct smr_sleep_set {
@@ -72,18 +80,21 @@ struct smr_sleep_set {
 	int (*recheck)(void *arg);   /* S4: non-zero ends the wait (no sleep) */
 	void *arg;
 	struct smr_futex_waitv *w;   /* scratch, n + 1 entries */
-	struct shmring_io *io;       /* sleep in this io_uring (io.c), or NULL */
+	/* S5 in this io_uring, through the table io.c gave the kernel
+	 * (io_internal.h), or NULL: smr_futex_sleep. */
+	struct shmring_io *io;
+	const struct smr_io_ops *io_ops;
 };
 /* S1-S6 once: announce on every end, re-check, and unless that found
  * something, *stop is set or slice_ns is 0, sleep at most slice_ns. Returns
  * the re-check's non-zero result, or 0: the caller looks again. */
 int  smr_sleep(const struct smr_sleep_set *s, uint64_t slice_ns);
 /* S5 without io_uring: futex_waitv on w (any n; see wait.c for n > 128). */
-void smr_futex_sleep(struct smr_futex_waitv *w, unsigned n, uint64_t slice_ns);
+SMR_EXPORT void smr_futex_sleep(struct smr_futex_waitv *w, unsigned n, uint64_t slice_ns);
 void smr_wake_peer(struct shmring *r);
 void smr_wake_peer_always(struct shmring *r);
 uint64_t smr_owner_word_self(void);
-uint64_t smr_peer_check_ms(void);
+SMR_EXPORT uint64_t smr_peer_check_ms(void);
 bool smr_owner_alive(uint64_t owner);
 
 /* ring_io.c */

@@ -41,12 +41,13 @@
  * blocked in any ring call notices a stop at once.
  *
  * One futex_waitv takes FUTEX_WAITV_MAX (128) words, the stop flag one of
- * them. A kernel with more inputs sleeps in an io_uring instead (io.c: one
- * FUTEX_WAITV operation per 128 words, all armed at once, one wait for the
- * first completion), so every input wakes it. Where io_uring has no futex
- * operations (before Linux 6.7, or io_uring disabled), smr_futex_sleep
- * sleeps on the first 128 words and looks at the rest every
- * SMR_POLL_SLICE_NS: correct, with up to 1 ms of latency on those inputs.
+ * them. A kernel that called shmring_io_init sleeps in its io_uring (io.c,
+ * reached through s->io_ops: one FUTEX_WAITV operation per 128 words, all
+ * armed at once, one wait for the first completion), so every input wakes
+ * it. Otherwise, or where io_uring has no futex operations (before Linux
+ * 6.7), smr_futex_sleep sleeps on the first 128 words and looks at the rest
+ * every SMR_POLL_SLICE_NS: correct, with up to 1 ms of latency on those
+ * inputs. This library makes no io_uring of its own: it links no liburing.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -212,7 +213,7 @@ int smr_sleep(const struct smr_sleep_set *s, uint64_t slice_ns)
 		/* S5; any result (woken, timed out, interrupted): the caller
 		 * re-checks everything. */
 		if (s->io)
-			smr_io_sleep(s->io, s->w, nw, slice_ns);
+			s->io_ops->sleep(s->io, s->w, nw, slice_ns);
 		else
 			smr_futex_sleep(s->w, nw, slice_ns);
 	}

@@ -54,6 +54,8 @@ struct shmring_kernel;
  * -ENOENT (not started by a supervisor: the message says how to launch it),
  * -EINVAL (those variables are malformed),
  * -EPROTO (the control segment is corrupt or from another version),
+ * -ENOMEM, the error of fstat or mmap on the control segment's descriptor
+ * (e.g. -EBADF: SHMRING_CONTROL names a descriptor that is not open),
  * -ECANCELED (the topology was stopped before it became active -- a launch
  *   failed, or Ctrl-C during the start -- or this kernel was asked to stop
  *   first: the ports were detached without closing them and nothing is
@@ -105,10 +107,13 @@ SHMRING_API int shmring_kernel_should_stop(const struct shmring_kernel *k);
  * covers every input and the stop flag: the producers' ordinary wake ends
  * it, with the ring's no-lost-wake-up protocol (docs/ring.md). Any number of
  * inputs: up to 127 the sleep is one futex_waitv (128 words, the stop flag
- * one of them); with more, or when the kernel has an io_uring (io.h), it
- * sleeps in an io_uring, one futex operation per 128 words (Linux 6.7), so
- * every input wakes it at once. Without io_uring futex operations the
- * inputs past the 127th are looked at every millisecond instead.
+ * one of them). A kernel that has an io_uring (io.h, shmring_io_init)
+ * sleeps in it instead, one futex operation per 128 words (Linux 6.7), so
+ * with more inputs every one of them wakes it at once. Without an io_uring
+ * (this library links no liburing and makes none), or without io_uring
+ * futex operations, the inputs past the 127th are looked at every
+ * millisecond instead. With an io_uring, finished I/O not yet taken also
+ * ends the wait and counts among what is ready.
  * Returns the number of ready inputs (> 0), 0 if a stop was requested (not
  * -ECANCELED: a stop is an answer here), -EAGAIN (timeout 0), -ETIMEDOUT,
  * or -ENOMEM (the first sleep could not allocate its vector).
