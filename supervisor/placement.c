@@ -169,6 +169,26 @@ static void cpu_list(char *buf, size_t len, const int *cpus, size_t n)
 		snprintf(buf, len, "any");
 }
 
+/* Inputs whose priority is not normal, one line each: what the kernel's
+ * wait reports first (high) or last (low). Nothing when all are normal. */
+static void print_priorities(FILE *f, const struct topology *t)
+{
+	int any = 0;
+	for (size_t i = 0; i < t->nkernels; i++) {
+		const struct topo_kernel *k = &t->kernels[i];
+		for (size_t j = 0; j < k->ninputs; j++) {
+			int prio = topo_input_priority(k, j);
+			if (prio == TOPO_PRIO_NORMAL)
+				continue;
+			char port[2 * TOPO_NAME_MAX + 2];
+			snprintf(port, sizeof(port), "%s.%s", k->name, k->inputs[j]);
+			if (!any++)
+				fprintf(f, "\n%-36s %s\n", "input (the others normal)", "priority");
+			fprintf(f, "%-36s %s\n", port, prio == TOPO_PRIO_HIGH ? "high" : "low");
+		}
+	}
+}
+
 void topo_plan_print(FILE *f, const struct topology *t, const struct topo_plan *p)
 {
 	static const char *const restarts[] = { "permanent", "transient", "temporary" };
@@ -183,6 +203,7 @@ void topo_plan_print(FILE *f, const struct topology *t, const struct topo_plan *
 			p->placed_auto[i] ? "auto" : "explicit", restarts[t->kernels[i].restart],
 			t->kernels[i].exec);
 	}
+	print_priorities(f, t);
 	if (!t->nrings)
 		return;
 	fprintf(f, "\n%-36s %10s %-9s %-5s %s\n", "ring", "capacity", "wait", "numa", "shared by the ends");

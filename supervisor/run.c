@@ -864,6 +864,7 @@ static int make_control(struct sup *s)
 		cr[r].fd = s->ring_fd[r];
 		cr[r].wait = (uint32_t)tr->wait;
 		cr[r].capacity = shmring_capacity(s->rings[r]);
+		cr[r].to_priority = tr->to_priority;
 	}
 	smr_ctl_publish(h); /* release: every field above before "ready" */
 	return 0;

@@ -33,6 +33,9 @@
 static_assert(TOPO_MAX_KERNELS == SHMRING_CTL_MAX_KERNELS, "kernel limit of control.h");
 static_assert(TOPO_MAX_RINGS == SHMRING_CTL_MAX_RINGS, "ring limit of control.h");
 static_assert(TOPO_NAME_MAX + 1 == SHMRING_CTL_NAME, "name length of control.h");
+static_assert((int)TOPO_PRIO_HIGH == (int)SMR_PRIO_HIGH &&
+	      (int)TOPO_PRIO_NORMAL == (int)SMR_PRIO_NORMAL &&
+	      (int)TOPO_PRIO_LOW == (int)SMR_PRIO_LOW, "input priorities of control.h");
 #endif
 
 /* ---- a set of strings --------------------------------------------------- */
@@ -477,6 +480,60 @@ static int parse_cpu(struct ctx *c, yaml_node_t *v, struct topo_kernel *kn)
 	return 0;
 }
 
+/* One inputs: item written as a mapping, { name: N, priority: P }. */
+struct input_arg {
+	const char *name;
+	int priority;
+};
+
+static int input_pair(struct ctx *c, const char *key, yaml_node_t *k, yaml_node_t *v, void *arg)
+{
+	static const char *const priorities[] = { "low", "normal", "high", NULL };
+	struct input_arg *a = arg;
+	(void)k;
+	if (!strcmp(key, "name")) {
+		if (!(a->name = scalar(v)))
+			return fail(c, line_of(v), "an input's name must be a single value, not %s",
+				    kind(v));
+		return 0;
+	}
+	int p = 1;
+	int rc = pick(c, v, "input priority", priorities, &p);
+	a->priority = p - 1; /* low, normal, high: -1, 0, 1 (enum topo_priority) */
+	return rc;
+}
+
+/* inputs: each item a port name, or { name: N, priority: high|normal|low }
+ * (normal when not given), into kn's inputs and in_priority. */
+static int parse_inputs(struct ctx *c, yaml_node_t *v, struct topo_kernel *kn)
+{
+	static const char *const keys[] = { "name", "priority", NULL };
+	int rc = want(c, v, YAML_SEQUENCE_NODE, "inputs");
+	if (rc || (rc = spend(c, v, nitems(v))))
+		return rc;
+	if (!(kn->inputs = calloc(nitems(v) + 1, sizeof(char *))) ||
+	    !(kn->in_priority = calloc(nitems(v) + 1, sizeof(int))))
+		return -ENOMEM;
+	for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+		yaml_node_t *item = node(c, *it);
+		struct input_arg a = { scalar(item), TOPO_PRIO_NORMAL };
+		if (item->type == YAML_MAPPING_NODE) {
+			if ((rc = each_pair(c, item, "an input", keys, input_pair, &a)))
+				return rc;
+			if (!a.name)
+				return fail(c, line_of(item), "this input has no name: write e.g. "
+					    "{ name: control, priority: high }");
+		} else if (!a.name) {
+			return fail(c, line_of(item), "each item of inputs must be a port name or "
+				    "{ name: N, priority: high|normal|low }, not %s", kind(item));
+		}
+		kn->in_priority[kn->ninputs] = a.priority;
+		if (!(kn->inputs[kn->ninputs++] = strdup(a.name)))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 /* inputs: or outputs: of kernel ki. Port names are unique across a kernel's
  * inputs and outputs; each gets an id, in file order, for the ring checks. */
 static int parse_ports(struct ctx *c, yaml_node_t *v, size_t ki, int output)
@@ -492,7 +549,7 @@ static int parse_ports(struct ctx *c, yaml_node_t *v, size_t ki, int output)
 			    "several topologies", kn->name[0] ? "kernel '" : "this kernel",
 			    kn->name, kn->name[0] ? "'" : "", c->nports + nitems(v),
 			    2 * TOPO_MAX_RINGS, TOPO_MAX_RINGS);
-	int rc = strings(c, v, output ? "outputs" : "inputs", ports, n);
+	int rc = output ? strings(c, v, "outputs", ports, n) : parse_inputs(c, v, kn);
 	if (rc)
 		return rc;
 	if (c->nports + *n > c->cap_ports) {
@@ -700,6 +757,8 @@ static int parse_rings(struct ctx *c, yaml_node_t *seq)
 				    "a port is one end of one ring; declare another output port",
 				    from, r->from_port, t->rings[*out - 1].line);
 		*in = *out = (uint32_t)t->nrings; /* 1 + this ring's index */
+		r->to_priority = topo_input_priority(&t->kernels[r->to_kernel],
+						     a.to_id - c->in_base[r->to_kernel]);
 	}
 	return 0;
 }
@@ -943,6 +1002,7 @@ void topo_free(struct topology *t)
 		free_strings(k->env, k->nenv);
 		free_strings(k->inputs, k->ninputs);
 		free_strings(k->outputs, k->noutputs);
+		free(k->in_priority);
 		free(k->cpus);
 	}
 	free(t->kernels);

@@ -17,7 +17,7 @@
  *       outputs: [out]
  *     - name: double
  *       exec: ./double
- *       inputs: [in]
+ *       inputs: [in, { name: control, priority: high }]  # high | normal | low
  *       outputs: [out]
  *   rings:                       # at most 4096 (TOPO_MAX_RINGS)
  *     - from: gen.out            # two different kernels: never a kernel to itself
@@ -54,6 +54,11 @@
 #define TOPO_RING_DEFAULT  (1ull << 20)
 
 enum topo_restart { TOPO_PERMANENT, TOPO_TRANSIENT, TOPO_TEMPORARY };
+/* An input's priority: the order in which the kernel's wait reports ready
+ * inputs (shmring_kernel_wait_ready), highest first. The control segment's
+ * values (SMR_PRIO_* in libshmring/private/control.h; topology.c proves
+ * they agree). */
+enum topo_priority { TOPO_PRIO_LOW = -1, TOPO_PRIO_NORMAL = 0, TOPO_PRIO_HIGH = 1 };
 enum topo_strategy { TOPO_ONE_FOR_ONE, TOPO_ONE_FOR_ALL, TOPO_REST_FOR_ONE };
 
 struct topo_kernel {
@@ -68,8 +73,15 @@ struct topo_kernel {
 	enum topo_restart restart;
 	char **inputs, **outputs;
 	size_t ninputs, noutputs;
+	int   *in_priority; /* enum topo_priority of each input; NULL: all normal
+			       (the pipeline form, which has no priorities) */
 	int    line;
 };
+
+static inline int topo_input_priority(const struct topo_kernel *k, size_t input)
+{
+	return k->in_priority ? k->in_priority[input] : TOPO_PRIO_NORMAL;
+}
 
 struct topo_ring {
 	size_t   from_kernel, to_kernel; /* indices into kernels */
@@ -77,6 +89,7 @@ struct topo_ring {
 	uint64_t capacity;       /* bytes the ring holds: topo_ring_capacity(capacity_asked) */
 	uint64_t capacity_asked; /* as the file wrote it */
 	enum shmring_wait wait;
+	int      to_priority;    /* the consumer input's topo_input_priority */
 	int      line;
 };
 

@@ -95,13 +95,22 @@ struct smr_ctl_ring {
 				   kernels inherit it under the same number */
 	uint32_t wait;          /* enum shmring_wait both ends use */
 	uint64_t capacity;
-	uint8_t  pad_[SHMRING_CTL_BLOCK - 88];
+	/* The consumer port's priority (SMR_PRIO_*): the order in which
+	 * shmring_kernel_wait_ready reports ready inputs. Carved from the
+	 * padding, which segments made before it hold as 0: 0 means normal, so
+	 * an older segment reads right and the version stays 1. */
+	int32_t  to_priority;
+	uint8_t  pad_[SHMRING_CTL_BLOCK - 92];
 };
+
+/* Values of smr_ctl_ring.to_priority (a topology's priority: high|normal|low). */
+enum smr_priority { SMR_PRIO_LOW = -1, SMR_PRIO_NORMAL = 0, SMR_PRIO_HIGH = 1 };
 
 static_assert(sizeof(struct smr_ctl_header) == SHMRING_CTL_HDR, "control header");
 static_assert(offsetof(struct smr_ctl_header, name) == 56, "control header name");
 static_assert(sizeof(struct smr_ctl_kernel) == SHMRING_CTL_BLOCK, "kernel block");
 static_assert(sizeof(struct smr_ctl_ring) == SHMRING_CTL_BLOCK, "ring block");
+static_assert(offsetof(struct smr_ctl_ring, to_priority) == 88, "ring block priority");
 
 /* Bytes of a segment of nkernels kernels and nrings rings. */
 static inline size_t smr_ctl_size(uint32_t nkernels, uint32_t nrings)
@@ -205,7 +214,7 @@ int smr_ctl_kernel_name(const struct smr_ctl *c, uint32_t i, char *name, char *w
 /*
  * A private copy of ring entry i into *out, then checked: both kernel
  * indices below nkernels, both port names terminated and not empty, fd not
- * negative, wait a known strategy. 0; -ERANGE (no ring i; *out zeroed); or
+ * negative, wait a known strategy, to_priority -1, 0 or 1. 0; -ERANGE (no ring i; *out zeroed); or
  * -EBADMSG (corrupt; *out still holds the copy, so a kernel can tell whether
  * the bad entry was one of its own), with one line in why.
  */

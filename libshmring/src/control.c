@@ -259,6 +259,8 @@ static const char *ring_problem(const struct smr_ctl *c, const struct smr_ctl_ri
 		return "a negative descriptor";
 	if (r->wait > SHMRING_WAIT_FUTEX)
 		return "an unknown wait strategy";
+	if (r->to_priority < SMR_PRIO_LOW || r->to_priority > SMR_PRIO_HIGH)
+		return "an unknown input priority";
 	return NULL;
 }
 

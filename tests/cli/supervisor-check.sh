@@ -98,6 +98,31 @@ done
 printf 'topology: x\nsupervision: { ready: 90s, intensity: 0 }\nkernels:\n  - { name: k, exec: /bin/cat }\n' > "$dir/sup.yaml"
 expect "supervision ready: 90s, intensity: 0" 0 "1 kernels" "$bin" check "$dir/sup.yaml"
 
+# Input priorities: check lists the inputs that are not normal, and only those.
+cat > "$dir/prio.yaml" <<'Y'
+topology: prio
+kernels:
+  - { name: src, exec: /bin/cat, outputs: [o1, o2, o3] }
+  - name: mix
+    exec: /bin/cat
+    inputs: [data, { name: control, priority: high }, { name: bulk, priority: low }]
+rings:
+  - { from: src.o1, to: mix.data }
+  - { from: src.o2, to: mix.control }
+  - { from: src.o3, to: mix.bulk }
+Y
+"$bin" check "$dir/prio.yaml" > "$dir/out" 2>&1
+if grep -qE '^mix\.control +high$' "$dir/out" && grep -qE '^mix\.bulk +low$' "$dir/out" &&
+   ! grep -q '^mix\.data ' "$dir/out"; then ok "check shows the inputs that are not normal"
+else fail "check shows the inputs that are not normal, output:"; fi
+"$bin" check "$dir/good.yaml" > "$dir/out" 2>&1
+if grep -q priority "$dir/out"; then fail "no priority section when all are normal, output:"
+else ok "no priority section when all are normal"; fi
+sed 's/priority: high/priority: urgent/' "$dir/prio.yaml" > "$dir/prio-bad.yaml"
+expect "unknown priority names file:line" 1 \
+  "prio-bad.yaml:6: input priority 'urgent' is unknown: use one of low, normal, high" \
+  "$bin" check "$dir/prio-bad.yaml"
+
 # Size: the control segment's limits, and every check linear in the file.
 # One kernel with 1.5 million ports (14 MB) did not finish in a minute.
 { printf 'topology: big\nkernels:\n  - name: k\n    exec: /bin/cat\n    inputs: ['

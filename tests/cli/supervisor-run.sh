@@ -14,6 +14,7 @@
 set -u
 sup=$(realpath "$1")   # shmring-supervisor
 ex=$(realpath "$2")    # build/examples
+prio=$(realpath "$3")  # prio-print: prints the priority of each of its inputs
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 # Topology names are per run: two runs of this script at once (several build
@@ -418,6 +419,27 @@ if [ $rc = 2 ] && grep -q "kernel 'flaky' exited with status 1: restarting" "$di
    grep -q 'sink *| received 0' "$dir/out" && grep -q "ended with a failed kernel (exit 2) after .*, 1 restarts" "$dir/out"
 then ok "a restart that cannot exec: gone for good, its ring closed, sink finishes, exit 2"
 else fail "restart that cannot start (exit $rc)"; fi
+
+
+# 21. Input priorities reach the kernels: the supervisor writes each ring's
+# consumer priority into the control segment; prio-print reads it back.
+cat > "$dir/prio.yaml" <<Y
+topology: prio-$sfx
+kernels:
+  - { name: src, exec: $prio, outputs: [a, b, c] }
+  - name: mix
+    exec: $prio
+    inputs: [data, { name: control, priority: high }, { name: bulk, priority: low }]
+rings:
+  - { from: src.a, to: mix.data }
+  - { from: src.b, to: mix.control }
+  - { from: src.c, to: mix.bulk }
+Y
+timeout 20 "$sup" run "$dir/prio.yaml" > "$dir/out" 2>&1; rc=$?
+if [ $rc = 0 ] && grep -q 'mix *| input 0 priority 0$' "$dir/out" &&
+   grep -q 'mix *| input 1 priority 1$' "$dir/out" && grep -q 'mix *| input 2 priority -1$' "$dir/out"
+then ok "input priorities from the topology reach the kernel"
+else fail "input priorities (exit $rc)"; fi
 
 [ -z "$(shm_left)" ] || fail "segments left in /dev/shm: $(shm_left | tr '\n' ' ')"
 finish

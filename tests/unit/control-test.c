@@ -313,6 +313,8 @@ static void port_unterminated(struct smr_ctl_ring *r) { memset(r->to_port, 'p', 
 static void port_empty(struct smr_ctl_ring *r) { r->from_port[0] = '\0'; }
 static void fd_negative(struct smr_ctl_ring *r) { r->fd = -1; }
 static void wait_unknown(struct smr_ctl_ring *r) { r->wait = 9; }
+static void priority_above_high(struct smr_ctl_ring *r) { r->to_priority = SMR_PRIO_HIGH + 1; }
+static void priority_below_low(struct smr_ctl_ring *r) { r->to_priority = INT32_MIN; }
 
 static void ring_entries_are_checked_copies(void **st)
 {
@@ -324,6 +326,31 @@ static void ring_entries_are_checked_copies(void **st)
 	ring_refused(port_empty, "a port name empty or not terminated");
 	ring_refused(fd_negative, "a negative descriptor");
 	ring_refused(wait_unknown, "an unknown wait strategy");
+	ring_refused(priority_above_high, "an unknown input priority");
+	ring_refused(priority_below_low, "an unknown input priority");
+}
+
+/* Each priority a topology can give an input reads back as written; 0 (what
+ * a segment made before the field holds there) is normal. */
+static void ring_priorities_read_back(void **st)
+{
+	(void)st;
+	struct seg s;
+	make_seg(&s, "prio");
+	struct smr_ctl c;
+	assert_int_equal(attach_why(s.fd, &c, ""), 0);
+	struct smr_ctl_ring r;
+	char why[200];
+	assert_int_equal(smr_ctl_ring_get(&c, 0, &r, why, sizeof(why)), 0);
+	assert_int_equal(r.to_priority, SMR_PRIO_NORMAL);
+	static const int32_t prios[] = { SMR_PRIO_LOW, SMR_PRIO_NORMAL, SMR_PRIO_HIGH };
+	for (unsigned i = 0; i < 3; i++) {
+		smr_ctl_rings(s.c.h)->to_priority = prios[i];
+		assert_int_equal(smr_ctl_ring_get(&c, 0, &r, why, sizeof(why)), 0);
+		assert_int_equal(r.to_priority, prios[i]);
+	}
+	smr_ctl_detach(&c);
+	free_seg(&s);
 }
 
 /* The counts are copies: a header changed after attach bounds nothing. */
@@ -430,6 +457,7 @@ int main(void)
 		cmocka_unit_test(attach_maps_read_or_write_as_asked),
 		cmocka_unit_test(kernel_names_are_checked_copies),
 		cmocka_unit_test(ring_entries_are_checked_copies),
+		cmocka_unit_test(ring_priorities_read_back),
 		cmocka_unit_test(counts_changed_after_attach_bound_nothing),
 		cmocka_unit_test(discovery_finds_a_published_segment),
 		cmocka_unit_test(proc_stat_reads_this_process),

@@ -2,8 +2,9 @@
 /*
  * The kernel API without a supervisor: each test builds a control segment by
  * hand (as shmring-supervisor would), points SHMRING_CONTROL at it, and
- * checks attach, ports, the ready/activate barrier, the multi-input wait, the
- * stop flag and detach. Peers are forked children that only _exit.
+ * checks attach, ports, the ready/activate barrier, the multi-input wait and
+ * its priority order, the stop flag and detach. Peers are forked children
+ * that only _exit.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -436,6 +437,140 @@ static void ring_from_a_kernel_to_itself_is_two_ports_not_an_overflow(void **s)
 	teardown_fixture(&f);
 }
 
+/* ---- priority inputs: shmring_kernel_wait_ready's order ---- */
+
+#define DATA_BACKLOG 1000000u
+
+/* Kernel "k" with inputs data (ring 0, first in topology order) and control
+ * (ring 1), both fed by "peer"; this process holds the producer ends.
+ * data holds DATA_BACKLOG 8-byte messages (16-byte records: 16 MB). */
+static void build_prio(struct fixture *f, int32_t data_prio, int32_t control_prio)
+{
+	struct smr_ctl_header *h = map_ctl(f, 2, 2, SMR_TOPO_ACTIVE, "prio");
+	strcpy(smr_ctl_kernels(h)[0].name, "k");
+	strcpy(smr_ctl_kernels(h)[1].name, "peer");
+	static const char *const to[2] = { "data", "control" };
+	struct smr_ctl_ring *cr = smr_ctl_rings(h);
+	for (int r = 0; r < 2; r++) {
+		struct shmring_opts o;
+		shmring_opts_init(&o);
+		o.role = SHMRING_ROLE_PRODUCER;
+		o.capacity = r == 0 ? 32u << 20 : 4096;
+		assert_int_equal(shmring_create(NULL, &o, &f->ring[r]), 0);
+		cr[r].from_kernel = 1;
+		cr[r].to_kernel = 0;
+		snprintf(cr[r].from_port, SHMRING_CTL_NAME, "o%d", r);
+		strcpy(cr[r].to_port, to[r]);
+		cr[r].fd = dup(shmring_fd(f->ring[r])); /* the kernel closes it */
+		cr[r].wait = SHMRING_WAIT_ADAPTIVE;
+		cr[r].to_priority = r == 0 ? data_prio : control_prio;
+	}
+	h->version = SHMRING_CTL_VERSION;
+	env_for(f, 0);
+}
+
+static void control_message_overtakes_a_million_queued_data_messages(void **s)
+{
+	(void)s;
+	struct fixture f;
+	struct shmring_kernel *k;
+	build_prio(&f, SMR_PRIO_NORMAL, SMR_PRIO_HIGH);
+	assert_int_equal(shmring_kernel_attach(&k), 0);
+	struct shmring *data = shmring_kernel_port(k, "data"), *control = shmring_kernel_port(k, "control");
+	assert_ptr_equal(shmring_kernel_input(k, 0), data);
+	assert_int_equal(shmring_kernel_input_priority(k, 0), SMR_PRIO_NORMAL);
+	assert_int_equal(shmring_kernel_input_priority(k, 1), SMR_PRIO_HIGH);
+	assert_int_equal(shmring_kernel_input_priority(k, 2), -ERANGE);
+	struct shmring *ready[2] = { NULL, NULL };
+	assert_int_equal(shmring_kernel_wait_ready(k, 0, ready, 2), -EAGAIN);
+	for (uint64_t i = 0; i < DATA_BACKLOG; i++)
+		assert_int_equal(shmring_send(f.ring[0], &i, sizeof(i), 0), 0);
+	assert_int_equal(shmring_send(f.ring[1], "stop", 4, 0), 0); /* sent last */
+	assert_int_equal(shmring_kernel_wait_ready(k, 1000, ready, 2), 2);
+	assert_ptr_equal(ready[0], control);
+	assert_ptr_equal(ready[1], data);
+	/* cap bounds what is filled, not the count */
+	struct shmring *one[2] = { NULL, (void *)&f };
+	assert_int_equal(shmring_kernel_wait_ready(k, 0, one, 1), 2);
+	assert_ptr_equal(one[0], control);
+	assert_ptr_equal(one[1], (void *)&f);
+	/* served in that order: the control message first, then every data
+	 * message, in order, none lost */
+	char buf[8];
+	assert_int_equal(shmring_recv(ready[0], buf, sizeof(buf), 0), 4);
+	assert_memory_equal(buf, "stop", 4);
+	assert_int_equal(shmring_kernel_wait_ready(k, 0, ready, 2), 1);
+	assert_ptr_equal(ready[0], data);
+	uint64_t v;
+	for (uint64_t i = 0; i < DATA_BACKLOG; i++) {
+		assert_int_equal(shmring_recv(data, &v, sizeof(v), 0), sizeof(v));
+		if (v != i)
+			fail_msg("data message %llu read as %llu", (unsigned long long)i,
+				 (unsigned long long)v);
+	}
+	assert_int_equal(shmring_kernel_wait_ready(k, 0, ready, 2), -EAGAIN);
+	shmring_kernel_detach(k);
+	teardown_fixture(&f);
+}
+
+/* Both ready, priorities as given: wait_ready's order. */
+static void expect_order(int32_t data_prio, int32_t control_prio, const char *first)
+{
+	struct fixture f;
+	struct shmring_kernel *k;
+	build_prio(&f, data_prio, control_prio);
+	assert_int_equal(shmring_kernel_attach(&k), 0);
+	assert_int_equal(shmring_send(f.ring[0], "d", 1, 0), 0);
+	assert_int_equal(shmring_send(f.ring[1], "c", 1, 0), 0);
+	struct shmring *ready[2] = { NULL, NULL };
+	assert_int_equal(shmring_kernel_wait_ready(k, 1000, ready, 2), 2);
+	assert_ptr_equal(ready[0], shmring_kernel_port(k, first));
+	assert_ptr_equal(ready[1], shmring_kernel_port(k, strcmp(first, "data") ? "data" : "control"));
+	/* shmring_kernel_wait counts the same inputs */
+	assert_int_equal(shmring_kernel_wait(k, 0), 2);
+	shmring_kernel_detach(k);
+	teardown_fixture(&f);
+}
+
+static void equal_priorities_keep_topology_order(void **s)
+{
+	(void)s;
+	expect_order(SMR_PRIO_NORMAL, SMR_PRIO_NORMAL, "data");
+	expect_order(SMR_PRIO_HIGH, SMR_PRIO_HIGH, "data");
+	expect_order(SMR_PRIO_LOW, SMR_PRIO_LOW, "data");
+	/* and a low input comes after a normal one */
+	expect_order(SMR_PRIO_LOW, SMR_PRIO_NORMAL, "control");
+}
+
+/* As shmring_kernel_wait: a stop is the answer, even with input waiting. */
+static void wait_ready_returns_0_on_a_stop_with_input_ready(void **s)
+{
+	(void)s;
+	struct fixture f;
+	struct shmring_kernel *k;
+	build_prio(&f, SMR_PRIO_NORMAL, SMR_PRIO_HIGH);
+	assert_int_equal(shmring_kernel_attach(&k), 0);
+	assert_int_equal(shmring_send(f.ring[1], "c", 1, 0), 0);
+	struct shmring *ready[2];
+	assert_int_equal(shmring_kernel_wait_ready(k, 1000, ready, 2), 1);
+	atomic_store(&smr_ctl_kernels(f.ctl)[0].stop, 1u);
+	assert_int_equal(shmring_kernel_wait_ready(k, 1000, ready, 2), 0);
+	shmring_kernel_detach(k);
+	teardown_fixture(&f);
+}
+
+static void attach_refuses_an_unknown_input_priority(void **s)
+{
+	(void)s;
+	struct fixture f;
+	struct shmring_kernel *k;
+	build_prio(&f, SMR_PRIO_NORMAL, 2);
+	assert_int_equal(shmring_kernel_attach(&k), -EPROTO);
+	assert_non_null(strstr(shmring_errmsg(), "kernel 'k': a ring entry in the control "
+				"segment is corrupt: restart the topology"));
+	teardown_fixture(&f);
+}
+
 static int open_fds(void)
 {
 	int n = 0;
@@ -683,6 +818,10 @@ static void wait_returns_for_io_ring_data_and_stop(void **state)
 	uint64_t t0 = now_ms();
 	assert_int_equal(shmring_kernel_wait(k, 10000), 1);
 	assert_true(now_ms() - t0 < 5000);
+	/* wait_ready: the completion counts, in a NULL slot (no input) */
+	struct shmring *ready[2] = { (void *)&f, (void *)&f };
+	assert_int_equal(shmring_kernel_wait_ready(k, 0, ready, 2), 1);
+	assert_null(ready[0]);
 	assert_int_equal(shmring_io_complete(io, &d), 1);
 	assert_int_equal(d.tag, 7);
 	assert_int_equal(d.res, 5);
@@ -697,6 +836,8 @@ static void wait_returns_for_io_ring_data_and_stop(void **state)
 	t0 = now_ms();
 	assert_int_equal(shmring_kernel_wait(k, 10000), 1);
 	assert_true(now_ms() - t0 < 5000);
+	assert_int_equal(shmring_kernel_wait_ready(k, 0, ready, 2), 1);
+	assert_ptr_equal(ready[0], shmring_kernel_port(k, "b"));
 	assert_int_equal(shmring_recv(shmring_kernel_port(k, "b"), buf, sizeof(buf), 0), 5);
 	assert_int_equal(shmring_io_complete(io, &d), 0); /* the read still waits */
 	assert_int_equal(reap(pid), 0);
@@ -877,6 +1018,10 @@ int main(void)
 		cmocka_unit_test(finished_kernel_closes_its_ports_on_detach),
 		cmocka_unit_test(event_fd_that_is_not_an_eventfd_is_left_alone),
 		cmocka_unit_test(ring_from_a_kernel_to_itself_is_two_ports_not_an_overflow),
+		cmocka_unit_test(control_message_overtakes_a_million_queued_data_messages),
+		cmocka_unit_test(equal_priorities_keep_topology_order),
+		cmocka_unit_test(wait_ready_returns_0_on_a_stop_with_input_ready),
+		cmocka_unit_test(attach_refuses_an_unknown_input_priority),
 		cmocka_unit_test(inherited_descriptors_are_closed),
 		cmocka_unit_test(ring_entries_naming_other_kernels_are_not_ports),
 		cmocka_unit_test(attach_fails_when_the_topology_stops_before_it_starts),

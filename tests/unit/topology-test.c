@@ -296,6 +296,83 @@ static void bad_pipelines_say_what_to_write(void **s)
 	assert_null(t);
 }
 
+#define PRIO \
+	"topology: prio\n"                                                    /* 1 */ \
+	"kernels:\n"                                                          /* 2 */ \
+	"  - { name: src, exec: e, outputs: [o1, o2, o3, o4] }\n"             /* 3 */ \
+	"  - name: mix\n"                                                     /* 4 */ \
+	"    exec: e\n"                                                       /* 5 */ \
+	"    inputs:\n"                                                       /* 6 */ \
+	"      - data\n"                                                      /* 7 */ \
+	"      - { name: control, priority: high }\n"                         /* 8 */ \
+	"      - { priority: low, name: bulk }\n"                             /* 9 */ \
+	"      - { name: plain }\n"                                           /* 10 */ \
+	"rings:\n"                                                            /* 11 */ \
+	"  - { from: src.o1, to: mix.bulk }\n"                                /* 12 */ \
+	"  - { from: src.o2, to: mix.control }\n"                             /* 13 */ \
+	"  - { from: src.o3, to: mix.data }\n"                                /* 14 */ \
+	"  - { from: src.o4, to: mix.plain }\n"                               /* 15 */
+
+static void input_priorities_parse_from_names_and_mappings(void **s)
+{
+	(void)s;
+	struct topology *t = parse_ok(PRIO);
+	const struct topo_kernel *mix = &t->kernels[1];
+	assert_int_equal(mix->ninputs, 4);
+	static const char *const names[] = { "data", "control", "bulk", "plain" };
+	static const int prios[] = { TOPO_PRIO_NORMAL, TOPO_PRIO_HIGH, TOPO_PRIO_LOW,
+				     TOPO_PRIO_NORMAL };
+	for (size_t j = 0; j < 4; j++) {
+		assert_string_equal(mix->inputs[j], names[j]);
+		assert_int_equal(topo_input_priority(mix, j), prios[j]);
+	}
+	/* each ring carries its consumer input's priority, in ring order */
+	static const int ring_prios[] = { TOPO_PRIO_LOW, TOPO_PRIO_HIGH, TOPO_PRIO_NORMAL,
+					  TOPO_PRIO_NORMAL };
+	for (size_t r = 0; r < 4; r++)
+		assert_int_equal(t->rings[r].to_priority, ring_prios[r]);
+	topo_free(t);
+	/* the one-line form has no priorities: every input is normal */
+	assert_int_equal(topo_parse_pipeline("a ! b", &t, err, sizeof(err)), 0);
+	assert_int_equal(topo_input_priority(&t->kernels[1], 0), TOPO_PRIO_NORMAL);
+	assert_int_equal(t->rings[0].to_priority, TOPO_PRIO_NORMAL);
+	topo_free(t);
+}
+
+/* PRIO with line 8 (the control input) replaced. */
+static void prio_bad(const char *line8, int line, const char *what)
+{
+	char yaml[2048];
+	const char *at = strstr(PRIO, "      - { name: control");
+	const char *end = strchr(at, '\n') + 1;
+	snprintf(yaml, sizeof(yaml), "%.*s%s%s", (int)(at - PRIO), PRIO, line8, end);
+	parse_bad(yaml, line, what);
+}
+
+static void bad_input_priorities_name_the_line_and_the_fix(void **s)
+{
+	(void)s;
+	prio_bad("      - { name: control, priority: urgent }\n", 8,
+		 "input priority 'urgent' is unknown: use one of low, normal, high");
+	prio_bad("      - { name: control, priority: [high] }\n", 8,
+		 "input priority 'a list' is unknown: use one of low, normal, high");
+	prio_bad("      - { priority: high }\n", 8,
+		 "this input has no name: write e.g. { name: control, priority: high }");
+	prio_bad("      - { name: control, prio: high }\n", 8,
+		 "unknown key 'prio' in an input: the keys are name, priority");
+	prio_bad("      - { name: control, name: again }\n", 8, "key 'name' appears twice");
+	prio_bad("      - { name: [control] }\n", 8,
+		 "an input's name must be a single value, not a list");
+	prio_bad("      - [control, high]\n", 8,
+		 "each item of inputs must be a port name or { name: N, priority: "
+		 "high|normal|low }, not a list");
+	prio_bad("      - { name: 'bad name', priority: high }\n", 8,
+		 "port name 'bad name' is not a valid name");
+	/* a name is one port whether written plain or as a mapping */
+	prio_bad("      - { name: data, priority: high }\n", 8,
+		 "kernel 'mix' declares port 'data' twice");
+}
+
 static void a_ring_from_a_kernel_to_itself_is_refused(void **s)
 {
 	(void)s;
@@ -654,6 +731,8 @@ int main(void)
 		cmocka_unit_test(load_reports_a_missing_file),
 		cmocka_unit_test(pipeline_form_builds_a_chain),
 		cmocka_unit_test(bad_pipelines_say_what_to_write),
+		cmocka_unit_test(input_priorities_parse_from_names_and_mappings),
+		cmocka_unit_test(bad_input_priorities_name_the_line_and_the_fix),
 		cmocka_unit_test(a_ring_from_a_kernel_to_itself_is_refused),
 		cmocka_unit_test(supervision_values_at_their_edges),
 		cmocka_unit_test(capacity_is_what_the_ring_holds),

@@ -89,6 +89,13 @@ SHMRING_API struct shmring *shmring_kernel_output(struct shmring_kernel *k, unsi
 SHMRING_API unsigned shmring_kernel_ninputs(const struct shmring_kernel *k);
 SHMRING_API unsigned shmring_kernel_noutputs(const struct shmring_kernel *k);
 
+/*
+ * The priority the topology gives input i (inputs: [{ name: control,
+ * priority: high }, data]): 1 high, 0 normal, -1 low; -ERANGE when there is
+ * no input i.
+ */
+SHMRING_API int shmring_kernel_input_priority(const struct shmring_kernel *k, unsigned i);
+
 /* This kernel's name in the topology. */
 SHMRING_API const char *shmring_kernel_name(const struct shmring_kernel *k);
 
@@ -120,6 +127,23 @@ SHMRING_API int shmring_kernel_should_stop(const struct shmring_kernel *k);
  * Output space is not waited for.
  */
 SHMRING_API int shmring_kernel_wait(struct shmring_kernel *k, int timeout_ms);
+
+/*
+ * shmring_kernel_wait, and which inputs are ready: waits the same way and
+ * returns the same values (> 0 ready count, 0 on stop, -EAGAIN,
+ * -ETIMEDOUT, -ENOMEM). On a count n > 0, ready[0 .. min(n, cap)) holds the
+ * ready inputs, highest priority first (shmring_kernel_input_priority),
+ * topology order (shmring_kernel_input) among equals: a kernel that serves
+ * them in this order takes a control message on a high input before a
+ * backlog queued on a normal one. Slots the count gives to finished I/O
+ * (a kernel with an io_uring) are NULL, after the inputs. The rest of
+ * ready[] (up to cap), and all of it on any other return, holds nothing to
+ * rely on; cap 0 (ready may be NULL) fills nothing. The order is made once,
+ * at attach: without priorities the scan costs what shmring_kernel_wait's
+ * does.
+ */
+SHMRING_API int shmring_kernel_wait_ready(struct shmring_kernel *k, int timeout_ms,
+					  struct shmring **ready, unsigned cap);
 
 /*
  * Leave. If no stop was requested, the kernel has finished its stream: every
