@@ -31,6 +31,7 @@
 #include <shmring/io.h>
 #include <shmring/shmring.h>
 #include "control.h"
+#include "../common/test-util.h"
 
 /* Kernel 0 "k" is the one under test; kernel 1 "peer" is the other end of
  * every ring: peer.o1 -> k.a, peer.o2 -> k.b, k.out -> peer.in. */
@@ -106,36 +107,9 @@ static void teardown_fixture(struct fixture *f)
 	unsetenv("SHMRING_KERNEL");
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
-static pid_t child(int (*fn)(struct fixture *), struct fixture *f)
-{
-	fflush(NULL);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0)
-		_exit(fn(f));
-	return pid;
-}
 
-static int reap(pid_t pid)
-{
-	int st;
-	if (waitpid(pid, &st, 0) != pid)
-		return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
 
 static void attach_outside_supervisor_says_how_to_launch(void **s)
 {
@@ -238,9 +212,10 @@ static void ports_are_found_by_name_and_in_order(void **s)
 	teardown_fixture(&f);
 }
 
-static int activate_later(struct fixture *f)
+static int activate_later(void *arg)
 {
-	sleep_ms(150);
+	struct fixture *f = arg;
+	tu_sleep_ms(150);
 	if (smr_ctl_kernels(f->ctl)[0].state != SMR_K_READY)
 		return 1;
 	atomic_store(&f->ctl->state, (uint32_t)SMR_TOPO_ACTIVE);
@@ -255,33 +230,35 @@ static void attach_returns_only_once_the_topology_is_active(void **s)
 	struct fixture f;
 	struct shmring_kernel *k;
 	build(&f, SMR_TOPO_STARTING);
-	pid_t pid = child(activate_later, &f);
-	uint64_t t0 = now_ms();
+	pid_t pid = tu_fork(activate_later, &f);
+	uint64_t t0 = tu_now_ms();
 	assert_int_equal(shmring_kernel_attach(&k), 0);
-	assert_true(now_ms() - t0 >= 100);
-	assert_int_equal(reap(pid), 0); /* it saw READY before activating */
+	assert_true(tu_now_ms() - t0 >= 100);
+	assert_int_equal(tu_reap(pid), 0); /* it saw READY before activating */
 	assert_int_equal(smr_ctl_kernels(f.ctl)[0].state, SMR_K_ACTIVE);
 	assert_false(shmring_kernel_should_stop(k));
 	shmring_kernel_detach(k);
 	teardown_fixture(&f);
 }
 
-static int send_on_b_later(struct fixture *f)
+static int send_on_b_later(void *arg)
 {
+	struct fixture *f = arg;
 	char v[32];
 	struct shmring *p;
 	snprintf(v, sizeof(v), "fd:%d", shmring_fd(f->ring[1]));
 	if (shmring_attach(v, SHMRING_ROLE_PRODUCER, &p) < 0)
 		return 1;
-	sleep_ms(150);
+	tu_sleep_ms(150);
 	int rc = shmring_send(p, "hello", 5, 1000);
 	shmring_detach(p);
 	return rc == 0 ? 0 : 2;
 }
 
-static int stop_later(struct fixture *f)
+static int stop_later(void *arg)
 {
-	sleep_ms(150);
+	struct fixture *f = arg;
+	tu_sleep_ms(150);
 	atomic_store(&smr_ctl_kernels(f->ctl)[0].stop, 1u);
 	syscall(SYS_futex, &smr_ctl_kernels(f->ctl)[0].stop, FUTEX_WAKE, 100, NULL, NULL, 0);
 	return 0;
@@ -299,38 +276,38 @@ static void wait_wakes_on_any_input_and_on_stop(void **s)
 	assert_int_equal(shmring_kernel_wait(k, 0), -EAGAIN);
 	assert_int_equal(shmring_kernel_wait(k, 50), -ETIMEDOUT);
 	/* the second input: a message from another process ends the wait */
-	pid_t pid = child(send_on_b_later, &f);
-	uint64_t t0 = now_ms();
+	pid_t pid = tu_fork(send_on_b_later, &f);
+	uint64_t t0 = tu_now_ms();
 	assert_int_equal(shmring_kernel_wait(k, 10000), 1);
-	assert_true(now_ms() - t0 < 5000);
+	assert_true(tu_now_ms() - t0 < 5000);
 	char buf[8];
 	assert_int_equal(shmring_recv(shmring_kernel_port(k, "b"), buf, sizeof(buf), 0), 5);
 	assert_int_equal(shmring_recv(shmring_kernel_port(k, "a"), buf, sizeof(buf), 0), -EAGAIN);
-	assert_int_equal(reap(pid), 0);
+	assert_int_equal(tu_reap(pid), 0);
 	/* the stop flag ends it too, and should_stop says so */
-	pid = child(stop_later, &f);
-	t0 = now_ms();
+	pid = tu_fork(stop_later, &f);
+	t0 = tu_now_ms();
 	assert_int_equal(shmring_kernel_wait(k, 10000), 0);
-	assert_true(now_ms() - t0 < 5000);
+	assert_true(tu_now_ms() - t0 < 5000);
 	assert_true(shmring_kernel_should_stop(k));
-	assert_int_equal(reap(pid), 0);
+	assert_int_equal(tu_reap(pid), 0);
 	/* a port blocked in a plain ring call ends with -ECANCELED on a stop */
 	atomic_store(&smr_ctl_kernels(f.ctl)[0].stop, 0u);
-	pid = child(stop_later, &f);
-	t0 = now_ms();
+	pid = tu_fork(stop_later, &f);
+	t0 = tu_now_ms();
 	const void *m;
 	size_t len;
 	assert_int_equal(shmring_peek(shmring_kernel_port(k, "a"), &m, &len, -1), -ECANCELED);
-	assert_true(now_ms() - t0 < 5000);
-	assert_int_equal(reap(pid), 0);
+	assert_true(tu_now_ms() - t0 < 5000);
+	assert_int_equal(tu_reap(pid), 0);
 	/* ... and so does a producer waiting for room */
 	atomic_store(&smr_ctl_kernels(f.ctl)[0].stop, 0u);
 	struct shmring *out = shmring_kernel_port(k, "out");
 	while (shmring_send(out, buf, 8, 0) == 0)
 		;
-	pid = child(stop_later, &f);
+	pid = tu_fork(stop_later, &f);
 	assert_int_equal(shmring_send(out, buf, 8, -1), -ECANCELED);
-	assert_int_equal(reap(pid), 0);
+	assert_int_equal(tu_reap(pid), 0);
 	/* stopped: detach leaves the rings open for a successor */
 	shmring_kernel_detach(k);
 	struct shmring_stats st;
@@ -655,25 +632,27 @@ static int wait_ready(struct fixture *f)
 	for (int i = 0; i < 500; i++) {
 		if (atomic_load(&smr_ctl_kernels(f->ctl)[0].state) == SMR_K_READY)
 			return 1;
-		sleep_ms(10);
+		tu_sleep_ms(10);
 	}
 	return 0;
 }
 
-static int stop_topology_once_ready(struct fixture *f)
+static int stop_topology_once_ready(void *arg)
 {
+	struct fixture *f = arg;
 	if (!wait_ready(f))
 		return 1;
-	sleep_ms(50); /* well inside the barrier's sleep */
+	tu_sleep_ms(50); /* well inside the barrier's sleep */
 	stop_topology(f);
 	return 0;
 }
 
-static int stop_kernel_once_ready(struct fixture *f)
+static int stop_kernel_once_ready(void *arg)
 {
+	struct fixture *f = arg;
 	if (!wait_ready(f))
 		return 1;
-	sleep_ms(50);
+	tu_sleep_ms(50);
 	atomic_store(&smr_ctl_kernels(f->ctl)[0].stop, 1u);
 	syscall(SYS_futex, &smr_ctl_kernels(f->ctl)[0].stop, FUTEX_WAKE, 100, NULL, NULL, 0);
 	return 0;
@@ -707,32 +686,32 @@ static void attach_fails_when_the_topology_stops_before_it_starts(void **s)
 	struct shmring_kernel *k = (void *)1;
 	/* 1. launched, ready, then the launch failed elsewhere: STOPPING */
 	build(&f, SMR_TOPO_STARTING);
-	pid_t pid = child(stop_topology_once_ready, &f);
-	uint64_t t0 = now_ms();
+	pid_t pid = tu_fork(stop_topology_once_ready, &f);
+	uint64_t t0 = tu_now_ms();
 	assert_int_equal(shmring_kernel_attach(&k), -ECANCELED);
-	assert_true(now_ms() - t0 < 5000);
+	assert_true(tu_now_ms() - t0 < 5000);
 	assert_null(k);
 	assert_string_equal(shmring_errmsg(), "the topology was stopped before it started: nothing to do");
-	assert_int_equal(reap(pid), 0);
+	assert_int_equal(tu_reap(pid), 0);
 	assert_left_untouched(&f);
 	teardown_fixture(&f);
 
 	/* 2. this kernel's stop flag alone, while the topology starts */
 	build(&f, SMR_TOPO_STARTING);
-	pid = child(stop_kernel_once_ready, &f);
-	t0 = now_ms();
+	pid = tu_fork(stop_kernel_once_ready, &f);
+	t0 = tu_now_ms();
 	assert_int_equal(shmring_kernel_attach(&k), -ECANCELED);
-	assert_true(now_ms() - t0 < 5000);
+	assert_true(tu_now_ms() - t0 < 5000);
 	assert_string_equal(shmring_errmsg(), "the topology was stopped before it started: nothing to do");
-	assert_int_equal(reap(pid), 0);
+	assert_int_equal(tu_reap(pid), 0);
 	assert_left_untouched(&f);
 	teardown_fixture(&f);
 
 	/* 3. already stopping when the kernel gets there: at once */
 	build(&f, SMR_TOPO_STOPPING);
-	t0 = now_ms();
+	t0 = tu_now_ms();
 	assert_int_equal(shmring_kernel_attach(&k), -ECANCELED);
-	assert_true(now_ms() - t0 < 1000);
+	assert_true(tu_now_ms() - t0 < 1000);
 	assert_left_untouched(&f);
 	teardown_fixture(&f);
 
@@ -757,10 +736,11 @@ struct io_mode {
 	const char *futex; /* SHMRING_IO_FUTEX */
 };
 
-static int write_pipe_later(struct fixture *f)
+static int write_pipe_later(void *arg)
 {
+	struct fixture *f = arg;
 	(void)f;
-	sleep_ms(150);
+	tu_sleep_ms(150);
 	int fd = atoi(getenv("TEST_PIPE_W"));
 	return write(fd, "hello", 5) == 5 ? 0 : 1;
 }
@@ -814,10 +794,10 @@ static void wait_returns_for_io_ring_data_and_stop(void **state)
 	/* 1. an I/O completion ends the wait */
 	assert_int_equal(shmring_io_read(io, p[0], buf, sizeof(buf), -1, 7), 0);
 	assert_int_equal(shmring_io_inflight(io), 1);
-	pid_t pid = child(write_pipe_later, &f);
-	uint64_t t0 = now_ms();
+	pid_t pid = tu_fork(write_pipe_later, &f);
+	uint64_t t0 = tu_now_ms();
 	assert_int_equal(shmring_kernel_wait(k, 10000), 1);
-	assert_true(now_ms() - t0 < 5000);
+	assert_true(tu_now_ms() - t0 < 5000);
 	/* wait_ready: the completion counts, in a NULL slot (no input) */
 	struct shmring *ready[2] = { (void *)&f, (void *)&f };
 	assert_int_equal(shmring_kernel_wait_ready(k, 0, ready, 2), 1);
@@ -828,42 +808,42 @@ static void wait_returns_for_io_ring_data_and_stop(void **state)
 	assert_memory_equal(buf, "hello", 5);
 	assert_int_equal(shmring_io_complete(io, &d), 0);
 	assert_int_equal(shmring_io_inflight(io), 0);
-	assert_int_equal(reap(pid), 0);
+	assert_int_equal(tu_reap(pid), 0);
 
 	/* 2. ring data ends it while a read waits on an empty pipe */
 	assert_int_equal(shmring_io_read(io, p[0], buf, sizeof(buf), -1, 8), 0);
-	pid = child(send_on_b_later, &f);
-	t0 = now_ms();
+	pid = tu_fork(send_on_b_later, &f);
+	t0 = tu_now_ms();
 	assert_int_equal(shmring_kernel_wait(k, 10000), 1);
-	assert_true(now_ms() - t0 < 5000);
+	assert_true(tu_now_ms() - t0 < 5000);
 	assert_int_equal(shmring_kernel_wait_ready(k, 0, ready, 2), 1);
 	assert_ptr_equal(ready[0], shmring_kernel_port(k, "b"));
 	assert_int_equal(shmring_recv(shmring_kernel_port(k, "b"), buf, sizeof(buf), 0), 5);
 	assert_int_equal(shmring_io_complete(io, &d), 0); /* the read still waits */
-	assert_int_equal(reap(pid), 0);
+	assert_int_equal(tu_reap(pid), 0);
 
 	/* 3. a timeout operation completes within its time */
 	assert_int_equal(shmring_io_timeout(io, 100, 9), 0);
-	t0 = now_ms();
+	t0 = tu_now_ms();
 	assert_int_equal(shmring_kernel_wait(k, 10000), 1);
-	uint64_t took = now_ms() - t0;
+	uint64_t took = tu_now_ms() - t0;
 	assert_true(took >= 90 && took < 5000);
 	assert_int_equal(shmring_io_complete(io, &d), 1);
 	assert_int_equal(d.tag, 9);
 	assert_int_equal(d.res, -ETIME);
 
 	/* 4. nothing happens: the wait's own timeout, I/O still in flight */
-	t0 = now_ms();
+	t0 = tu_now_ms();
 	assert_int_equal(shmring_kernel_wait(k, 150), -ETIMEDOUT);
-	took = now_ms() - t0;
+	took = tu_now_ms() - t0;
 	assert_true(took >= 140 && took < 5000);
 
 	/* 5. a stop ends it */
-	pid = child(stop_later, &f);
-	t0 = now_ms();
+	pid = tu_fork(stop_later, &f);
+	t0 = tu_now_ms();
 	assert_int_equal(shmring_kernel_wait(k, 10000), 0);
-	assert_true(now_ms() - t0 < 5000);
-	assert_int_equal(reap(pid), 0);
+	assert_true(tu_now_ms() - t0 < 5000);
+	assert_int_equal(tu_reap(pid), 0);
 
 	/* the pending read finishes when data comes; detach cancels nothing
 	 * we still need */
@@ -945,15 +925,16 @@ static unsigned io_urings_open(void)
 	return n;
 }
 
-static int send_on_many_later(struct fixture *f)
+static int send_on_many_later(void *arg)
 {
+	struct fixture *f = arg;
 	(void)f;
 	char v[32];
 	struct shmring *p;
 	snprintf(v, sizeof(v), "fd:%d", shmring_fd(many_ring[many_target]));
 	if (shmring_attach(v, SHMRING_ROLE_PRODUCER, &p) < 0)
 		return 1;
-	sleep_ms(150); /* the kernel is asleep by now */
+	tu_sleep_ms(150); /* the kernel is asleep by now */
 	int rc = shmring_send(p, "hello", 5, 1000);
 	shmring_detach(p);
 	return rc == 0 ? 0 : 2;
@@ -984,20 +965,20 @@ static void wait_wakes_on_every_input_of_a_kernel_with_200(void **state)
 	static const unsigned which[] = { MANY - 1, 0, 126, 127, 128 };
 	for (unsigned i = 0; i < sizeof(which) / sizeof(which[0]); i++) {
 		many_target = which[i];
-		pid_t pid = child(send_on_many_later, &f);
-		uint64_t t0 = now_ms();
+		pid_t pid = tu_fork(send_on_many_later, &f);
+		uint64_t t0 = tu_now_ms();
 		assert_int_equal(shmring_kernel_wait(k, 3000), 1);
-		assert_true(now_ms() - t0 < 2000);
+		assert_true(tu_now_ms() - t0 < 2000);
 		char buf[8];
 		assert_int_equal(shmring_recv(shmring_kernel_input(k, which[i]), buf, sizeof(buf), 0), 5);
-		assert_int_equal(reap(pid), 0);
+		assert_int_equal(tu_reap(pid), 0);
 	}
 	/* the stop flag still ends it */
-	pid_t pid = child(stop_later, &f);
-	uint64_t t0 = now_ms();
+	pid_t pid = tu_fork(stop_later, &f);
+	uint64_t t0 = tu_now_ms();
 	assert_int_equal(shmring_kernel_wait(k, 3000), 0);
-	assert_true(now_ms() - t0 < 2000);
-	assert_int_equal(reap(pid), 0);
+	assert_true(tu_now_ms() - t0 < 2000);
+	assert_int_equal(tu_reap(pid), 0);
 	teardown_many(&f, k);
 }
 
