@@ -273,6 +273,20 @@ static void close_pipe(struct sup *s, struct linebuf *lb)
 	lb->fd = -1;
 }
 
+/* A dead kernel's pipe still open (a process it started holds the write
+ * end): print what it buffered and stop watching it, before a restart puts
+ * a new pipe in its place; left in epoll, it would be reported on every
+ * turn under the successor's tag and the loop would spin. */
+static void retire_pipe(struct sup *s, size_t i, struct linebuf *lb)
+{
+	if (lb->fd < 0)
+		return;
+	if (lb->len)
+		emit(s, i, lb->to, lb->buf, lb->len);
+	lb->len = 0;
+	close_pipe(s, lb);
+}
+
 /* Read what the pipe has; print whole lines; at EOF the rest, then close. */
 static void pump(struct sup *s, size_t i, struct linebuf *lb)
 {
@@ -469,6 +483,8 @@ static int spawn(struct sup *s, size_t i)
 		s->any_failed = 1;
 		return -1;
 	}
+	retire_pipe(s, i, &k->out);
+	retire_pipe(s, i, &k->err);
 	k->out = (struct linebuf){ .fd = po[0], .to = 1 };
 	k->err = (struct linebuf){ .fd = pe[0], .to = 2 };
 	nonblock(po[0]);

@@ -441,5 +441,27 @@ if [ $rc = 0 ] && grep -q 'mix *| input 0 priority 0$' "$dir/out" &&
 then ok "input priorities from the topology reach the kernel"
 else fail "input priorities (exit $rc)"; fi
 
+# 22. A dead kernel's output pipe still held by a process it started: the
+# restart must stop watching the old pipe (it used to stay in epoll under
+# the successor's tag, and once readable made the loop spin a core).
+cat > "$dir/orphan" <<'S'
+#!/bin/sh
+if [ -e "$0.ran" ]; then sleep 4; exit 1; fi
+touch "$0.ran"; (sleep 0.3; echo late) & exit 1
+S
+chmod +x "$dir/orphan"
+cat > "$dir/orphan.yaml" <<Y
+topology: orphan-$sfx
+supervision: { intensity: 1, period: 60s, ready: 30s }
+kernels:
+  - { name: orphan, exec: ./orphan }
+Y
+TIMEFORMAT='%U %S'
+{ time timeout 30 "$sup" run "$dir/orphan.yaml" > "$dir/out" 2>&1; } 2> "$dir/cpu"; rc=$?
+cpu=$(awk '{ printf "%d", ($1 + $2) * 1000 }' "$dir/cpu")
+if [ "$cpu" -lt 1500 ] && grep -q "restart intensity reached" "$dir/out"
+then ok "a restart stops watching the dead kernel's pipe (supervisor CPU ${cpu} ms over ~4 s)"
+else fail "supervisor spun after a restart: ${cpu} ms of CPU (exit $rc)"; fi
+
 [ -z "$(shm_left)" ] || fail "segments left in /dev/shm: $(shm_left | tr '\n' ' ')"
 finish
