@@ -104,6 +104,8 @@ struct kproc {
 
 struct sup {
 	struct topology *t;
+	uint32_t topo_state; /* enum smr_topo_state: ours; the segment's copy is
+				only published (kernels can write the segment) */
 	struct topo_plan *plan;
 	char **paths;       /* absolute: kernels run in workdir */
 	char *workdir;      /* absolute; NULL: the supervisor's own */
@@ -534,6 +536,7 @@ static void begin_stop(struct sup *s, const char *why)
 	if (s->stopping)
 		return;
 	s->stopping = 1;
+	s->topo_state = SMR_TOPO_STOPPING;
 	atomic_store_explicit(&s->ctl->state, (uint32_t)SMR_TOPO_STOPPING, memory_order_release);
 	atomic_fetch_add_explicit(&s->ctl->active_seq, 1u, memory_order_release);
 	futex_wake_all(&s->ctl->active_seq);
@@ -792,7 +795,7 @@ static void reap(struct sup *s)
  * this linear over a launch: each kernel is passed once per (re)start. */
 static void maybe_activate(struct sup *s)
 {
-	if (atomic_load_explicit(&s->ctl->state, memory_order_relaxed) != SMR_TOPO_STARTING)
+	if (s->topo_state != SMR_TOPO_STARTING)
 		return;
 	for (; s->ready_cursor < s->t->nkernels; s->ready_cursor++) {
 		size_t i = s->ready_cursor;
@@ -807,6 +810,7 @@ static void maybe_activate(struct sup *s)
 	}
 	/* Release state, then bump the futex word and wake: a kernel that
 	 * loaded the old seq before our bump sees its FUTEX_WAIT fail at once. */
+	s->topo_state = SMR_TOPO_ACTIVE;
 	atomic_store_explicit(&s->ctl->state, (uint32_t)SMR_TOPO_ACTIVE, memory_order_release);
 	atomic_fetch_add_explicit(&s->ctl->active_seq, 1u, memory_order_release);
 	futex_wake_all(&s->ctl->active_seq);
@@ -1309,8 +1313,7 @@ static int loop(struct sup *s)
 						timeout = (int)ms;
 				}
 			}
-		if (!s->stopping &&
-		    atomic_load_explicit(&s->ctl->state, memory_order_relaxed) == SMR_TOPO_STARTING) {
+		if (!s->stopping && s->topo_state == SMR_TOPO_STARTING) {
 			if (now >= s->ready_deadline) {
 				not_ready(s);
 				s->any_failed = 1;
@@ -1397,7 +1400,7 @@ static void teardown(struct sup *s)
 int run_topology(struct topology *t, const char *workdir, int quiet)
 {
 	struct sup s = { .t = t, .ctl_fd = -1, .sig_fd = -1, .ev_fd = -1, .ep_fd = -1,
-			 .null_fd = -1, .quiet = quiet };
+			 .null_fd = -1, .quiet = quiet, .topo_state = SMR_TOPO_STARTING };
 	s.self = getpid();
 	s.t0 = now_ns();
 	hwloc_topology_t hw;
