@@ -106,19 +106,19 @@ static int check_counts(const struct smr_ctl_header *h, size_t len, uint32_t *nk
 
 int smr_ctl_check(const struct smr_ctl_header *h, size_t len, char *why, size_t cap)
 {
-	if (len < SHMRING_CTL_HDR || h->magic != SHMRING_CTL_MAGIC) {
-		snprintf(why, cap, "not a shmring control segment (bad magic, %zu bytes): corrupt, "
-			 "or another program's memfd; end the process holding it and restart the "
-			 "topology", len);
-		return -EBADMSG;
-	}
-	/* A1: acquire pairs with P1 (smr_ctl_publish). */
+	if (len < SHMRING_CTL_HDR)
+		goto not_ours;
+	/* A1: acquire pairs with P1 (smr_ctl_publish). First, so that every
+	 * header field read below (magic included) is the published one. */
 	uint32_t v = atomic_load_explicit(&((struct smr_ctl_header *)h)->version,
 					  memory_order_acquire);
-	if (v == 0) {
+	uint64_t magic = h->magic;
+	if (v == 0 && (magic == 0 || magic == SHMRING_CTL_MAGIC)) {
 		snprintf(why, cap, "the topology is still being created: try again");
 		return -EAGAIN;
 	}
+	if (magic != SHMRING_CTL_MAGIC)
+		goto not_ours;
 	if (v != SHMRING_CTL_VERSION) {
 		snprintf(why, cap, "control segment version %u, this program reads version %u: "
 			 "use the shmring tools of the same release as the supervisor",
@@ -127,6 +127,11 @@ int smr_ctl_check(const struct smr_ctl_header *h, size_t len, char *why, size_t 
 	}
 	uint32_t nk, nr;
 	return check_counts(h, len, &nk, &nr, why, cap);
+not_ours:
+	snprintf(why, cap, "not a shmring control segment (bad magic, %zu bytes): corrupt, "
+		 "or another program's memfd; end the process holding it and restart the "
+		 "topology", len);
+	return -EBADMSG;
 }
 
 /* The size fstat gives, before anything is mapped: 0, or -errno. */
