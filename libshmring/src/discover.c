@@ -30,8 +30,18 @@ int topo_open_control(const struct running_topo *rt)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)rt->pid, rt->fd);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	return fd < 0 ? -errno : fd;
+	/* Non-blocking, then a regular file or nothing: the number may come
+	 * from shared memory or have been reused since the scan, and opening a
+	 * FIFO without a writer would block. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EBADF;
+	}
+	return fd;
 }
 
 /*
