@@ -1230,6 +1230,12 @@ static int setup(struct sup *s, hwloc_topology_t hw, const char *workdir)
 	s->null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	s->stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE,
 			MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	/* Its lowest page a guard: the child runs in our memory (CLONE_VM),
+	 * and an overflow must fault, not write over whatever lies below. */
+	if (s->stack != MAP_FAILED && mprotect(s->stack, 4096, PROT_NONE) < 0) {
+		munmap(s->stack, CHILD_STACK);
+		s->stack = MAP_FAILED;
+	}
 	if (s->ev_fd < 0 || s->ep_fd < 0 || s->null_fd < 0 || s->stack == MAP_FAILED) {
 		if (s->stack == MAP_FAILED)
 			s->stack = NULL;
