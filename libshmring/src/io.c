@@ -384,6 +384,8 @@ int shmring_io_wait(struct shmring_io *io, int timeout_ms)
 
 /* kernel.c (libshmring) reaches everything above through this table only. */
 static const struct smr_io_ops io_ops = {
+	.version = SMR_IO_OPS_VERSION,
+	.size = sizeof(struct smr_io_ops),
 	.create = io_new,
 	.destroy = io_free,
 	.ready = io_ready,

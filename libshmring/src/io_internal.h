@@ -16,7 +16,13 @@
 struct shmring_io;
 struct shmring_kernel;
 
+/* Bumped with any change to this table or its meaning: the two libraries
+ * must come from one build, and a mismatched pair is refused, not called. */
+#define SMR_IO_OPS_VERSION 1u
+
 struct smr_io_ops {
+	uint32_t version; /* SMR_IO_OPS_VERSION */
+	uint32_t size;    /* sizeof(struct smr_io_ops) */
 	int      (*create)(unsigned entries, _Atomic uint32_t *stop, struct shmring_io **io);
 	void     (*destroy)(struct shmring_io *io);
 	/* Completed operations not yet taken (drains the completion queue). */
@@ -30,7 +36,8 @@ struct smr_io_ops {
 };
 
 /* kernel.c, for io.c's shmring_io_init: give k an io_uring made by
- * ops->create (-EEXIST if it has one); k keeps ops for every later call. */
+ * ops->create (-EEXIST if it has one, -EPROTO if ops is from another
+ * build's libshmring-io); k keeps ops for every later call. */
 SMR_EXPORT int smr_kernel_io_init(struct shmring_kernel *k, unsigned entries,
 				  const struct smr_io_ops *ops, struct shmring_io **io);
 

@@ -411,6 +411,12 @@ int shmring_kernel_should_stop(const struct shmring_kernel *k)
 int smr_kernel_io_init(struct shmring_kernel *k, unsigned entries, const struct smr_io_ops *ops,
 		       struct shmring_io **io)
 {
+	if (ops->version != SMR_IO_OPS_VERSION || ops->size != sizeof(*ops)) {
+		smr_seterr("libshmring-io and libshmring come from different builds (I/O table "
+			   "version %u, %u bytes; this libshmring wants %u, %zu): install them "
+			   "together", ops->version, ops->size, SMR_IO_OPS_VERSION, sizeof(*ops));
+		return -EPROTO;
+	}
 	if (k->io) {
 		smr_seterr("kernel '%s' already has an io_uring: use the one from the first "
 			   "shmring_io_init", k->name);
