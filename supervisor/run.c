@@ -537,6 +537,8 @@ static void begin_stop(struct sup *s, const char *why)
 		return;
 	s->stopping = 1;
 	s->topo_state = SMR_TOPO_STOPPING;
+	/* Release, both: pair with the acquire loads of active_seq and state
+	 * in the kernel's attach barrier (kernel.c), as at activation. */
 	atomic_store_explicit(&s->ctl->state, (uint32_t)SMR_TOPO_STOPPING, memory_order_release);
 	atomic_fetch_add_explicit(&s->ctl->active_seq, 1u, memory_order_release);
 	futex_wake_all(&s->ctl->active_seq);
@@ -827,6 +829,8 @@ static void not_ready(struct sup *s)
 	size_t len = 0;
 	names[0] = '\0';
 	for (size_t i = 0; i < s->t->nkernels; i++) {
+		/* Acquire: pairs with the kernel's release of READY (a count
+		 * only; nothing read after it depends on it). */
 		if (sv_is_done(s->k[i].state) || (sv_has_process(s->k[i].state) &&
 		    atomic_load_explicit(&s->ck[i].state, memory_order_acquire) == SMR_K_READY))
 			continue;

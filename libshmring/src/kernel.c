@@ -526,6 +526,7 @@ static int spin(struct shmring_kernel *k, uint64_t deadline, struct shmring **re
 			if ((n = fill_ready(k, ready, cap)) > 0)
 				return n;
 		}
+		/* Acquire: pairs with the supervisor's release of the flag. */
 		if (smr_load_acquire(&k->me->stop))
 			return 0;
 		now = smr_now_ns();
@@ -545,6 +546,7 @@ wait_inputs(struct shmring_kernel *k, int timeout_ms, struct shmring **ready, un
 		shmring_flush(k->ports[i].ring);
 	if (k->io)
 		k->io_ops->submit(k->io);
+	/* Acquire: pairs with the supervisor's release of the flag. */
 	if (smr_load_acquire(&k->me->stop))
 		return 0;
 	int n = fill_ready(k, ready, cap);
