@@ -81,36 +81,23 @@ static int pick(const char *opt, const char *v, const char *const *names, int *o
 	return EXIT_USAGE;
 }
 
-/* A duration as a topology file writes it (topology.c): 500ms, 2s, 1m, more
- * than 0 and at most a day. */
+/* A duration by the topology file's rule (topo_duration). */
 static int duration(const char *opt, const char *v, uint64_t *ms)
 {
-	static const struct { const char *unit; uint64_t mul; } u[] = {
-		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 } };
-	char *end;
-	errno = 0;
-	unsigned long long n = strtoull(v, &end, 10);
-	if (*v >= '0' && *v <= '9' && !errno)
-		for (size_t i = 0; i < sizeof(u) / sizeof(u[0]); i++) {
-			if (strcmp(end, u[i].unit))
-				continue;
-			if (n == 0)
-				return usage_error("%s %s: write a duration above 0, e.g. 5s", opt, v);
-			if (n > 86400000ull / u[i].mul)
-				return usage_error("%s %s is more than a day (1440m): write a shorter "
-						   "one", opt, v);
-			*ms = n * u[i].mul;
-			return 0;
-		}
-	return usage_error("%s '%s' is not a duration: write e.g. 500ms, 2s, 1m", opt, v);
+	int rc = topo_duration(v, ms);
+	if (rc == -EDOM)
+		return usage_error("%s %s: write a duration above 0, e.g. 5s", opt, v);
+	if (rc == -ERANGE)
+		return usage_error("%s %s is more than a day (1440m): write a shorter one", opt, v);
+	if (rc < 0)
+		return usage_error("%s '%s' is not a duration: write e.g. 500ms, 2s, 1m", opt, v);
+	return 0;
 }
 
 /* Parse [OPTIONS] -e PIPELINE from argv[0..argc). 0, or the exit code after
  * one line. */
 static int parse_opts(int argc, char **argv, struct pipeline_opts *o, const char **pipeline)
 {
-	static const char *const strategies[] = { "one_for_one", "one_for_all", "rest_for_one", NULL };
-	static const char *const restarts[] = { "permanent", "transient", "temporary", NULL };
 	*o = (struct pipeline_opts){ .strategy = -1, .restart = -1, .intensity = -1 };
 	*pipeline = NULL;
 	for (int i = 0; i < argc; i++) {
@@ -134,9 +121,9 @@ static int parse_opts(int argc, char **argv, struct pipeline_opts *o, const char
 						   "-e '%s ...'), not before '%s'", v, argv[i + 1]);
 			*pipeline = v;
 		} else if (!strcmp(opt, "--strategy")) {
-			rc = pick("strategy", v, strategies, &o->strategy);
+			rc = pick("strategy", v, topo_strategy_names, &o->strategy);
 		} else if (!strcmp(opt, "--restart")) {
-			rc = pick("restart policy", v, restarts, &o->restart);
+			rc = pick("restart policy", v, topo_restart_names, &o->restart);
 		} else if (!strcmp(opt, "--intensity")) {
 			char *end;
 			errno = 0;

@@ -191,7 +191,6 @@ static void print_priorities(FILE *f, const struct topology *t)
 
 void topo_plan_print(FILE *f, const struct topology *t, const struct topo_plan *p)
 {
-	static const char *const restarts[] = { "permanent", "transient", "temporary" };
 	static const char *const waits[] = { "adaptive", "spin", "yield", "futex" };
 	char cpus[64];
 	fprintf(f, "topology %s (%s): %zu kernels, %zu rings\n\n", t->name, t->file,
@@ -200,7 +199,7 @@ void topo_plan_print(FILE *f, const struct topology *t, const struct topo_plan *
 	for (size_t i = 0; i < t->nkernels; i++) {
 		cpu_list(cpus, sizeof(cpus), p->cpus[i], p->ncpus[i]);
 		fprintf(f, "%-20s %-10s %-8s %-10s %s\n", t->kernels[i].name, cpus,
-			p->placed_auto[i] ? "auto" : "explicit", restarts[t->kernels[i].restart],
+			p->placed_auto[i] ? "auto" : "explicit", topo_restart_names[t->kernels[i].restart],
 			t->kernels[i].exec);
 	}
 	print_priorities(f, t);

@@ -212,9 +212,11 @@ static void unready(struct sup *s, size_t i)
 /* Kernels with a process: to reap before the run can end. */
 static size_t nalive(const struct sup *s)
 {
-	return s->nstate[SV_ST_RUNNING] + s->nstate[SV_ST_RESTARTING] +
-	       s->nstate[SV_ST_RESTART_KILLED] + s->nstate[SV_ST_STOPPING] +
-	       s->nstate[SV_ST_KILLED] + s->nstate[SV_ST_KILLED_NOW];
+	size_t n = 0;
+	for (int st = 0; st < SV_NSTATES; st++)
+		if (sv_has_process((enum sv_state)st))
+			n += s->nstate[st];
+	return n;
 }
 
 /* What shmring-stat shows for a state; 0: leave what is there (RUNNING: the
@@ -629,11 +631,6 @@ static void say_overran(struct sup *s)
 		    "shmring_kernel_wait()", n, (unsigned long long)s->t->grace_ms, s->overran, more);
 }
 
-static const char *policy_name(enum topo_restart r)
-{
-	return r == TOPO_PERMANENT ? "permanent" : r == TOPO_TRANSIENT ? "transient" : "temporary";
-}
-
 /* Bad usage or configuration (SHMRING_EXIT_CONFIG): retrying cannot help,
  * whatever its policy, and the topology cannot run as written. */
 static void config_error(struct sup *s, size_t i)
@@ -670,10 +667,9 @@ static void restart(struct sup *s, size_t i, int status)
 		begin_stop(s, NULL);
 		return;
 	}
-	static const char *const strategy[] = { "one_for_one", "one_for_all", "rest_for_one" };
 	if (!s->quiet)
 		say("shmring-supervisor: kernel '%s' %s: restarting (%s; %u of at most %u restarts "
-		    "within %llu ms)", tk->name, what, strategy[s->t->strategy],
+		    "within %llu ms)", tk->name, what, topo_strategy_names[s->t->strategy],
 		    sv_intensity_recent(&s->intensity, now), s->t->intensity,
 		    (unsigned long long)s->t->period_ms);
 	size_t n = s->t->nkernels;
@@ -703,11 +699,11 @@ static void left_down(struct sup *s, size_t i, int status, int failed)
 	if (failed) {
 		s->any_failed = 1;
 		say("shmring-supervisor: kernel '%s' %s; restart: %s, so it stays down (its rings "
-		    "are closed)", tk->name, what, policy_name(tk->restart));
+		    "are closed)", tk->name, what, topo_restart_names[tk->restart]);
 	} else if (!s->quiet) {
 		say("shmring-supervisor: kernel '%s' exited without finishing (no "
 		    "shmring_kernel_detach); restart: %s, so it stays down", tk->name,
-		    policy_name(tk->restart));
+		    topo_restart_names[tk->restart]);
 	}
 	close_ends_of(s, i);
 }

@@ -314,12 +314,13 @@ static int parse_capacity(struct ctx *c, yaml_node_t *n, struct topo_ring *r)
 /* "500ms", "2s", "1m": more than 0, at most a day. */
 #define TOPO_DURATION_MAX 86400000u
 
-static int parse_duration(struct ctx *c, yaml_node_t *n, const char *what, const char *zero,
-			  uint64_t *ms)
+const char *const topo_strategy_names[] = { "one_for_one", "one_for_all", "rest_for_one", NULL };
+const char *const topo_restart_names[] = { "permanent", "transient", "temporary", NULL };
+
+int topo_duration(const char *s, uint64_t *ms)
 {
 	static const struct { const char *unit; uint64_t mul; } u[] = {
 		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 } };
-	const char *s = scalar(n);
 	char *end;
 	uint64_t v;
 	if (parse_u64(s, &v, &end) == 0)
@@ -327,15 +328,29 @@ static int parse_duration(struct ctx *c, yaml_node_t *n, const char *what, const
 			if (strcmp(end, u[i].unit))
 				continue;
 			if (v == 0)
-				return fail(c, line_of(n), "%s %.40s %s", what, s, zero);
+				return -EDOM;
 			if (v > TOPO_DURATION_MAX / u[i].mul)
-				return fail(c, line_of(n), "%s %.40s is more than a day (1440m): "
-					    "write a shorter one", what, s);
+				return -ERANGE;
 			*ms = v * u[i].mul;
 			return 0;
 		}
-	return fail(c, line_of(n), "'%.40s' is not a duration: write e.g. 500ms, 2s, 1m",
-		    s ? s : kind(n));
+	return -EINVAL;
+}
+
+static int parse_duration(struct ctx *c, yaml_node_t *n, const char *what, const char *zero,
+			  uint64_t *ms)
+{
+	const char *s = scalar(n);
+	int rc = topo_duration(s, ms);
+	if (rc == -EDOM)
+		return fail(c, line_of(n), "%s %.40s %s", what, s, zero);
+	if (rc == -ERANGE)
+		return fail(c, line_of(n), "%s %.40s is more than a day (1440m): write a shorter one",
+			    what, s);
+	if (rc < 0)
+		return fail(c, line_of(n), "'%.40s' is not a duration: write e.g. 500ms, 2s, 1m",
+			    s ? s : kind(n));
+	return 0;
 }
 
 static int pick(struct ctx *c, yaml_node_t *n, const char *what, const char *const *names, int *out)
@@ -373,12 +388,11 @@ static int strings(struct ctx *c, yaml_node_t *n, const char *what, char ***out,
 
 static int supervision_pair(struct ctx *c, const char *key, yaml_node_t *k, yaml_node_t *v, void *arg)
 {
-	static const char *const strategies[] = { "one_for_one", "one_for_all", "rest_for_one", NULL };
 	(void)k, (void)arg;
 	struct topology *t = c->t;
 	if (!strcmp(key, "strategy")) {
 		int s = 0;
-		int rc = pick(c, v, "strategy", strategies, &s);
+		int rc = pick(c, v, "strategy", topo_strategy_names, &s);
 		t->strategy = (enum topo_strategy)s;
 		return rc;
 	}
@@ -580,7 +594,6 @@ static int parse_ports(struct ctx *c, yaml_node_t *v, size_t ki, int output)
 
 static int kernel_pair(struct ctx *c, const char *key, yaml_node_t *k, yaml_node_t *v, void *arg)
 {
-	static const char *const restarts[] = { "permanent", "transient", "temporary", NULL };
 	size_t ki = *(size_t *)arg;
 	struct topo_kernel *kn = &c->t->kernels[ki];
 	(void)k;
@@ -600,7 +613,7 @@ static int kernel_pair(struct ctx *c, const char *key, yaml_node_t *k, yaml_node
 		return parse_cpu(c, v, kn);
 	if (!strcmp(key, "restart")) {
 		int r = 0;
-		int rc = pick(c, v, "restart policy", restarts, &r);
+		int rc = pick(c, v, "restart policy", topo_restart_names, &r);
 		kn->restart = (enum topo_restart)r;
 		return rc;
 	}

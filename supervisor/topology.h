@@ -109,6 +109,15 @@ struct topology {
 	size_t nrings;
 };
 
+/* The names a topology file uses, indexed by the enums, NULL-terminated:
+ * one table each for the parser, the -e options and every message. */
+extern const char *const topo_strategy_names[];
+extern const char *const topo_restart_names[];
+
+/* "500ms", "2s", "1m" as milliseconds: 0, or -EDOM (zero), -ERANGE (more
+ * than a day) or -EINVAL (not a duration). The file's rule and -e's. */
+int topo_duration(const char *s, uint64_t *ms);
+
 /*
  * Parse and validate. file names the source in messages; text is its
  * contents. On error returns -EINVAL (or -ENOMEM) and writes one line,
