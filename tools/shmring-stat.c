@@ -80,11 +80,6 @@ struct sample {
 	struct ring_s *r;
 };
 
-static uint64_t mono_ns(void)
-{
-	return smr_clock_ns(CLOCK_MONOTONIC);
-}
-
 /* utime + stime of pid, 0 when it is gone. */
 static uint64_t proc_cpu_ticks(int pid)
 {
@@ -145,9 +140,7 @@ static void ring_from_ctl(struct ring_s *r, const struct smr_ctl *c, uint32_t i,
 	/* Checked: both kernel indices are below nkernels, the ports named. */
 	snprintf(r->label, sizeof(r->label), "%s.%s -> %s.%s", s->k[cr.from_kernel].name,
 		 cr.from_port, s->k[cr.to_kernel].name, cr.to_port);
-	struct running_topo ring_fd = *rt;
-	ring_fd.fd = cr.fd;
-	int rfd = topo_open_control(&ring_fd);
+	int rfd = smr_open_proc_fd(rt->pid, cr.fd);
 	if (rfd < 0) {
 		snprintf(r->err, sizeof(r->err), "cannot open the ring: %s", strerror(-rfd));
 		return;
@@ -192,7 +185,7 @@ static int sample_topology(const struct running_topo *rt, struct sample *s, char
 	for (uint32_t i = 0; i < c.nrings; i++)
 		ring_from_ctl(&s->r[i], &c, i, rt, s);
 	smr_ctl_detach(&c);
-	s->t = mono_ns();
+	s->t = smr_clock_ns(CLOCK_MONOTONIC);
 	return 0;
 }
 
@@ -218,7 +211,7 @@ static int sample_named(const char *name, struct sample *s, char *err, size_t ca
 	snprintf(s->r[0].label, sizeof(s->r[0].label), "%s", name);
 	s->r[0].ok = shmring_stats(h, &s->r[0].st) == 0;
 	shmring_detach(h);
-	s->t = mono_ns();
+	s->t = smr_clock_ns(CLOCK_MONOTONIC);
 	return 0;
 }
 
@@ -980,8 +973,8 @@ static void restore_tty(void)
 static void pause_ms(int ms, int watch)
 {
 	static int stdin_live = 1;
-	uint64_t end = mono_ns() + (uint64_t)ms * 1000000ull;
-	for (uint64_t now; !quit && (now = mono_ns()) < end;) {
+	uint64_t end = smr_clock_ns(CLOCK_MONOTONIC) + (uint64_t)ms * 1000000ull;
+	for (uint64_t now; !quit && (now = smr_clock_ns(CLOCK_MONOTONIC)) < end;) {
 		struct pollfd p = { .fd = watch && stdin_live ? 0 : -1, .events = POLLIN };
 		if (poll(&p, 1, (int)((end - now + 999999) / 1000000)) <= 0)
 			continue; /* time is up, or a signal: the loop checks both */

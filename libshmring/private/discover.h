@@ -54,4 +54,8 @@ int topo_scan(const char *name, struct running_topo **ok, size_t *nok,
 /* Open the control segment of a running topology read-only: an fd or -errno. */
 int topo_open_control(const struct running_topo *rt);
 
+/* Descriptor fd_no of process pid, opened through /proc read-only and
+ * non-blocking: a regular file, or -EBADF (or -errno) and nothing open. */
+int smr_open_proc_fd(pid_t pid, int fd_no);
+
 #endif

@@ -26,10 +26,10 @@ static int numeric(const char *s)
 	return 1;
 }
 
-int topo_open_control(const struct running_topo *rt)
+int smr_open_proc_fd(pid_t pid, int fd_no)
 {
 	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)rt->pid, rt->fd);
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd_no);
 	/* Non-blocking, then a regular file or nothing: the number may come
 	 * from shared memory or have been reused since the scan, and opening a
 	 * FIFO without a writer would block. */
@@ -42,6 +42,11 @@ int topo_open_control(const struct running_topo *rt)
 		return -EBADF;
 	}
 	return fd;
+}
+
+int topo_open_control(const struct running_topo *rt)
+{
+	return smr_open_proc_fd(rt->pid, rt->fd);
 }
 
 /*
