@@ -235,11 +235,13 @@ static int ring_recheck(void *arg)
 	return c->ready(c->r);
 }
 
-/* Spin (or yield) until ready, the adaptive spin ends (0), or an answer. */
-static int spin(struct shmring *r, smr_ready_fn ready, uint64_t deadline, uint64_t *next_check)
+/* Spin (or yield) from start until ready, the adaptive spin ends (0), or an
+ * answer. */
+static int spin(struct shmring *r, smr_ready_fn ready, uint64_t start, uint64_t deadline,
+		uint64_t *next_check)
 {
 	uint64_t spin_end = r->wait == SHMRING_WAIT_ADAPTIVE
-		? smr_now_ns() + (uint64_t)r->spin_us * 1000ull : UINT64_MAX;
+		? start + (uint64_t)r->spin_us * 1000ull : UINT64_MAX;
 	int rc;
 	for (;;) {
 		for (int i = 0; i < 64; i++) {
@@ -275,7 +277,7 @@ int smr_wait(struct shmring *r, int timeout_ms, smr_ready_fn ready)
 	uint64_t next_check = start + r->peer_check_ms * 1000000ull;
 	int rc;
 
-	if (r->wait != SHMRING_WAIT_FUTEX && (rc = spin(r, ready, deadline, &next_check)) != 0)
+	if (r->wait != SHMRING_WAIT_FUTEX && (rc = spin(r, ready, start, deadline, &next_check)) != 0)
 		return rc;
 	struct shmring *const ends[1] = { r };
 	struct smr_futex_waitv w[2];
