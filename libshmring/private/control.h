@@ -33,7 +33,7 @@
 #include <stdint.h>
 
 #define SHMRING_CTL_MAGIC    0x314c54434d524d53ull /* "SMRMCTL1" little-endian */
-#define SHMRING_CTL_VERSION  1u
+#define SHMRING_CTL_VERSION  2u /* 2: kernel journals (journal.h) */
 #define SHMRING_CTL_HDR      256u
 #define SHMRING_CTL_BLOCK    128u
 #define SHMRING_CTL_MAX_KERNELS 1024u
@@ -85,7 +85,17 @@ struct smr_ctl_kernel {
 	_Atomic int32_t  last_status; /* wait status of its last exit, -1 none */
 	uint32_t reserved;
 	_Atomic uint64_t started_ns;  /* CLOCK_REALTIME of the last start */
-	uint8_t  pad_[SHMRING_CTL_BLOCK - 72];
+	/* The kernel's journal (journal.h: checkpoint and lineage), a memfd
+	 * the supervisor holds for the whole run and the kernel inherits under
+	 * this number; -1: none (at-least-once). */
+	int32_t  journal_fd;
+	/* Written by the kernel at attach: starts that restored a checkpoint,
+	 * the generation the last one restored, and input messages it skipped
+	 * because that checkpoint already covered them. */
+	_Atomic uint32_t resumes;
+	_Atomic uint64_t resumed_gen;
+	_Atomic uint64_t skipped;
+	uint8_t  pad_[SHMRING_CTL_BLOCK - 96];
 };
 
 struct smr_ctl_ring {
@@ -109,6 +119,7 @@ enum smr_priority { SMR_PRIO_LOW = -1, SMR_PRIO_NORMAL = 0, SMR_PRIO_HIGH = 1 };
 static_assert(sizeof(struct smr_ctl_header) == SHMRING_CTL_HDR, "control header");
 static_assert(offsetof(struct smr_ctl_header, name) == 56, "control header name");
 static_assert(sizeof(struct smr_ctl_kernel) == SHMRING_CTL_BLOCK, "kernel block");
+static_assert(offsetof(struct smr_ctl_kernel, journal_fd) == 72, "kernel block journal");
 static_assert(sizeof(struct smr_ctl_ring) == SHMRING_CTL_BLOCK, "ring block");
 static_assert(offsetof(struct smr_ctl_ring, to_priority) == 88, "ring block priority");
 

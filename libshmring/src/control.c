@@ -48,6 +48,7 @@ static void fill_header(struct smr_ctl *c, const char *name)
 	for (uint32_t i = 0; i < c->nkernels; i++) {
 		atomic_store_explicit(&k[i].cpu, -1, memory_order_relaxed);
 		atomic_store_explicit(&k[i].last_status, -1, memory_order_relaxed);
+		k[i].journal_fd = -1;
 	}
 }
 

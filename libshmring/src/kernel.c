@@ -19,7 +19,9 @@
 
 #include "shmring/kernel.h"
 #include "control.h"
+#include "journal.h"
 #include "io_internal.h"
+#include "lineage.h"
 #include "ring_internal.h"
 #include "sys.h"
 
@@ -51,6 +53,7 @@ struct shmring_kernel {
 	/* What shmring_kernel_wait sleeps on, made at its first sleep (sleep_set) */
 	struct shmring **inputs;
 	struct smr_futex_waitv *w;
+	struct smr_lin *lin;    /* checkpoint and lineage (lineage.c), or NULL */
 	char name[SHMRING_CTL_NAME];
 };
 
@@ -174,6 +177,7 @@ static int is_eventfd(int fd)
 
 static void free_kernel(struct shmring_kernel *k, int close_ports)
 {
+	smr_lin_close(k->lin); /* unhooks the ports first */
 	for (unsigned i = 0; i < k->nports; i++) {
 		if (close_ports)
 			shmring_close(k->ports[i].ring);
@@ -189,6 +193,62 @@ static void free_kernel(struct shmring_kernel *k, int close_ports)
 	if (k->event_fd >= 0)
 		close(k->event_fd);
 	free(k);
+}
+
+/* The descriptor number comes from shared memory: use it only if it is a
+ * journal memfd (journal.h), not whatever else that number is here. */
+static int is_journal(int fd)
+{
+	if (fd < 0)
+		return 0;
+	char path[64], target[96];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(path, target, sizeof(target) - 1);
+	if (n <= 0)
+		return 0;
+	target[n] = '\0';
+	return strncmp(target, "/memfd:" SHMRING_JNL_MEMFD_PREFIX,
+		       strlen("/memfd:" SHMRING_JNL_MEMFD_PREFIX)) == 0;
+}
+
+/*
+ * Open the journal the supervisor gave us, if any: restores the checkpoint
+ * (skipping the input messages it covers) and hooks the ports (lineage.c),
+ * then says so in our block. Ports: inputs first, then outputs.
+ */
+static int open_journal(struct shmring_kernel *k)
+{
+	int fd = (int32_t)read_once32(&k->me->journal_fd);
+	if (fd == -1)
+		return 0; /* none: at-least-once */
+	if (!is_journal(fd)) {
+		smr_seterr("kernel '%s': the control segment names descriptor %d as its journal, "
+			   "which is none: restart the topology", k->name, fd);
+		return -EPROTO;
+	}
+	struct shmring **rings = malloc((k->nports ? k->nports : 1) * sizeof(*rings));
+	if (!rings) {
+		close(fd);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < k->nports; i++)
+		rings[i] = k->ports[i].ring;
+	int rc = smr_lin_open(fd, k->name, rings, k->ninputs, rings + k->ninputs, k->noutputs,
+			      &k->lin);
+	free(rings);
+	close(fd);
+	if (rc < 0)
+		return rc;
+	uint32_t resumes;
+	uint64_t gen, skipped;
+	smr_lin_counts(k->lin, &resumes, &gen, &skipped);
+	if (resumes) {
+		/* Relaxed: counters for shmring-stat and the summary. */
+		smr_counter_add(&k->me->skipped, skipped);
+		smr_store_relaxed(&k->me->resumed_gen, gen);
+		atomic_fetch_add_explicit(&k->me->resumes, 1u, memory_order_relaxed);
+	}
+	return 0;
 }
 
 static void poke_supervisor(struct shmring_kernel *k)
@@ -315,6 +375,8 @@ int shmring_kernel_attach(struct shmring_kernel **out)
 	if ((rc = make_scan(k)) < 0)
 		goto fail;
 	close_inherited(k);
+	if ((rc = open_journal(k)) < 0)
+		goto fail_closed;
 	/* stdout is a pipe to the supervisor, which prefixes whole lines */
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	barrier(k);
@@ -350,8 +412,21 @@ int shmring_kernel_attach(struct shmring_kernel **out)
 fail:
 	free(rings);
 	close_inherited(k);
+fail_closed:
 	free_kernel(k, 0);
 	return rc;
+}
+
+int shmring_kernel_checkpoint(struct shmring_kernel *k, const void *state, size_t len)
+{
+	if (!k->lin)
+		return -ENOTSUP;
+	return smr_lin_checkpoint(k->lin, state, len);
+}
+
+ssize_t shmring_kernel_restore(struct shmring_kernel *k, void *state, size_t cap)
+{
+	return k->lin ? smr_lin_restore(k->lin, state, cap) : 0;
 }
 
 struct shmring *shmring_kernel_port(struct shmring_kernel *k, const char *name)

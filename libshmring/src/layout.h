@@ -101,7 +101,14 @@ struct smr_end_counters {
 	/* ... and that count, summed over every takeover (at-least-once made
 	 * visible: shmring_stats().redelivered). */
 	_Atomic uint64_t redelivered;
-	uint8_t  pad_[SHMRING_BLOCK - 72];
+	/* Kernel ports with a journal (exactly-once, journal.h). Producer:
+	 * sends a restarted kernel made again for input its predecessor had
+	 * already answered, dropped instead of committed. Consumer: messages a
+	 * restarted kernel skipped because its checkpoint already covered them.
+	 * Carved from the padding: a segment without them reads 0. */
+	_Atomic uint64_t suppressed;
+	_Atomic uint64_t skipped;
+	uint8_t  pad_[SHMRING_BLOCK - 88];
 };
 
 struct smr_index {

@@ -523,6 +523,8 @@ int shmring_stats(const struct shmring *r, struct shmring_stats *st)
 	st->bytes_in = smr_load_relaxed(&h->prod_ctr.bytes);
 	st->msgs_out = smr_load_relaxed(&h->cons_ctr.msgs);
 	st->redelivered = smr_load_relaxed(&h->cons_ctr.redelivered);
+	st->suppressed = smr_load_relaxed(&h->prod_ctr.suppressed);
+	st->skipped = smr_load_relaxed(&h->cons_ctr.skipped);
 	st->bytes_out = smr_load_relaxed(&h->cons_ctr.bytes);
 	st->full_events = smr_load_relaxed(&h->prod_ctr.stalls);
 	st->empty_events = smr_load_relaxed(&h->cons_ctr.stalls);

@@ -9,6 +9,7 @@
 
 #include "shmring/ring.h"
 #include "layout.h"
+#include "lineage.h"
 
 /*
  * One process's view of one end. Fields the fast path uses come first and are
@@ -34,6 +35,13 @@ struct shmring {
 	uint64_t  want_tail;  /* producer: position shmring_wait_released waits for */
 	int       held;
 	int       closed;     /* this end called shmring_close */
+	/* A kernel's port with a journal (lineage.c), NULL for plain rings.
+	 * suppress (producer): a restarted kernel's sends may repeat what the
+	 * ring holds, reserve asks lineage.c; discard: the open reservation is
+	 * such a repeat, in scratch memory, dropped at commit. */
+	struct smr_lin_port *lin;
+	int       suppress;
+	int       discard;
 	_Atomic uint64_t *my_index;   /* head (producer) or tail (consumer) */
 	_Atomic uint64_t *peer_index; /* producer: the consumer's tail */
 	struct smr_end_control  *me, *peer;
@@ -96,6 +104,13 @@ void smr_wake_peer_always(struct shmring *r);
 uint64_t smr_owner_word_self(void);
 SMR_EXPORT uint64_t smr_peer_check_ms(void);
 bool smr_owner_alive(uint64_t owner);
+
+/* lineage.c's hooks, the ones short enough to inline (lineage.h). */
+static inline void smr_lin_peeked(struct shmring *r)
+{
+	r->lin->hot->attr = r->lin->index; /* sends now answer this message */
+	r->lin->hot->attr_p = r->pos;
+}
 
 /* ring_io.c */
 int  smr_publish(struct shmring *r);

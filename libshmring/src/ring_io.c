@@ -35,6 +35,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "journal.h"
 #include "ring_internal.h"
 
 #define COLD __attribute__((noinline, cold))
@@ -62,6 +63,8 @@ int smr_publish(struct shmring *r)
 		if (fill > smr_load_relaxed(&r->my_ctr->high_fill))
 			smr_store_relaxed(&r->my_ctr->high_fill, fill);
 	} else {
+		if (r->lin && r->lin->hot->nout) /* a kernel's outputs first (lineage.c) */
+			smr_lin_before_tail(r);
 		/* C2: release; pairs with the producer's load-acquire of tail
 		 * (P2) in refresh_tail. Every read of the freed records is done. */
 		smr_store_release(r->my_index, r->pos);
@@ -137,6 +140,20 @@ static COLD int reserve_slow(struct shmring *r, uint64_t need, int timeout_ms)
 	return rc < 0 ? rc : 0;
 }
 
+/* A restarted kernel repeats a send its predecessor committed (lineage.c):
+ * hand out scratch memory; commit drops it and counts it as suppressed. */
+static COLD int reserve_repeat(struct shmring *r, size_t len, void **buf)
+{
+	void *s = smr_lin_scratch(r, len);
+	if (!s)
+		return -ENOMEM;
+	r->discard = 1;
+	r->cur_rec = smr_rec_size(len);
+	r->cur_len = (uint32_t)len;
+	*buf = s;
+	return 0;
+}
+
 int shmring_reserve(struct shmring *r, size_t len, void **buf, int timeout_ms)
 {
 	if (r->role != SHMRING_ROLE_PRODUCER)
@@ -147,6 +164,8 @@ int shmring_reserve(struct shmring *r, size_t len, void **buf, int timeout_ms)
 		return -EPIPE; /* after end of stream nobody would read it */
 	if (len > r->max_msg)
 		return -EMSGSIZE;
+	if (__builtin_expect(r->suppress, 0) && smr_lin_suppress(r))
+		return reserve_repeat(r, len, buf);
 	uint64_t rec = smr_rec_size(len);
 	uint64_t need = space_needed(r, rec);
 	if (__builtin_expect(r->cap - (r->pos - r->peer_pos) < need, 0)) {
@@ -175,12 +194,41 @@ int shmring_reserve(struct shmring *r, size_t len, void **buf, int timeout_ms)
 	return 0;
 }
 
+/* A kernel's output commits the record ending at head_after: the pair it
+ * answers counts one more, and its journal entry says so (lineage.c has
+ * the slow case: a restarted kernel still under what the ring held). */
+static inline void lineage_commit(struct shmring *r, uint64_t head_after, uint64_t published)
+{
+	struct smr_lin_hot *h = r->lin->hot;
+	size_t i = (size_t)r->lin->index * h->nin1 + h->attr;
+	struct smr_lin_pair *e = &h->pairs[i];
+	if (__builtin_expect(e->lim, 0)) {
+		smr_lin_committed(r, head_after, published, 0);
+		return;
+	}
+	if (e->seen && e->p == h->attr_p) {
+		e->n++;
+	} else {
+		e->p = h->attr_p;
+		e->n = 1;
+		e->seen = 1;
+	}
+	if (h->entries)
+		smr_jnl_lineage_write(&h->entries[i], head_after, e->p, e->n, published);
+}
+
 int shmring_commit(struct shmring *r, size_t len)
 {
 	if (r->role != SHMRING_ROLE_PRODUCER)
 		return -EBADF;
 	if (!r->cur_rec || len == 0 || len > r->cur_len)
 		return -EINVAL;
+	if (__builtin_expect(r->discard, 0)) {
+		r->discard = 0;
+		r->cur_rec = 0;
+		smr_lin_committed(r, 0, 0, 1);
+		return 0;
+	}
 	uint64_t at = r->pos, rec = smr_rec_size(len);
 	uint64_t h = smr_rec_pack((uint32_t)len, SHMRING_REC_MSG);
 	/* Z: the slot after this record reads 0 before the record is visible.
@@ -190,6 +238,11 @@ int shmring_commit(struct shmring *r, size_t len)
 	r->cur_rec = 0;
 	r->msgs++;
 	r->bytes += len;
+	/* The lineage entry before the header release (R1) publishes the
+	 * record: a successor that sees the record sees the entry. What the
+	 * consumer can see now: up to the held header, or to this record. */
+	if (r->lin)
+		lineage_commit(r, r->pos, r->held ? r->held_pos : at);
 	if (r->batch > 1 && !r->held) {
 		/* First of a batch: hold its header back; the records after it
 		 * stay invisible behind it until smr_publish releases it. */
@@ -264,6 +317,8 @@ int shmring_peek(struct shmring *r, const void **buf, size_t *len, int timeout_m
 		uint64_t h = smr_load_acquire(hdr_at(r, r->pos));
 		if (__builtin_expect(h == 0, 0)) {
 			int rc = peek_slow(r, timeout_ms);
+			if (rc == 0 && r->lin)
+				smr_lin_peeked(r); /* end of stream answers too */
 			if (rc <= 0)
 				return rc; /* 0: end of stream */
 			continue;
@@ -278,6 +333,8 @@ int shmring_peek(struct shmring *r, const void **buf, size_t *len, int timeout_m
 			 * on a fast path): only a successor taking the role over reads
 			 * it, after this process died or gave the role back. */
 			smr_store_relaxed(&r->my_ctr->peeked, r->pos + rec);
+			if (r->lin)
+				smr_lin_peeked(r);
 			*buf = r->data + off + SHMRING_REC_HDR;
 			*len = n;
 			return (int)n;
@@ -303,6 +360,8 @@ int shmring_release(struct shmring *r)
 	r->cur_rec = 0;
 	r->msgs++;
 	r->bytes += r->cur_len;
+	if (r->lin && r->lin->hot->staged) /* a checkpoint goes with this release */
+		smr_lin_released(r);
 	if (++r->pending >= r->batch)
 		return smr_publish(r);
 	return 0;

@@ -216,7 +216,7 @@ static int attach_corrupted(void (*fn)(struct smr_ctl_header *), const char *wan
 }
 
 static void bad_magic(struct smr_ctl_header *h) { h->magic ^= 1; }
-static void version_2(struct smr_ctl_header *h) { h->version = SHMRING_CTL_VERSION + 1; }
+static void version_next(struct smr_ctl_header *h) { h->version = SHMRING_CTL_VERSION + 1; }
 static void size_off(struct smr_ctl_header *h) { h->size += SHMRING_CTL_BLOCK; }
 static void rings_off(struct smr_ctl_header *h) { h->nrings = 4000; }
 static void kernels_past_limit(struct smr_ctl_header *h) { h->nkernels = SHMRING_CTL_MAX_KERNELS + 1; }
@@ -230,8 +230,8 @@ static void attach_refuses_corrupt_headers(void **st)
 	(void)st;
 	assert_int_equal(attach_corrupted(bad_magic, "not a shmring control segment (bad magic, "
 				"640 bytes)"), -EBADMSG);
-	assert_int_equal(attach_corrupted(version_2, "control segment version 2, this program "
-				"reads version 1: use the shmring tools of the same release"), -EPROTO);
+	assert_int_equal(attach_corrupted(version_next, "control segment version 3, this program "
+				"reads version 2: use the shmring tools of the same release"), -EPROTO);
 	assert_int_equal(attach_corrupted(size_off, "the control segment is corrupt (size 640, "
 				"2 kernels, 1 rings): restart the topology"), -EBADMSG);
 	assert_int_equal(attach_corrupted(rings_off, "corrupt (size 640, 2 kernels, 4000 rings)"),

@@ -72,6 +72,8 @@ static struct smr_ctl_header *map_ctl(struct fixture *f, uint32_t nk, uint32_t n
 	h->event_fd = f->ev_fd;
 	h->state = state;
 	strcpy(h->name, name);
+	for (uint32_t i = 0; i < nk; i++)
+		smr_ctl_kernels(h)[i].journal_fd = -1; /* no journal: at-least-once */
 	return h;
 }
 
@@ -162,7 +164,7 @@ static void attach_rejects_foreign_or_corrupt_segment(void **s)
 	f.ctl->version = SHMRING_CTL_VERSION + 1;
 	env_for(&f, 0); /* each attach closes the descriptor it was given */
 	assert_int_equal(shmring_kernel_attach(&k), -EPROTO);
-	assert_non_null(strstr(shmring_errmsg(), "control segment version 2, this program reads version 1"));
+	assert_non_null(strstr(shmring_errmsg(), "control segment version 3, this program reads version 2"));
 	f.ctl->version = SHMRING_CTL_VERSION;
 	/* counts that do not match the size */
 	f.ctl->nrings = 4000;

@@ -146,6 +146,45 @@ SHMRING_API int shmring_kernel_wait_ready(struct shmring_kernel *k, int timeout_
 					  struct shmring **ready, unsigned cap);
 
 /*
+ * Exactly once (docs/supervisor.md, "Exactly once"). A kernel the supervisor
+ * restarts after a crash continues where its predecessor's last checkpoint
+ * left off, and what it sends again for input its predecessor had already
+ * answered is dropped (counted as suppressed) instead of reaching the
+ * consumer twice. A deterministic kernel that releases each input message
+ * after sending what it derives from it leaves no trace of a restart in its
+ * output. Each send is attributed to the input message peeked most recently
+ * (it stays attributed after its release, so recv-then-send works; end of
+ * stream counts as a message at its position), or, before any peek and
+ * after each checkpoint published while no input message is held, to the
+ * kernel's own checkpoint (a source).
+ */
+
+/* The largest state a checkpoint holds. */
+#define SHMRING_CHECKPOINT_MAX 65536
+
+/*
+ * Stage len bytes of state as this kernel's checkpoint: what a restarted
+ * instance gets back from shmring_kernel_restore. The state must cover
+ * every input message this kernel has peeked so far: it is published
+ * atomically with the next release on any input (a restart sees both or
+ * neither, and skips the input messages it covers), or at once when no
+ * input message is held (a source: call it after each send, with the
+ * position to resume from). Staging again before that replaces the state.
+ * 0; -EMSGSIZE (len > SHMRING_CHECKPOINT_MAX); -ENOTSUP (the supervisor
+ * gave this kernel no journal: a control segment of an older supervisor).
+ */
+SHMRING_API int shmring_kernel_checkpoint(struct shmring_kernel *k, const void *state, size_t len);
+
+/*
+ * The state of the last published checkpoint, copied into state: its
+ * length (> 0), or 0 when there is none (the first start, or a kernel that
+ * never published one). -EMSGSIZE when cap is smaller than the state.
+ * Read it once after attach; the input messages it covers are skipped
+ * already (counted in shmring_stats().skipped).
+ */
+SHMRING_API ssize_t shmring_kernel_restore(struct shmring_kernel *k, void *state, size_t cap);
+
+/*
  * Leave. If no stop was requested, the kernel has finished its stream: every
  * output is closed (its consumer reads end of stream after the last message)
  * and every input too, and the supervisor will not restart it. After a stop

@@ -150,6 +150,11 @@ struct shmring_stats {
 	uint64_t producer_wakes, consumer_wakes;   /* futex wakes issued by each side */
 	pid_t    producer_pid, consumer_pid;       /* 0 = not attached */
 	int      producer_closed, consumer_closed;
+	/* Kernel ports (exactly-once, kernel.h): */
+	uint64_t suppressed;     /* sends a restarted producer made again for input
+				    already answered, dropped instead of doubled */
+	uint64_t skipped;        /* redelivered messages a restarted consumer's
+				    checkpoint already covered, skipped */
 };
 SHMRING_API int shmring_stats(const struct shmring *ring, struct shmring_stats *st);
 
