@@ -268,6 +268,17 @@ int shmring_io_connect(struct shmring_io *io, int fd, const struct sockaddr *add
 	return 0;
 }
 
+int shmring_io_poll(struct shmring_io *io, int fd, unsigned events, uint64_t tag)
+{
+	if (!events)
+		return -EINVAL; /* it would never complete */
+	struct io_uring_sqe *sqe = get(io, tag, NULL);
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_poll_add(sqe, fd, events); /* one-shot: res = the ready events */
+	return 0;
+}
+
 int shmring_io_timeout(struct shmring_io *io, uint64_t ms, uint64_t tag)
 {
 	struct op *o;

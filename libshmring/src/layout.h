@@ -141,6 +141,8 @@ static_assert(offsetof(struct smr_header, prod_ctr) == 384, "producer counters")
 static_assert(offsetof(struct smr_header, tail) == 512, "tail block");
 static_assert(offsetof(struct smr_header, cons) == 640, "consumer control");
 static_assert(offsetof(struct smr_header, cons_ctr) == 768, "consumer counters");
+static_assert(offsetof(struct smr_end_counters, suppressed) == 72, "suppressed counter");
+static_assert(offsetof(struct smr_end_counters, skipped) == 80, "skipped counter");
 static_assert(sizeof(struct smr_header) <= SHMRING_DATA_OFFSET, "header fits before data");
 
 static inline uint64_t smr_rec_size(uint64_t len)

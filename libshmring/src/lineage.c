@@ -107,6 +107,11 @@ void smr_lin_committed(struct shmring *r, uint64_t head_after, uint64_t publishe
  * message is held any more. */
 static void publish_stage(struct smr_lin *l)
 {
+	/* What the state answered is visible before the state: a batched
+	 * output's held commits first, or a kill in between loses them. */
+	for (uint32_t o = 0; o < l->nout; o++)
+		if (l->out[o]->pending)
+			smr_publish(l->out[o]);
 	l->gen = smr_jnl_publish(&l->j, l->gen, l->stage_tails, l->stage, l->stage_len);
 	l->hot.staged = 0;
 	for (uint32_t i = 0; i < l->nin; i++)
@@ -182,7 +187,7 @@ static int64_t skip_covered(struct shmring *in, uint64_t to)
 {
 	if (to - in->pos > in->cap || (to & 7u))
 		return -1;
-	uint64_t pos = in->pos;
+	uint64_t pos = in->pos, bytes = 0;
 	int64_t n = 0;
 	while (pos != to) {
 		uint64_t off = pos & in->mask;
@@ -194,6 +199,7 @@ static int64_t skip_covered(struct shmring *in, uint64_t to)
 		    off + smr_rec_size(len) <= in->cap) {
 			step = smr_rec_size(len);
 			n++;
+			bytes += len;
 		} else if (type == SHMRING_REC_PAD && (uint64_t)len + SHMRING_REC_HDR == in->cap - off) {
 			step = in->cap - off;
 		} else {
@@ -205,6 +211,7 @@ static int64_t skip_covered(struct shmring *in, uint64_t to)
 	}
 	in->pos = to;
 	in->msgs += (uint64_t)n;
+	in->bytes += bytes;
 	smr_publish(in); /* C2: those bytes are the producer's again */
 	smr_counter_add(&in->my_ctr->skipped, (uint64_t)n);
 	return n;

@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <dirent.h>
@@ -833,6 +834,23 @@ static void wait_returns_for_io_ring_data_and_stop(void **state)
 	assert_int_equal(shmring_io_complete(io, &d), 1);
 	assert_int_equal(d.tag, 9);
 	assert_int_equal(d.res, -ETIME);
+
+	/* 3b. a poll: the wait sleeps until the descriptor is readable, then
+	 * the completion holds the ready events (a ZeroMQ socket's ZMQ_FD is
+	 * waited on this way); nothing is read */
+	int q[2];
+	assert_int_equal(pipe2(q, O_CLOEXEC), 0);
+	assert_int_equal(shmring_io_poll(io, q[0], 0, 10), -EINVAL);
+	assert_int_equal(shmring_io_poll(io, q[0], POLLIN, 10), 0);
+	assert_int_equal(shmring_kernel_wait(k, 100), -ETIMEDOUT);
+	assert_int_equal(write(q[1], "p", 1), 1);
+	assert_int_equal(shmring_kernel_wait(k, 10000), 1);
+	assert_int_equal(shmring_io_complete(io, &d), 1);
+	assert_int_equal(d.tag, 10);
+	assert_true(d.res > 0 && (d.res & POLLIN));
+	assert_int_equal(read(q[0], buf, sizeof(buf)), 1);
+	close(q[0]);
+	close(q[1]);
 
 	/* 4. nothing happens: the wait's own timeout, I/O still in flight */
 	t0 = tu_now_ms();

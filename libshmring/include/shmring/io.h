@@ -76,6 +76,14 @@ SHMRING_API int shmring_io_accept(struct shmring_io *io, int fd, uint64_t tag);
 SHMRING_API int shmring_io_connect(struct shmring_io *io, int fd, const struct sockaddr *addr,
 				   socklen_t addrlen, uint64_t tag);
 SHMRING_API int shmring_io_timeout(struct shmring_io *io, uint64_t ms, uint64_t tag);
+/*
+ * Wait, inside the kernel's one wait, until fd has one of events (POLLIN,
+ * POLLOUT, ... of poll.h): one shot, its result is the ready events (or
+ * -errno). How a kernel sleeps on its rings and a descriptor it does not
+ * read through io_uring, e.g. a ZeroMQ socket's ZMQ_FD. -EINVAL for no
+ * events.
+ */
+SHMRING_API int shmring_io_poll(struct shmring_io *io, int fd, unsigned events, uint64_t tag);
 
 /* Submit what is queued now. Returns the number submitted or -errno. */
 SHMRING_API int shmring_io_submit(struct shmring_io *io);

@@ -170,8 +170,9 @@ SHMRING_API int shmring_kernel_wait_ready(struct shmring_kernel *k, int timeout_
  * neither, and skips the input messages it covers), or at once when no
  * input message is held (a source: call it after each send, with the
  * position to resume from). Staging again before that replaces the state.
- * 0; -EMSGSIZE (len > SHMRING_CHECKPOINT_MAX); -ENOTSUP (the supervisor
- * gave this kernel no journal: a control segment of an older supervisor).
+ * 0; -EMSGSIZE (len > SHMRING_CHECKPOINT_MAX); -ENOMEM (the first stage
+ * could not allocate its buffer); -ENOTSUP (this kernel has no journal: its
+ * control segment names none, e.g. one built by hand).
  */
 SHMRING_API int shmring_kernel_checkpoint(struct shmring_kernel *k, const void *state, size_t len);
 
