@@ -9,9 +9,14 @@
  *
  *   offset                 size          block
  *   0                      128           header
- *   128                    64 * nentries lineage entries
- *   128 + 64 * nentries    slot_size     checkpoint slot 0
+ *   128                    640           metrics: 16 named counters, a note
+ *   768                    64 * nentries lineage entries
+ *   768 + 64 * nentries    slot_size     checkpoint slot 0
  *   ... + slot_size        slot_size     checkpoint slot 1
+ *
+ * Metrics (kernel.h, shmring_kernel_metric): written by the kernel, read by
+ * shmring-stat through the supervisor's descriptor; a name is taken once
+ * and keeps its slot and value across restarts.
  *
  * Checkpoint: two slots, double-buffered. The kernel writes the slot that
  * `gen` does not name (slot (gen + 1) & 1) -- its generation, the input
@@ -46,6 +51,11 @@
 #define SHMRING_JNL_VERSION 1u
 #define SHMRING_JNL_HDR     128u
 #define SHMRING_JNL_ENTRY   64u
+#define SHMRING_JNL_METRICS 16u  /* kernel.h: SHMRING_KERNEL_METRICS */
+#define SHMRING_JNL_METRIC_NAME 24u
+#define SHMRING_JNL_NOTE    128u
+#define SHMRING_JNL_METRICS_OFF  SHMRING_JNL_HDR
+#define SHMRING_JNL_ENTRIES_OFF  (SHMRING_JNL_HDR + 640u)
 #define SHMRING_JNL_MEMFD_PREFIX "shmring-jnl."
 /* Largest state a checkpoint holds (kernel.h: SHMRING_CHECKPOINT_MAX). */
 #define SHMRING_JNL_STATE_MAX 65536u
@@ -66,6 +76,16 @@ struct smr_jnl_header {
 	 * kernel, release; read with acquire). */
 	_Atomic uint64_t gen;
 	uint8_t  pad_[SHMRING_JNL_HDR - 48];
+};
+
+struct smr_jnl_metric {
+	char name[SHMRING_JNL_METRIC_NAME]; /* "" = free; NUL-terminated */
+	_Atomic uint64_t value;
+};
+
+struct smr_jnl_metrics {
+	struct smr_jnl_metric m[SHMRING_JNL_METRICS];
+	char note[SHMRING_JNL_NOTE];        /* NUL-terminated, "" = none */
 };
 
 struct smr_jnl_version {
@@ -89,6 +109,7 @@ struct smr_jnl_slot {
 static_assert(sizeof(struct smr_jnl_header) == SHMRING_JNL_HDR, "journal header");
 static_assert(offsetof(struct smr_jnl_header, gen) == 40, "journal generation");
 static_assert(sizeof(struct smr_jnl_entry) == SHMRING_JNL_ENTRY, "lineage entry");
+static_assert(sizeof(struct smr_jnl_metrics) == 640, "metrics block");
 
 /* A mapped journal; every count is a checked private copy. */
 struct smr_jnl {
@@ -96,9 +117,29 @@ struct smr_jnl {
 	size_t len;
 	uint32_t ninputs, noutputs, nentries;
 	uint64_t slot_size;
+	struct smr_jnl_metrics *metrics;
 	struct smr_jnl_entry *entries;
 	uint8_t *slots[2];
 };
+
+/*
+ * Map a journal read-only to show its metrics (shmring-stat): checked
+ * against its own header only (magic, version, size, counts). 0, or -errno
+ * with one line in why.
+ */
+int smr_jnl_observe(int fd, struct smr_jnl *j, char *why, size_t cap);
+
+/* The kernel's metric called name: its index, taking a free slot if it has
+ * none yet; -EINVAL (not [a-z0-9_]{1,23}) or -ENOSPC. */
+int smr_jnl_metric(struct smr_jnl *j, const char *name);
+
+/* Metric i for a reader: 1 with its name (SHMRING_JNL_METRIC_NAME bytes,
+ * checked) and value, 0 when slot i is free or corrupt. */
+int smr_jnl_metric_get(const struct smr_jnl *j, unsigned i, char *name, uint64_t *value);
+
+/* The note, checked and copied (SHMRING_JNL_NOTE bytes): "" when none. */
+void smr_jnl_note_get(const struct smr_jnl *j, char *note);
+void smr_jnl_note_set(struct smr_jnl *j, const char *note);
 
 /* Lineage entries a kernel of nin inputs and nout outputs gets. */
 uint32_t smr_jnl_nentries(uint32_t nin, uint32_t nout);

@@ -30,7 +30,7 @@ static uint64_t slot_size(uint32_t nin)
 
 size_t smr_jnl_size(uint32_t nin, uint32_t nout)
 {
-	return SHMRING_JNL_HDR + (size_t)SHMRING_JNL_ENTRY * smr_jnl_nentries(nin, nout) +
+	return SHMRING_JNL_ENTRIES_OFF + (size_t)SHMRING_JNL_ENTRY * smr_jnl_nentries(nin, nout) +
 	       2u * (size_t)slot_size(nin);
 }
 
@@ -38,8 +38,9 @@ size_t smr_jnl_size(uint32_t nin, uint32_t nout)
 static void locate(struct smr_jnl *j)
 {
 	uint8_t *base = (uint8_t *)j->h;
-	j->entries = j->nentries ? (struct smr_jnl_entry *)(base + SHMRING_JNL_HDR) : NULL;
-	j->slots[0] = base + SHMRING_JNL_HDR + (size_t)SHMRING_JNL_ENTRY * j->nentries;
+	j->metrics = (struct smr_jnl_metrics *)(base + SHMRING_JNL_METRICS_OFF);
+	j->entries = j->nentries ? (struct smr_jnl_entry *)(base + SHMRING_JNL_ENTRIES_OFF) : NULL;
+	j->slots[0] = base + SHMRING_JNL_ENTRIES_OFF + (size_t)SHMRING_JNL_ENTRY * j->nentries;
 	j->slots[1] = j->slots[0] + j->slot_size;
 }
 
@@ -128,6 +129,36 @@ int smr_jnl_attach(int fd, uint32_t nin, uint32_t nout, struct smr_jnl *j, char 
 	return 0;
 }
 
+int smr_jnl_observe(int fd, struct smr_jnl *j, char *why, size_t cap)
+{
+	memset(j, 0, sizeof(*j));
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return bad(why, cap, -errno, "cannot be examined");
+	if (!S_ISREG(st.st_mode) || st.st_size < (off_t)SHMRING_JNL_HDR)
+		return bad(why, cap, -EBADMSG, "is too short to be one");
+	struct smr_jnl_header hd;
+	if (pread(fd, &hd, sizeof(hd), 0) != (ssize_t)sizeof(hd))
+		return bad(why, cap, -EBADMSG, "cannot be read");
+	uint32_t nin = hd.ninputs, nout = hd.noutputs;
+	if (nin > SHMRING_JNL_MAX_PORTS || nout > SHMRING_JNL_MAX_PORTS ||
+	    (uint64_t)st.st_size != smr_jnl_size(nin, nout))
+		return bad(why, cap, -EBADMSG, "is corrupt (sizes do not add up)");
+	size_t len = (size_t)st.st_size;
+	void *m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED)
+		return bad(why, cap, -errno, "cannot be mapped");
+	int rc = check_header(m, len, nin, nout, why, cap);
+	if (rc < 0) {
+		munmap(m, len);
+		return rc;
+	}
+	*j = (struct smr_jnl){ .h = m, .len = len, .ninputs = nin, .noutputs = nout,
+			       .nentries = smr_jnl_nentries(nin, nout), .slot_size = slot_size(nin) };
+	locate(j);
+	return 0;
+}
+
 void smr_jnl_detach(struct smr_jnl *j)
 {
 	if (j->h)
@@ -202,4 +233,78 @@ int smr_jnl_lineage_get(const struct smr_jnl_entry *e, uint64_t head, uint64_t *
 		*n = atomic_load_explicit(&e->v[i].n, memory_order_relaxed);
 	}
 	return found;
+}
+
+/* ---- metrics ---- */
+
+static int metric_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+	if (n == 0 || n >= SHMRING_JNL_METRIC_NAME)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+		      name[i] == '_'))
+			return 0;
+	return 1;
+}
+
+/* A slot's name, if it is one (terminated, not empty): into out. */
+static int slot_name(const struct smr_jnl_metric *m, char *out)
+{
+	memcpy(out, m->name, SHMRING_JNL_METRIC_NAME); /* a private copy: shared memory */
+	if (memchr(out, '\0', SHMRING_JNL_METRIC_NAME) == NULL || out[0] == '\0') {
+		out[0] = '\0';
+		return 0;
+	}
+	return 1;
+}
+
+int smr_jnl_metric(struct smr_jnl *j, const char *name)
+{
+	if (!metric_name_ok(name))
+		return -EINVAL;
+	char have[SHMRING_JNL_METRIC_NAME];
+	int free_slot = -1;
+	for (unsigned i = 0; i < SHMRING_JNL_METRICS; i++) {
+		if (!slot_name(&j->metrics->m[i], have)) {
+			if (free_slot < 0)
+				free_slot = (int)i;
+		} else if (strcmp(have, name) == 0) {
+			return (int)i; /* taken before a restart: same slot, same value */
+		}
+	}
+	if (free_slot < 0)
+		return -ENOSPC;
+	struct smr_jnl_metric *m = &j->metrics->m[free_slot];
+	atomic_store_explicit(&m->value, 0, memory_order_relaxed);
+	memset(m->name, 0, sizeof(m->name));
+	memcpy(m->name, name, strlen(name));
+	return free_slot;
+}
+
+int smr_jnl_metric_get(const struct smr_jnl *j, unsigned i, char *name, uint64_t *value)
+{
+	if (i >= SHMRING_JNL_METRICS || !slot_name(&j->metrics->m[i], name))
+		return 0;
+	/* Relaxed: a counter; a reader wants a recent value. */
+	*value = atomic_load_explicit(&j->metrics->m[i].value, memory_order_relaxed);
+	return 1;
+}
+
+void smr_jnl_note_get(const struct smr_jnl *j, char *note)
+{
+	memcpy(note, j->metrics->note, SHMRING_JNL_NOTE);
+	if (memchr(note, '\0', SHMRING_JNL_NOTE) == NULL)
+		note[0] = '\0'; /* not terminated: corrupt, shown as none */
+}
+
+void smr_jnl_note_set(struct smr_jnl *j, const char *note)
+{
+	/* Terminated first, then the text: a reader copying while we write
+	 * gets a short or mixed line, never an unterminated one. */
+	j->metrics->note[SHMRING_JNL_NOTE - 1] = '\0';
+	size_t n = strnlen(note, SHMRING_JNL_NOTE - 1);
+	memcpy(j->metrics->note, note, n);
+	j->metrics->note[n] = '\0';
 }

@@ -429,6 +429,46 @@ ssize_t shmring_kernel_restore(struct shmring_kernel *k, void *state, size_t cap
 	return k->lin ? smr_lin_restore(k->lin, state, cap) : 0;
 }
 
+/* ---- metrics: in the journal (journal.c owns the format) ---- */
+
+static_assert(SHMRING_KERNEL_METRICS == SHMRING_JNL_METRICS, "kernel.h and journal.h agree");
+
+int shmring_kernel_metric(struct shmring_kernel *k, const char *name)
+{
+	if (!k->lin)
+		return -ENOTSUP;
+	return smr_jnl_metric(smr_lin_journal(k->lin), name);
+}
+
+static _Atomic uint64_t *metric(struct shmring_kernel *k, int i)
+{
+	if (!k->lin || i < 0 || i >= (int)SHMRING_JNL_METRICS)
+		return NULL;
+	return &smr_lin_journal(k->lin)->metrics->m[i].value;
+}
+
+void shmring_kernel_metric_set(struct shmring_kernel *k, int index, uint64_t value)
+{
+	_Atomic uint64_t *v = metric(k, index);
+	if (v) /* Relaxed: a counter this kernel alone writes; readers want a recent value */
+		smr_store_relaxed(v, value);
+}
+
+void shmring_kernel_metric_add(struct shmring_kernel *k, int index, uint64_t delta)
+{
+	_Atomic uint64_t *v = metric(k, index);
+	if (v)
+		smr_counter_add(v, delta);
+}
+
+int shmring_kernel_set_note(struct shmring_kernel *k, const char *note)
+{
+	if (!k->lin)
+		return -ENOTSUP;
+	smr_jnl_note_set(smr_lin_journal(k->lin), note);
+	return 0;
+}
+
 struct shmring *shmring_kernel_port(struct shmring_kernel *k, const char *name)
 {
 	char list[256];

@@ -140,6 +140,11 @@ void smr_lin_before_tail(struct shmring *r)
 
 /* ---- checkpoint API ---- */
 
+struct smr_jnl *smr_lin_journal(struct smr_lin *l)
+{
+	return &l->j;
+}
+
 int smr_lin_checkpoint(struct smr_lin *l, const void *state, size_t len)
 {
 	if (len > SHMRING_JNL_STATE_MAX)
@@ -185,36 +190,15 @@ void smr_lin_counts(const struct smr_lin *l, uint32_t *resumes, uint64_t *gen, u
  * number skipped, or -1 when `to` is not a record boundary within reach. */
 static int64_t skip_covered(struct shmring *in, uint64_t to)
 {
-	if (to - in->pos > in->cap || (to & 7u))
+	uint64_t n, bytes;
+	if (smr_walk_records(in, in->pos, to, &n, &bytes) < 0)
 		return -1;
-	uint64_t pos = in->pos, bytes = 0;
-	int64_t n = 0;
-	while (pos != to) {
-		uint64_t off = pos & in->mask;
-		/* Acquire, as peek's C1: the header was committed before. */
-		uint64_t h = smr_load_acquire((_Atomic uint64_t *)(void *)(in->data + off));
-		uint32_t len = (uint32_t)h, type = (uint32_t)(h >> 32);
-		uint64_t step;
-		if (type == SHMRING_REC_MSG && len && len <= in->max_msg &&
-		    off + smr_rec_size(len) <= in->cap) {
-			step = smr_rec_size(len);
-			n++;
-			bytes += len;
-		} else if (type == SHMRING_REC_PAD && (uint64_t)len + SHMRING_REC_HDR == in->cap - off) {
-			step = in->cap - off;
-		} else {
-			return -1;
-		}
-		if (to - pos < step)
-			return -1;
-		pos += step;
-	}
 	in->pos = to;
-	in->msgs += (uint64_t)n;
+	in->msgs += n;
 	in->bytes += bytes;
 	smr_publish(in); /* C2: those bytes are the producer's again */
-	smr_counter_add(&in->my_ctr->skipped, (uint64_t)n);
-	return n;
+	smr_counter_add(&in->my_ctr->skipped, n);
+	return (int64_t)n;
 }
 
 static int corrupt(struct smr_lin *l, const char *what)

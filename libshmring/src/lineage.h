@@ -11,6 +11,7 @@
 struct shmring;
 struct smr_lin;
 
+struct smr_jnl;
 struct smr_jnl_entry;
 
 /* What this instance knows of one (output, input) pair. */
@@ -50,6 +51,8 @@ int  smr_lin_open(int fd, const char *kname, struct shmring *const *in, uint32_t
 /* Unhook the ports (before they are detached) and free; NULL is fine. */
 void smr_lin_close(struct smr_lin *l);
 
+/* The journal, for the kernel's metrics (journal.h). */
+struct smr_jnl *smr_lin_journal(struct smr_lin *l);
 int     smr_lin_checkpoint(struct smr_lin *l, const void *state, size_t len);
 ssize_t smr_lin_restore(const struct smr_lin *l, void *state, size_t cap);
 /* For the kernel block: 1 if this start restored a checkpoint, its

@@ -33,6 +33,8 @@ struct shmring {
 	uint64_t  held_hdr;   /* ... and its value, released by smr_publish */
 	uint64_t  want;       /* producer: bytes a blocked reserve waits for */
 	uint64_t  want_tail;  /* producer: position shmring_wait_released waits for */
+	uint64_t  ahead;      /* consumer: read-ahead cursor (shmring_peek_ahead); waits
+				 look there when it is past pos */
 	int       held;
 	int       closed;     /* this end called shmring_close */
 	/* A kernel's port with a journal (lineage.c), NULL for plain rings.
@@ -117,6 +119,8 @@ int  smr_publish(struct shmring *r);
 int  smr_producer_resume(struct shmring *r, uint64_t tail);
 int  smr_take_position(struct shmring *r, uint64_t *tail);
 void smr_count_redelivered(struct shmring *r, uint64_t tail);
+int  smr_walk_records(const struct shmring *r, uint64_t from, uint64_t to, uint64_t *msgs,
+		      uint64_t *bytes);
 int  smr_consumer_ready(struct shmring *r);
 
 #endif

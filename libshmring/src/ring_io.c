@@ -273,8 +273,10 @@ int shmring_send(struct shmring *r, const void *buf, size_t len, int timeout_ms)
 
 int smr_consumer_ready(struct shmring *r)
 {
-	/* C1 */
-	if (smr_load_acquire(hdr_at(r, r->pos)) != 0)
+	/* C1, at the read-ahead cursor when one is past our position: what a
+	 * consumer holding a window waits for is the message after it. */
+	uint64_t at = (int64_t)(r->ahead - r->pos) > 0 ? r->ahead : r->pos;
+	if (smr_load_acquire(hdr_at(r, at)) != 0)
 		return 1;
 	/* Acquire: pairs with the producer's release of `closed`, which comes
 	 * after its last header release. */
@@ -365,6 +367,117 @@ int shmring_release(struct shmring *r)
 	if (++r->pending >= r->batch)
 		return smr_publish(r);
 	return 0;
+}
+
+/* ---- read-ahead ---------------------------------------------------------- */
+
+/*
+ * Count the records in [from, to): 0 with *msgs and *bytes set when `to` is
+ * a record boundary reached by valid records within a ring's reach of
+ * from, else -EINVAL. Everything comes from shared memory: each step is
+ * checked, as peek checks it. For release_to and a restarted kernel's skip
+ * of what its checkpoint covers (lineage.c).
+ */
+int smr_walk_records(const struct shmring *r, uint64_t from, uint64_t to, uint64_t *msgs,
+		     uint64_t *bytes)
+{
+	if (to - from > r->cap || (to & 7u) || (from & 7u))
+		return -EINVAL;
+	uint64_t pos = from, n = 0, b = 0;
+	while (pos != to) {
+		uint64_t off = pos & r->mask;
+		/* Acquire, as peek's C1: the header was committed before. */
+		uint64_t h = smr_load_acquire(hdr_at(r, pos));
+		uint32_t len = (uint32_t)h, type = (uint32_t)(h >> 32);
+		uint64_t step;
+		if (type == SHMRING_REC_MSG && len && len <= r->max_msg &&
+		    off + smr_rec_size(len) <= r->cap) {
+			step = smr_rec_size(len);
+			n++;
+			b += len;
+		} else if (type == SHMRING_REC_PAD && (uint64_t)len + SHMRING_REC_HDR == r->cap - off) {
+			step = r->cap - off;
+		} else {
+			return -EINVAL;
+		}
+		if (to - pos < step)
+			return -EINVAL;
+		pos += step;
+	}
+	*msgs = n;
+	*bytes = b;
+	return 0;
+}
+
+/* Nothing at the cursor: end of stream (0), -EAGAIN, or wait (1: look again). */
+static COLD int ahead_slow(struct shmring *r, uint64_t cursor, int timeout_ms)
+{
+	if (r->pending)
+		smr_publish(r);
+	if (smr_load_acquire(&r->peer->closed))
+		return smr_load_acquire(hdr_at(r, cursor)) != 0 ? 1 : 0;
+	smr_counter_add(&r->my_ctr->stalls, 1);
+	if (timeout_ms == 0)
+		return -EAGAIN;
+	r->ahead = cursor; /* smr_consumer_ready looks there */
+	int rc = smr_wait(r, timeout_ms, smr_consumer_ready);
+	return rc < 0 ? rc : 1;
+}
+
+int shmring_peek_ahead(struct shmring *r, uint64_t *cursor, uint64_t *at, const void **buf,
+		       size_t *len, int timeout_ms)
+{
+	if (r->role != SHMRING_ROLE_CONSUMER)
+		return -EBADF;
+	uint64_t c = (int64_t)(*cursor - r->pos) < 0 ? r->pos : *cursor;
+	if (c - r->pos > r->cap || (c & 7u))
+		return -EINVAL; /* not a position of this ring's window */
+	for (;;) {
+		uint64_t off = c & r->mask;
+		uint64_t h = smr_load_acquire(hdr_at(r, c)); /* C1 */
+		if (h == 0) {
+			int rc = ahead_slow(r, c, timeout_ms);
+			if (rc <= 0)
+				return rc;
+			continue;
+		}
+		uint32_t n = (uint32_t)h, type = (uint32_t)(h >> 32);
+		uint64_t rec = smr_rec_size(n);
+		if (type == SHMRING_REC_MSG && n != 0 && n <= r->max_msg && off + rec <= r->cap) {
+			/* Relaxed, as peek's: for a successor's redelivery count. */
+			if (c + rec > smr_load_relaxed(&r->my_ctr->peeked))
+				smr_store_relaxed(&r->my_ctr->peeked, c + rec);
+			if (at)
+				*at = c;
+			*cursor = c + rec;
+			r->ahead = c + rec; /* a kernel's wait now waits for the next */
+			*buf = r->data + off + SHMRING_REC_HDR;
+			*len = n;
+			return (int)n;
+		}
+		if (type != SHMRING_REC_PAD || (uint64_t)n + SHMRING_REC_HDR != r->cap - off ||
+		    r->cap - off > r->cap / 2)
+			return corrupt(r, off, type, n);
+		c += r->cap - off;
+	}
+}
+
+int shmring_release_to(struct shmring *r, uint64_t pos)
+{
+	if (r->role != SHMRING_ROLE_CONSUMER)
+		return -EBADF;
+	uint64_t msgs, bytes;
+	if (smr_walk_records(r, r->pos, pos, &msgs, &bytes) < 0)
+		return -EINVAL;
+	if (pos == r->pos)
+		return 0;
+	r->pos = pos;
+	r->cur_rec = 0;
+	r->msgs += msgs;
+	r->bytes += bytes;
+	if (r->lin && r->lin->hot->staged)
+		smr_lin_released(r);
+	return smr_publish(r); /* one publication for the whole window */
 }
 
 ssize_t shmring_recv(struct shmring *r, void *buf, size_t cap, int timeout_ms)

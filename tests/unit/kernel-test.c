@@ -32,6 +32,7 @@
 #include <shmring/io.h>
 #include <shmring/shmring.h>
 #include "control.h"
+#include "journal.h"
 #include "../common/test-util.h"
 
 /* Kernel 0 "k" is the one under test; kernel 1 "peer" is the other end of
@@ -181,6 +182,75 @@ static void attach_rejects_foreign_or_corrupt_segment(void **s)
 	env_for(&f, 0);
 	memset(smr_ctl_rings(f.ctl)[0].to_port, 'x', SHMRING_CTL_NAME);
 	assert_int_equal(shmring_kernel_attach(&k), -EPROTO);
+	teardown_fixture(&f);
+}
+
+/* Kernel k's metrics live in its journal: a restart finds them again, and
+ * a reader (shmring-stat) sees them through a read-only mapping. */
+static void metrics_survive_a_restart_and_are_read_back(void **s)
+{
+	(void)s;
+	struct fixture f;
+	struct shmring_kernel *k;
+	build(&f, SMR_TOPO_ACTIVE);
+	int jfd = smr_jnl_create("test", "k", 2, 1);
+	assert_true(jfd >= 0);
+	smr_ctl_kernels(f.ctl)[0].journal_fd = dup(jfd); /* the kernel closes it */
+	assert_int_equal(shmring_kernel_attach(&k), 0);
+	int acked = shmring_kernel_metric(k, "acked");
+	int reconnects = shmring_kernel_metric(k, "reconnects");
+	assert_true(acked >= 0 && reconnects >= 0 && acked != reconnects);
+	assert_int_equal(shmring_kernel_metric(k, "acked"), acked);
+	assert_int_equal(shmring_kernel_metric(k, "Bad-Name"), -EINVAL);
+	assert_int_equal(shmring_kernel_metric(k, ""), -EINVAL);
+	assert_int_equal(shmring_kernel_metric(k, "a_name_longer_than_23_ch"), -EINVAL);
+	shmring_kernel_metric_set(k, acked, 40);
+	shmring_kernel_metric_add(k, acked, 2);
+	shmring_kernel_metric_add(k, reconnects, 1);
+	shmring_kernel_metric_add(k, 99, 1); /* ignored */
+	shmring_kernel_metric_set(k, -1, 1);  /* ignored */
+	assert_int_equal(shmring_kernel_set_note(k, "remote b tcp://10.77.0.2:7701"), 0);
+	for (int i = 2; i < SHMRING_KERNEL_METRICS; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "m%d", i);
+		assert_true(shmring_kernel_metric(k, name) >= 0);
+	}
+	assert_int_equal(shmring_kernel_metric(k, "one_too_many"), -ENOSPC);
+	/* a stop: the ports are left open; the restarted kernel finds its own */
+	atomic_store(&smr_ctl_kernels(f.ctl)[0].stop, 1u);
+	assert_int_equal(shmring_kernel_detach(k), 0);
+	atomic_store(&smr_ctl_kernels(f.ctl)[0].stop, 0u);
+	for (int r = 0; r < 3; r++) /* what the supervisor hands a restarted kernel */
+		smr_ctl_rings(f.ctl)[r].fd = dup(shmring_fd(f.ring[r]));
+	smr_ctl_kernels(f.ctl)[0].journal_fd = dup(jfd);
+	env_for(&f, 0);
+	assert_int_equal(shmring_kernel_attach(&k), 0);
+	assert_int_equal(shmring_kernel_metric(k, "acked"), acked);
+	shmring_kernel_metric_add(k, acked, 1);
+	/* the reader's view */
+	struct smr_jnl j;
+	char why[160], name[SHMRING_JNL_METRIC_NAME], note[SHMRING_JNL_NOTE];
+	uint64_t v;
+	assert_int_equal(smr_jnl_observe(jfd, &j, why, sizeof(why)), 0);
+	assert_int_equal(smr_jnl_metric_get(&j, (unsigned)acked, name, &v), 1);
+	assert_string_equal(name, "acked");
+	assert_int_equal(v, 43);
+	assert_int_equal(smr_jnl_metric_get(&j, (unsigned)reconnects, name, &v), 1);
+	assert_int_equal(v, 1);
+	smr_jnl_note_get(&j, note);
+	assert_string_equal(note, "remote b tcp://10.77.0.2:7701");
+	/* a corrupt name (unterminated) reads as a free slot, not garbage */
+	struct smr_jnl w;
+	assert_int_equal(smr_jnl_attach(jfd, 2, 1, &w, why, sizeof(why)), 0);
+	memset(w.metrics->m[reconnects].name, 'x', SHMRING_JNL_METRIC_NAME);
+	memset(w.metrics->note, 'y', SHMRING_JNL_NOTE);
+	assert_int_equal(smr_jnl_metric_get(&j, (unsigned)reconnects, name, &v), 0);
+	smr_jnl_note_get(&j, note);
+	assert_string_equal(note, "");
+	smr_jnl_detach(&w);
+	smr_jnl_detach(&j);
+	assert_int_equal(shmring_kernel_detach(k), 0);
+	close(jfd);
 	teardown_fixture(&f);
 }
 
@@ -1014,6 +1084,7 @@ int main(void)
 		cmocka_unit_test(attach_rejects_malformed_environment),
 		cmocka_unit_test(attach_rejects_foreign_or_corrupt_segment),
 		cmocka_unit_test(ports_are_found_by_name_and_in_order),
+		cmocka_unit_test(metrics_survive_a_restart_and_are_read_back),
 		cmocka_unit_test(attach_returns_only_once_the_topology_is_active),
 		cmocka_unit_test(wait_wakes_on_any_input_and_on_stop),
 		cmocka_unit_test(finished_kernel_closes_its_ports_on_detach),

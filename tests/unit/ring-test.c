@@ -1049,6 +1049,127 @@ static void message_peeked_by_crashed_consumer_is_delivered_again(void **s)
 	shmring_detach(owner);
 }
 
+/* ---- read-ahead ---- */
+
+static int send_later(void *arg)
+{
+	tu_sleep_ms(100);
+	return shmring_send(arg, "late", 4, 0) == 0 ? 0 : 1;
+}
+
+static void read_ahead_keeps_a_window_until_release_to(void **s)
+{
+	(void)s;
+	struct tu_pair p;
+	pair_open(&p, 4096);
+	/* 600-byte messages (608 in the ring): six fill it; the seventh,
+	 * sent once two are released, wraps behind a pad */
+	char m[600], seen[8];
+	for (int i = 0; i < 6; i++) {
+		memset(m, 'a' + i, sizeof(m));
+		assert_int_equal(shmring_send(p.prod, m, sizeof(m), 0), 0);
+	}
+	assert_int_equal(shmring_send(p.prod, m, sizeof(m), 0), -EAGAIN);
+	uint64_t cur = 0, at, starts[8], ends[8];
+	const void *b;
+	size_t len;
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(shmring_peek_ahead(p.cons, &cur, &at, &b, &len, 0), 600);
+		seen[i] = *(const char *)b;
+		starts[i] = at;
+		ends[i] = cur;
+		assert_true(i == 0 || at >= ends[i - 1]);
+	}
+	assert_memory_equal(seen, "abcdef", 6);
+	assert_int_equal(shmring_peek_ahead(p.cons, &cur, &at, &b, &len, 0), -EAGAIN);
+	/* nothing released yet: the ring is full from the producer's side */
+	struct shmring_stats st;
+	assert_int_equal(shmring_stats(p.owner, &st), 0);
+	assert_int_equal(st.msgs_out, 0);
+	/* a position inside a record, or past the window, is refused */
+	assert_int_equal(shmring_release_to(p.cons, starts[1] + 8), -EINVAL);
+	assert_int_equal(shmring_release_to(p.cons, ends[5] + 4096), -EINVAL);
+	assert_int_equal(shmring_release_to(p.cons, starts[0]), 0); /* nothing */
+	assert_int_equal(shmring_release_to(p.cons, ends[1]), 0);
+	assert_int_equal(shmring_stats(p.owner, &st), 0);
+	assert_int_equal(st.msgs_out, 2);
+	assert_int_equal(st.bytes_out, 1200);
+	assert_int_equal(shmring_position(p.cons), ends[1]);
+	/* a cursor behind the position starts at it */
+	uint64_t again = 0;
+	assert_int_equal(shmring_peek_ahead(p.cons, &again, &at, &b, &len, 0), 600);
+	assert_int_equal(at, starts[2]);
+	assert_int_equal(*(const char *)b, 'c');
+	/* a seventh wraps: read ahead across the pad */
+	memset(m, 'g', sizeof(m));
+	assert_int_equal(shmring_send(p.prod, m, sizeof(m), 0), 0);
+	assert_int_equal(shmring_peek_ahead(p.cons, &cur, &at, &b, &len, 0), 600);
+	assert_int_equal(*(const char *)b, 'g');
+	assert_int_equal(at & 4095, 0); /* at the start of the data area */
+	assert_true(at > ends[5]);      /* the pad lies between */
+	/* the rest; then a blocking read-ahead is woken */
+	assert_int_equal(shmring_release_to(p.cons, cur), 0);
+	assert_int_equal(shmring_stats(p.owner, &st), 0);
+	assert_int_equal(st.msgs_out, 7);
+	pid_t pid = tu_fork(send_later, p.prod);
+	uint64_t t0 = tu_now_ms();
+	assert_int_equal(shmring_peek_ahead(p.cons, &cur, &at, &b, &len, 5000), 4);
+	assert_true(tu_now_ms() - t0 < 4000);
+	assert_memory_equal(b, "late", 4);
+	assert_int_equal(tu_reap(pid), 0);
+	/* end of stream after the window */
+	assert_int_equal(shmring_close(p.prod), 0);
+	assert_int_equal(shmring_peek_ahead(p.cons, &cur, &at, &b, &len, 0), 0);
+	assert_int_equal(shmring_release_to(p.cons, cur), 0);
+	assert_int_equal(shmring_peek(p.cons, &b, &len, 0), 0);
+	tu_pair_close(&p);
+}
+
+static int read_ahead_and_crash(void *arg)
+{
+	struct shmring *c;
+	if (shmring_attach(arg, SHMRING_ROLE_CONSUMER, &c) < 0)
+		return 1;
+	uint64_t cur = 0;
+	const void *b;
+	size_t len;
+	for (int i = 0; i < 3; i++)
+		if (shmring_peek_ahead(c, &cur, NULL, &b, &len, 0) != 5)
+			return 2;
+	/* the first is released; two are held in the window */
+	uint64_t one = 0;
+	shmring_peek_ahead(c, &one, NULL, &b, &len, 0);
+	shmring_release_to(c, one);
+	raise(SIGKILL);
+	return 3;
+}
+
+static void window_of_a_crashed_consumer_is_delivered_again(void **s)
+{
+	(void)s;
+	struct shmring *owner, *p, *c;
+	char where[32], b[8];
+	assert_int_equal(shmring_create(NULL, NULL, &owner), 0);
+	snprintf(where, sizeof(where), "fd:%d", shmring_fd(owner));
+	assert_int_equal(shmring_attach(where, SHMRING_ROLE_PRODUCER, &p), 0);
+	assert_int_equal(shmring_send(p, "first", 5, 0), 0);
+	assert_int_equal(shmring_send(p, "secnd", 5, 0), 0);
+	assert_int_equal(shmring_send(p, "third", 5, 0), 0);
+	assert_int_equal(tu_reap(tu_fork(read_ahead_and_crash, where)), 128 + SIGKILL);
+	assert_int_equal(shmring_attach(where, SHMRING_ROLE_CONSUMER, &c), 0);
+	struct shmring_stats st;
+	assert_int_equal(shmring_stats(owner, &st), 0);
+	assert_int_equal(st.msgs_out, 1);
+	assert_int_equal(st.redelivered, 2); /* the window, counted */
+	assert_int_equal(shmring_recv(c, b, sizeof(b), 0), 5);
+	assert_memory_equal(b, "secnd", 5);
+	assert_int_equal(shmring_recv(c, b, sizeof(b), 0), 5);
+	assert_memory_equal(b, "third", 5);
+	shmring_detach(c);
+	shmring_detach(p);
+	shmring_detach(owner);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1085,6 +1206,8 @@ int main(void)
 		cmocka_unit_test(dead_consumer_is_reported_to_blocked_producer),
 		cmocka_unit_test(sleeping_consumer_is_woken_by_another_process),
 		cmocka_unit_test(message_peeked_by_crashed_consumer_is_delivered_again),
+		cmocka_unit_test(read_ahead_keeps_a_window_until_release_to),
+		cmocka_unit_test(window_of_a_crashed_consumer_is_delivered_again),
 	};
 	return cmocka_run_group_tests_name("ring", tests, NULL, NULL);
 }

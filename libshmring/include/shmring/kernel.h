@@ -186,6 +186,24 @@ SHMRING_API int shmring_kernel_checkpoint(struct shmring_kernel *k, const void *
 SHMRING_API ssize_t shmring_kernel_restore(struct shmring_kernel *k, void *state, size_t cap);
 
 /*
+ * Metrics: named counters a kernel publishes for shmring-stat (table with
+ * --wide, --json, --prometheus) beside its rings' counters, e.g. a network
+ * bridge's messages acknowledged and reconnects. They live in the kernel's
+ * journal, so they survive a restart: registering the same name again gives
+ * the same counter, with its value. Up to SHMRING_KERNEL_METRICS, names
+ * [a-z0-9_]{1,23}. shmring_kernel_metric returns the counter's index (>= 0),
+ * -EINVAL (bad name), -ENOSPC (all taken), -ENOTSUP (no journal). set and
+ * add ignore a bad index. The note is one line of text shown with the
+ * kernel (at most 127 bytes kept), e.g. the remote end of a bridge.
+ */
+#define SHMRING_KERNEL_METRICS 16
+
+SHMRING_API int  shmring_kernel_metric(struct shmring_kernel *k, const char *name);
+SHMRING_API void shmring_kernel_metric_set(struct shmring_kernel *k, int index, uint64_t value);
+SHMRING_API void shmring_kernel_metric_add(struct shmring_kernel *k, int index, uint64_t delta);
+SHMRING_API int  shmring_kernel_set_note(struct shmring_kernel *k, const char *note);
+
+/*
  * Leave. If no stop was requested, the kernel has finished its stream: every
  * output is closed (its consumer reads end of stream after the last message)
  * and every input too, and the supervisor will not restart it. After a stop

@@ -118,6 +118,25 @@ SHMRING_API int shmring_commit(struct shmring *ring, size_t len);
 SHMRING_API int shmring_peek(struct shmring *ring, const void **buf, size_t *len, int timeout_ms);
 SHMRING_API int shmring_release(struct shmring *ring);
 
+/*
+ * Consumer, read-ahead: look at messages past the next one without
+ * releasing anything, e.g. to keep a window of messages sent over a network
+ * until the far end acknowledges them (a message leaves the ring only once
+ * it is safe elsewhere; a consumer that dies before redelivers them all).
+ * *cursor is a position (shmring_position); one before this end's position
+ * (0 included) starts at it. peek_ahead returns the message at *cursor like
+ * peek (its length, 0 at end of stream, -EAGAIN / -ETIMEDOUT, -EBADMSG,
+ * -EOWNERDEAD, -ECANCELED), with *cursor moved past it and *at (may be NULL)
+ * set to the message's own position; the buffer stays valid until it is
+ * released. release_to releases every message before pos, a position a
+ * peek_ahead returned in *cursor (or this end's position: nothing); 0,
+ * -EINVAL for any other pos. Do not mix with peek/release between a
+ * peek_ahead and the release_to that covers it.
+ */
+SHMRING_API int shmring_peek_ahead(struct shmring *ring, uint64_t *cursor, uint64_t *at,
+				   const void **buf, size_t *len, int timeout_ms);
+SHMRING_API int shmring_release_to(struct shmring *ring, uint64_t pos);
+
 /* Copying wrappers. send: 0 or as reserve (-ECANCELED included). recv: the
  * message length, 0 at end of stream, -EMSGSIZE if cap is too small (the
  * message stays in the ring), or as peek (-ECANCELED included). */
