@@ -5,12 +5,20 @@
  * (64-bit FNV-1a over the byte stream, the same as `shmring-checksum --file
  * FILE` computes for a file, so a copy can be checked end to end).
  *
+ * Restarts (kernel.h, "Exactly once"): the sum so far, with the bytes and
+ * messages it covers, is the checkpoint, staged after a message is sent on
+ * and folded in and published with its release. A restarted checksum says
+ * "resumed after N bytes", gets the messages its predecessor had not
+ * released, and what it sends again for them is dropped as a re-send: the
+ * output is the input once, and the final line the sum of the whole stream.
+ *
  * Exit status (util.h): 78 for a usage or configuration error (bad
  * arguments, a missing port, a message larger than the output ring's
  * largest, a --file that cannot be opened), 1 for a failure a restart may
  * cure, 0 when finished or stopped.
  */
 #define _GNU_SOURCE
+#include <assert.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -26,6 +34,32 @@ static uint64_t fnv(uint64_t h, const unsigned char *p, size_t n)
 }
 
 #define FNV_INIT 0xcbf29ce484222325ull
+
+/* What a restart resumes from (k_restore). */
+struct sum_state {
+	uint64_t h;     /* FNV-1a of the bytes so far */
+	uint64_t bytes;
+	uint64_t msgs;
+};
+static_assert(sizeof(struct sum_state) == 24, "a fixed layout, no padding");
+
+/* Copy a message to out: 0, -ECANCELED on a stop, or -1 after one line. */
+static int pass_on(struct shmring *out, const void *m, size_t len)
+{
+	void *w;
+	int r = shmring_reserve(out, len, &w, -1);
+	if (r == -ECANCELED)
+		return r;
+	if (r == -EMSGSIZE)
+		k_config("a %zu-byte message does not fit the output ring (largest %zu): give the "
+			 "ring from \"out\" at least the capacity of the ring into \"in\"", len,
+			 shmring_max_message(out));
+	if (r < 0)
+		return fprintf(stderr, "reserve %zu: %s\n", len, strerror(-r)), -1;
+	memcpy(w, m, len);
+	shmring_commit(out, len);
+	return 0;
+}
 
 #define USAGE "shmring-checksum   (a kernel: run it with shmring-supervisor), or: shmring-checksum --file FILE"
 
@@ -55,7 +89,10 @@ int main(int argc, char **argv)
 		k_usage(USAGE, "unexpected argument '%s'", argv[1]);
 	struct shmring_kernel *k = k_attach();
 	struct shmring *in = k_port(k, "in"), *out = k_port(k, "out");
-	uint64_t h = FNV_INIT, bytes = 0, msgs = 0;
+	struct sum_state st = { FNV_INIT, 0, 0 };
+	if (k_restore(k, &st, sizeof(st)))
+		printf("resumed after %llu bytes in %llu messages\n", (unsigned long long)st.bytes,
+		       (unsigned long long)st.msgs);
 	for (;;) {
 		const void *m;
 		size_t len;
@@ -66,24 +103,19 @@ int main(int argc, char **argv)
 			break;
 		if (r < 0)
 			return 1; /* failed: ports left open (util.h) */
-		void *w;
-		r = shmring_reserve(out, len, &w, -1);
+		r = pass_on(out, m, len);
 		if (r == -ECANCELED)
 			return shmring_kernel_detach(k);
-		if (r == -EMSGSIZE)
-			k_config("a %zu-byte message does not fit the output ring (largest %zu): give the "
-				 "ring from \"out\" at least the capacity of the ring into \"in\"", len,
-				 shmring_max_message(out));
 		if (r < 0)
-			return fprintf(stderr, "reserve %zu: %s\n", len, strerror(-r)), 1;
-		memcpy(w, m, len);
-		shmring_commit(out, len);
-		h = fnv(h, m, len);
-		bytes += len;
-		msgs++;
+			return 1;
+		st.h = fnv(st.h, m, len);
+		st.bytes += len;
+		st.msgs++;
+		/* Covers this message: published with its release, both or neither. */
+		k_checkpoint(k, &st, sizeof(st));
 		shmring_release(in);
 	}
-	printf("fnv1a64 %016llx bytes %llu messages %llu\n", (unsigned long long)h,
-	       (unsigned long long)bytes, (unsigned long long)msgs);
+	printf("fnv1a64 %016llx bytes %llu messages %llu\n", (unsigned long long)st.h,
+	       (unsigned long long)st.bytes, (unsigned long long)st.msgs);
 	return shmring_kernel_detach(k);
 }

@@ -4,11 +4,18 @@
  * per chunk (--chunk, default 256 KiB), then finish (end of stream).
  *
  * Zero-copy: each chunk is read by io_uring straight into space reserved in
- * the ring, and committed with the length actually read (short reads are
- * fine: the next read starts where this one stopped). --direct opens the file
- * with O_DIRECT (no page cache); the ring's record payloads are not
- * block-aligned, so direct reads go through one aligned buffer and are
- * copied into the ring.
+ * the ring. A short read is continued into the same chunk, so every message
+ * but the last is exactly --chunk bytes: the messages depend on the file and
+ * --chunk alone. --direct opens the file with O_DIRECT (no page cache); the
+ * ring's record payloads are not block-aligned, so direct reads go through
+ * one aligned buffer and are copied into the ring.
+ *
+ * Restarts (kernel.h, "Exactly once"): after each message it checkpoints
+ * the offset to read next and the message count; a restarted source says
+ * "resumed at byte N" and reads on from there. A message its predecessor
+ * committed but had not checkpointed yet is read and sent again, identical
+ * (the messages depend on the file alone), and the library drops it as a
+ * re-send: the output holds the file once, whatever the kills.
  *
  * Exit status (util.h): 78 for a usage or configuration error (no FILE, a
  * file that cannot be opened, --chunk 0 or larger than the ring's largest
@@ -16,6 +23,7 @@
  * error, the consumer closed the ring), 0 when finished or stopped.
  */
 #define _GNU_SOURCE
+#include <assert.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -23,6 +31,93 @@
 #include "util.h"
 
 #define USAGE "shmring-file-source FILE [--chunk SIZE] [--direct]   (a kernel: run it with shmring-supervisor)"
+
+/* What a restart resumes from (k_restore). */
+struct source_state {
+	uint64_t off;  /* the next byte to read */
+	uint64_t msgs; /* messages sent before it */
+};
+static_assert(sizeof(struct source_state) == 16, "a fixed layout, no padding");
+
+/*
+ * Read len bytes at off into buf, fewer only at the end of the file: a short
+ * read is continued, so a restarted source cuts the file into the same
+ * messages as its predecessor. The bytes read, or -errno (-ECANCELED on a
+ * stop). Under O_DIRECT a read that stops inside a block can only be the
+ * file's end (and the next one would be misaligned).
+ */
+static int read_chunk(struct shmring_io *io, int fd, char *buf, size_t len, uint64_t off, int direct)
+{
+	size_t done = 0;
+	while (done < len) {
+		shmring_io_read(io, fd, buf + done, len - done, (int64_t)(off + done), 1);
+		int n = k_io_result(io, 1);
+		if (n == -EINTR || n == -EAGAIN)
+			continue; /* submit the rest again */
+		if (n < 0)
+			return n;
+		if (n == 0)
+			break; /* end of file */
+		done += (size_t)n;
+		if (direct && done % 4096)
+			break;
+	}
+	return (int)done; /* len <= 1 GiB (--chunk) */
+}
+
+/*
+ * Send the file from the checkpointed offset on, one chunk a message, each
+ * followed by its checkpoint. 0 at the end of the file or on a stop, 1
+ * after one line on a failure.
+ */
+static int stream(struct shmring_kernel *k, struct shmring *out, int fd, const char *path,
+		  uint64_t chunk, void *bounce)
+{
+	struct shmring_io *io = k_io(k);
+	int direct = bounce != NULL;
+	struct source_state st = { 0, 0 };
+	if (k_restore(k, &st, sizeof(st)))
+		printf("resumed at byte %llu (message %llu) of %s\n", (unsigned long long)st.off,
+		       (unsigned long long)st.msgs, path);
+	int rc = 0;
+	for (;;) {
+		void *buf;
+		int r = shmring_reserve(out, chunk, &buf, -1);
+		if (r == -ECANCELED)
+			break; /* stop */
+		if (r == -EPIPE) {
+			fprintf(stderr, "the consumer closed the ring after %llu bytes: stopping early\n",
+				(unsigned long long)st.off);
+			rc = 1;
+			break;
+		}
+		if (r < 0) {
+			fprintf(stderr, "reserve: %s\n", strerror(-r));
+			rc = 1;
+			break;
+		}
+		int n = read_chunk(io, fd, direct ? bounce : buf, chunk, st.off, direct);
+		if (n == -ECANCELED)
+			break;
+		if (n < 0) {
+			fprintf(stderr, "read '%s' at %llu: %s\n", path, (unsigned long long)st.off,
+				strerror(-n));
+			rc = 1;
+			break;
+		}
+		if (n == 0)
+			break; /* end of file: the reservation is simply not committed */
+		if (direct)
+			memcpy(buf, bounce, (size_t)n);
+		shmring_commit(out, (size_t)n);
+		st.off += (uint64_t)n;
+		st.msgs++;
+		k_checkpoint(k, &st, sizeof(st)); /* after the send: where to go on */
+	}
+	printf("read %llu bytes in %llu messages from %s\n", (unsigned long long)st.off,
+	       (unsigned long long)st.msgs, path);
+	return rc;
+}
 
 int main(int argc, char **argv)
 {
@@ -80,47 +175,7 @@ int main(int argc, char **argv)
 		close(fd);
 		return 1;
 	}
-	struct shmring_io *io = k_io(k);
-	uint64_t off = 0, msgs = 0;
-	int rc = 0;
-	for (;;) {
-		void *buf;
-		int r = shmring_reserve(out, chunk, &buf, -1);
-		if (r == -ECANCELED)
-			break; /* stop */
-		if (r == -EPIPE) {
-			fprintf(stderr, "the consumer closed the ring after %llu bytes: stopping early\n",
-				(unsigned long long)off);
-			rc = 1;
-			break;
-		}
-		if (r < 0) {
-			fprintf(stderr, "reserve: %s\n", strerror(-r));
-			rc = 1;
-			break;
-		}
-		int n;
-		do { /* EINTR / EAGAIN: submit the same read again */
-			shmring_io_read(io, fd, direct ? bounce : buf, chunk, (int64_t)off, 1);
-			n = k_io_result(io, 1);
-		} while (n == -EINTR || n == -EAGAIN);
-		if (n == -ECANCELED)
-			break;
-		if (n < 0) {
-			fprintf(stderr, "read '%s' at %llu: %s\n", path, (unsigned long long)off, strerror(-n));
-			rc = 1;
-			break;
-		}
-		if (n == 0)
-			break; /* end of file: the reservation is simply not committed */
-		if (direct)
-			memcpy(buf, bounce, (size_t)n);
-		shmring_commit(out, (size_t)n);
-		off += (uint64_t)n;
-		msgs++;
-	}
-	printf("read %llu bytes in %llu messages from %s\n", (unsigned long long)off,
-	       (unsigned long long)msgs, path);
+	int rc = stream(k, out, fd, path, chunk, bounce);
 	free(bounce);
 	close(fd);
 	if (rc)

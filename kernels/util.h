@@ -126,6 +126,37 @@ static inline struct shmring_io *k_io(struct shmring_kernel *k)
 	return io;
 }
 
+/*
+ * Checkpoints (kernel.h, "Exactly once"): a kernel keeps the state it needs
+ * to resume in a fixed layout of uint64_t fields. k_restore copies the
+ * state its predecessor published into *state: 1, or 0 on the first start
+ * (and under a supervisor that gave it no journal). A state of another size
+ * was written by another build of this kernel: a configuration error (78),
+ * since guessing its fields would corrupt the output.
+ */
+static inline int k_restore(struct shmring_kernel *k, void *state, size_t len)
+{
+	ssize_t n = shmring_kernel_restore(k, state, len);
+	if (n == 0)
+		return 0;
+	if (n != (ssize_t)len)
+		k_config("kernel '%s': its checkpoint is %s than the %zu bytes of this build's: "
+			 "another build of it wrote it; restart the whole topology",
+			 shmring_kernel_name(k), n > 0 ? "smaller" : "larger", len); /* -EMSGSIZE */
+	return 1;
+}
+
+/*
+ * Stage *state as the checkpoint: published with the next input release,
+ * at once when no input message is held (a source). The states here are a
+ * few words, far under SHMRING_CHECKPOINT_MAX, so the one error left is
+ * -ENOTSUP: no journal, and the kernel works on, at least once, as before.
+ */
+static inline void k_checkpoint(struct shmring_kernel *k, const void *state, size_t len)
+{
+	(void)shmring_kernel_checkpoint(k, state, len);
+}
+
 /* "65536", "64K", "64KiB", "1M" ... as bytes, 1 to `max`; anything else is
  * a usage error. */
 static inline uint64_t k_size(const char *s, const char *what, uint64_t max)

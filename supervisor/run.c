@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * shmring-supervisor run: create the control segment and the rings, start
- * every kernel bound to its cores, activate the topology when all are
- * ready, prefix their output, restart them by policy, stop cleanly.
+ * shmring-supervisor run: create the control segment, the rings and the
+ * kernels' journals, start every kernel bound to its cores, activate the
+ * topology when all are ready, prefix their output, restart them by policy,
+ * stop cleanly.
  *
  * One thread, one epoll loop over a signalfd (SIGCHLD, SIGINT, SIGTERM,
  * SIGHUP), an eventfd the kernels poke when their state changes, and the
  * stdout/stderr pipe of every kernel. Nothing here is named in /dev/shm: the
- * control segment and the rings are memfds, so they die with the last process
- * holding them, even when the supervisor is killed with SIGKILL (its kernels
- * get SIGKILL through PR_SET_PDEATHSIG).
+ * control segment, the rings and the kernels' journals are memfds, so they
+ * die with the last process holding them, even when the supervisor is killed
+ * with SIGKILL (its kernels get SIGKILL through PR_SET_PDEATHSIG).
  *
  * Launch is linear in the number of kernels: each kernel is started with
  * clone(CLONE_VM | CLONE_VFORK), which copies neither the supervisor's
@@ -62,6 +63,7 @@
 
 #include "control.h"
 #include "discover.h"
+#include "journal.h"
 #include "placement.h"
 #include "run.h"
 #include "supervise.h"
@@ -98,6 +100,7 @@ struct kproc {
 	char *env_ctl, *env_idx; /* the SHMRING_ strings behind envp */
 	size_t *rings;      /* the rings it uses (indices) */
 	size_t nrings;
+	uint32_t nin, nout; /* its inputs and outputs (its journal's shape) */
 	cpu_set_t cpus;
 	int bind;           /* cpus is set */
 };
@@ -113,6 +116,8 @@ struct sup {
 	size_t *order;
 	struct shmring **rings;
 	int *ring_fd;       /* each ring's descriptor */
+	int *jnl_fd;        /* each kernel's journal (journal.h), held for the
+				whole run so that it outlives every restart */
 	size_t *ring_of;    /* storage behind every kproc.rings */
 	struct smr_ctl_header *ctl;
 	struct smr_ctl_kernel *ck;
@@ -381,6 +386,9 @@ static int child_main(void *arg)
 	keep_fd(s->ev_fd);
 	for (size_t r = 0; r < k->nrings; r++)
 		keep_fd(s->ring_fd[k->rings[r]]);
+	/* Its own journal only: the others stay close-on-exec, so no kernel
+	 * can read or scribble on another's checkpoint. */
+	keep_fd(s->jnl_fd[a->i]);
 	/* Bound before exec: a CPU affinity mask survives execve. */
 	if (k->bind && sched_setaffinity(0, sizeof(k->cpus), &k->cpus) < 0) {
 		a->fail = errno | FAIL_BIND;
@@ -872,8 +880,10 @@ static int make_control(struct sup *s)
 	struct smr_ctl_header *h = c.h;
 	h->event_fd = s->ev_fd;
 	s->ck = smr_ctl_kernels(h);
-	for (size_t i = 0; i < t->nkernels; i++)
+	for (size_t i = 0; i < t->nkernels; i++) {
 		snprintf(s->ck[i].name, sizeof(s->ck[i].name), "%s", t->kernels[i].name);
+		s->ck[i].journal_fd = s->jnl_fd[i]; /* the number it inherits it under */
+	}
 	struct smr_ctl_ring *cr = smr_ctl_rings(h);
 	for (size_t r = 0; r < t->nrings; r++) {
 		const struct topo_ring *tr = &t->rings[r];
@@ -975,6 +985,52 @@ static int make_rings(struct sup *s, hwloc_topology_t hw)
 	return 0;
 }
 
+/* Kernel i's journal could not be made: one line, naming it and the fix. */
+static void say_journal_failed(const struct sup *s, size_t i, int rc)
+{
+	const struct topo_kernel *tk = &s->t->kernels[i];
+	const struct kproc *k = &s->k[i];
+	char size[32], lim[32];
+	snprintf(size, sizeof(size), "%zu bytes", smr_jnl_size(k->nin, k->nout));
+	if (rc == -EFBIG)
+		say("shmring-supervisor: kernel '%s' (%s:%d): cannot size its journal (%s): larger "
+		    "than the file size limit (ulimit -f: %s); raise `ulimit -f`", tk->name,
+		    s->t->file, tk->line, size, fsize_limit(lim, sizeof(lim)));
+	else if (rc == -EMFILE || rc == -ENFILE)
+		say("shmring-supervisor: kernel '%s' (%s:%d): cannot create its journal: %s; raise "
+		    "`ulimit -n`", tk->name, s->t->file, tk->line, strerror(-rc));
+	else if (rc == -ENOMEM || rc == -ENOSPC)
+		say("shmring-supervisor: kernel '%s' (%s:%d): cannot get its journal's %s of memory: "
+		    "%s; free memory", tk->name, s->t->file, tk->line, size, strerror(-rc));
+	else
+		say("shmring-supervisor: kernel '%s' (%s:%d): cannot create its journal (%u inputs, "
+		    "%u outputs): %s", tk->name, s->t->file, tk->line, k->nin, k->nout,
+		    strerror(-rc));
+}
+
+/*
+ * One journal per kernel (journal.h: its checkpoint and what its outputs
+ * hold of each input), shaped by its ports. Made after the rings, so that
+ * a limit both exceed names the ring, the bigger and likelier culprit.
+ */
+static int make_journals(struct sup *s)
+{
+	const struct topology *t = s->t;
+	for (size_t r = 0; r < t->nrings; r++) {
+		s->k[t->rings[r].to_kernel].nin++;
+		s->k[t->rings[r].from_kernel].nout++;
+	}
+	for (size_t i = 0; i < t->nkernels; i++) {
+		int fd = smr_jnl_create(t->name, t->kernels[i].name, s->k[i].nin, s->k[i].nout);
+		if (fd < 0) {
+			say_journal_failed(s, i, fd);
+			return fd;
+		}
+		s->jnl_fd[i] = fd;
+	}
+	return 0;
+}
+
 static char **build_argv(const struct topo_kernel *tk, const char *path)
 {
 	char **argv = calloc(tk->nargs + 2, sizeof(char *));
@@ -1025,8 +1081,11 @@ static char **build_envp(char **extra, size_t nextra)
 	return envp;
 }
 
-static void summary(struct sup *s, int code)
+/* Per ring with something to say, then per kernel that resumed from a
+ * checkpoint (supervise.c words both). */
+static void summary_counts(struct sup *s)
 {
+	char line[1024];
 	for (size_t r = 0; r < s->t->nrings; r++) {
 		struct shmring_stats st;
 		char label[RING_LABEL];
@@ -1040,23 +1099,26 @@ static void summary(struct sup *s, int code)
 				 atomic_load_explicit(&s->ck[tr->to_kernel].restarts,
 						      memory_order_relaxed);
 		struct sv_ring_counts c;
-		enum sv_counts how = sv_ring_counts(st.msgs_in, st.msgs_out, st.redelivered, st.fill,
-						    st.capacity, kills, &c);
+		enum sv_counts how = sv_ring_counts(&st, kills, &c);
 		ring_label(s, r, label, sizeof(label));
-		if (how == SV_COUNTS_CORRUPT)
-			say("shmring-supervisor: ring %s: counters unreadable (ring corrupt?)", label);
-		else if (how == SV_COUNTS_LAG)
-			say("shmring-supervisor: ring %s: %llu messages, %llu redelivered (consumer "
-			    "taken over); the producer's count lags by %llu (it was killed between a "
-			    "commit and its count); %s", label, (unsigned long long)c.messages,
-			    (unsigned long long)c.redelivered, (unsigned long long)c.lag,
-			    st.fill ? "some left in the ring, never consumed" : "nothing left in the ring");
-		else if (c.redelivered || c.left)
-			say("shmring-supervisor: ring %s: %llu messages, %llu redelivered "
-			    "(consumer taken over), %llu never consumed", label,
-			    (unsigned long long)c.messages, (unsigned long long)c.redelivered,
-			    (unsigned long long)c.left);
+		if (sv_ring_line(line, sizeof(line), label, how, &c, st.fill != 0))
+			say("shmring-supervisor: %s", line);
 	}
+	for (size_t i = 0; i < s->t->nkernels; i++) {
+		/* Relaxed: written by the kernel at its attach, read for
+		 * display once every kernel has exited. */
+		const struct smr_ctl_kernel *ck = &s->ck[i];
+		if (sv_resume_line(line, sizeof(line), s->t->kernels[i].name,
+				   atomic_load_explicit(&ck->resumes, memory_order_relaxed),
+				   atomic_load_explicit(&ck->resumed_gen, memory_order_relaxed),
+				   atomic_load_explicit(&ck->skipped, memory_order_relaxed)))
+			say("shmring-supervisor: %s", line);
+	}
+}
+
+static void summary(struct sup *s, int code)
+{
+	summary_counts(s);
 	static const char *const how[] = {
 		[RUN_OK] = "finished", [RUN_FAILED] = "ended with a failed kernel",
 		[RUN_INTENSITY] = "stopped: restart intensity reached",
@@ -1068,16 +1130,17 @@ static void summary(struct sup *s, int code)
 	    (double)(now_ns() - s->t0) / 1e9, s->restarts);
 }
 
-/* Enough descriptors for 2 pipes per kernel and 1 per ring: raise the soft
- * limit toward the hard one (kernels get the old soft limit back). */
+/* Enough descriptors for 2 pipes and a journal per kernel (and a pipe pair
+ * more while one starts) and 1 per ring: raise the soft limit toward the
+ * hard one (kernels get the old soft limit back). */
 static int raise_nofile(struct sup *s)
 {
-	rlim_t need = 3 * (rlim_t)s->t->nkernels + (rlim_t)s->t->nrings + 64;
+	rlim_t need = 4 * (rlim_t)s->t->nkernels + (rlim_t)s->t->nrings + 64;
 	if (getrlimit(RLIMIT_NOFILE, &s->nofile) < 0 || s->nofile.rlim_cur == RLIM_INFINITY ||
 	    s->nofile.rlim_cur >= need)
 		return 0;
 	if (s->nofile.rlim_max != RLIM_INFINITY && s->nofile.rlim_max < need) {
-		say("shmring-supervisor: '%s' needs about %llu open descriptors (2 per kernel, 1 per "
+		say("shmring-supervisor: '%s' needs about %llu open descriptors (3 per kernel, 1 per "
 		    "ring), more than the hard limit allows (ulimit -Hn: %llu): raise it, or split "
 		    "the topology", s->t->name, (unsigned long long)need,
 		    (unsigned long long)s->nofile.rlim_max);
@@ -1182,7 +1245,8 @@ static int setup(struct sup *s, hwloc_topology_t hw, const char *workdir)
 	s->order = calloc(n ? n : 1, sizeof(size_t));
 	s->rings = calloc(t->nrings ? t->nrings : 1, sizeof(struct shmring *));
 	s->ring_fd = calloc(t->nrings ? t->nrings : 1, sizeof(int));
-	if (!s->paths || !s->k || !s->order || !s->rings || !s->ring_fd ||
+	s->jnl_fd = calloc(n ? n : 1, sizeof(int));
+	if (!s->paths || !s->k || !s->order || !s->rings || !s->ring_fd || !s->jnl_fd ||
 	    sv_intensity_init(&s->intensity, t->intensity, t->period_ms * 1000000ull) < 0 ||
 	    topo_graph_order(t, s->order) < 0) {
 		say("shmring-supervisor: out of memory");
@@ -1191,6 +1255,7 @@ static int setup(struct sup *s, hwloc_topology_t hw, const char *workdir)
 	for (size_t i = 0; i < n; i++) {
 		s->k[i].out.fd = s->k[i].err.fd = -1;
 		s->k[i].state = SV_ST_DOWN;
+		s->jnl_fd[i] = -1;
 	}
 	s->nstate[SV_ST_DOWN] = n;
 	int npus = hwloc_get_nbobjs_by_type(hw, HWLOC_OBJ_PU);
@@ -1254,10 +1319,11 @@ static int setup(struct sup *s, hwloc_topology_t hw, const char *workdir)
 		return RUN_SYSTEM;
 	}
 	signal(SIGPIPE, SIG_IGN); /* a closed stdout must not kill the supervisor */
-	/* Under `ulimit -f`, sizing a ring past the limit must fail with EFBIG
-	 * (and be reported), not kill the supervisor with SIGXFSZ. */
+	/* Under `ulimit -f`, sizing a ring or a journal past the limit must
+	 * fail with EFBIG (and be reported), not kill the supervisor with
+	 * SIGXFSZ. */
 	signal(SIGXFSZ, SIG_IGN);
-	if (make_rings(s, hw) < 0)
+	if (make_rings(s, hw) < 0 || make_journals(s) < 0)
 		return RUN_SYSTEM;
 	if ((rc = make_control(s)) < 0) {
 		char lim[32];
@@ -1389,6 +1455,8 @@ static void teardown(struct sup *s)
 			close(k->out.fd);
 		if (k->err.fd >= 0)
 			close(k->err.fd);
+		if (s->jnl_fd && s->jnl_fd[i] >= 0)
+			close(s->jnl_fd[i]);
 	}
 	for (size_t i = 0; s->paths && i < s->t->nkernels; i++)
 		free(s->paths[i]);
@@ -1398,6 +1466,7 @@ static void teardown(struct sup *s)
 	free(s->order);
 	free(s->rings);
 	free(s->ring_fd);
+	free(s->jnl_fd);
 	free(s->ring_of);
 	sv_intensity_free(&s->intensity);
 	topo_plan_free(s->plan);

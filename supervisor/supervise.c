@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Restart decisions and the kernel lifecycle table: see supervise.h. */
+/* Restart decisions, the kernel lifecycle table and the end-of-run summary's
+ * counts and words: see supervise.h. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 
@@ -224,11 +226,11 @@ uint64_t sv_ready_deadline_ms(uint64_t ready_ms, size_t nkernels)
 	return SV_READY_BASE_MS + (uint64_t)SV_READY_MS_PER_KERNEL * nkernels;
 }
 
-enum sv_counts sv_ring_counts(uint64_t msgs_in, uint64_t msgs_out, uint64_t redelivered,
-			      uint64_t fill_bytes, uint64_t capacity, unsigned kills,
+enum sv_counts sv_ring_counts(const struct shmring_stats *st, unsigned kills,
 			      struct sv_ring_counts *out)
 {
 	*out = (struct sv_ring_counts){ 0 };
+	uint64_t in = st->msgs_in, outs = st->msgs_out, capacity = st->capacity;
 	/* A record takes at least 16 bytes (8-byte header, 8-aligned payload
 	 * of at least 1), so a ring holds at most capacity / 16 messages: the
 	 * most one batch can be, so the most one kill can leave uncounted.
@@ -236,23 +238,78 @@ enum sv_counts sv_ring_counts(uint64_t msgs_in, uint64_t msgs_out, uint64_t rede
 	 * the ring. capacity / 8 per kill, plus one ringful, is generous. */
 	uint64_t per = capacity / 8 ? capacity / 8 : 1;
 	uint64_t slack = per * ((uint64_t)kills + 1);
-	if (msgs_in > SV_COUNTS_MAX || msgs_out > SV_COUNTS_MAX || redelivered > SV_COUNTS_MAX ||
-	    fill_bytes > capacity || slack > SV_COUNTS_MAX)
+	if (in > SV_COUNTS_MAX || outs > SV_COUNTS_MAX || st->redelivered > SV_COUNTS_MAX ||
+	    st->suppressed > SV_COUNTS_MAX || st->skipped > SV_COUNTS_MAX ||
+	    st->fill > capacity || slack > SV_COUNTS_MAX)
 		return SV_COUNTS_CORRUPT;
-	if (msgs_out > msgs_in) {
-		if (msgs_out - msgs_in > slack)
-			return SV_COUNTS_CORRUPT;
-		out->messages = msgs_out;
-		out->redelivered = redelivered;
-		out->lag = msgs_out - msgs_in;
+	if ((outs > in ? outs - in : in - outs) > slack)
+		return SV_COUNTS_CORRUPT;
+	out->redelivered = st->redelivered;
+	out->suppressed = st->suppressed;
+	out->skipped = st->skipped;
+	if (outs > in) {
+		out->messages = outs;
+		out->lag = outs - in;
 		return SV_COUNTS_LAG;
 	}
-	if (msgs_in - msgs_out > slack)
-		return SV_COUNTS_CORRUPT;
-	out->messages = msgs_in;
-	out->redelivered = redelivered;
+	out->messages = in;
 	/* An empty ring left nothing unconsumed: a difference then is the
 	 * consumer's count lagging (killed between a release and its count). */
-	out->left = fill_bytes ? msgs_in - msgs_out : 0;
+	out->left = st->fill ? in - outs : 0;
 	return SV_COUNTS_OK;
+}
+
+/* snprintf's length, never past what buf holds. */
+static size_t fitted(int n, size_t cap)
+{
+	if (n < 0 || cap == 0)
+		return 0;
+	return (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
+size_t sv_ring_line(char *buf, size_t cap, const char *label, enum sv_counts how,
+		    const struct sv_ring_counts *c, int nonempty)
+{
+	if (cap)
+		buf[0] = '\0';
+	if (how == SV_COUNTS_CORRUPT)
+		return fitted(snprintf(buf, cap, "ring %s: counters unreadable (ring corrupt?)", label),
+			      cap);
+	if (how == SV_COUNTS_OK && !c->redelivered && !c->left && !c->suppressed && !c->skipped)
+		return 0;
+	/* What the exactly-once machinery did, only when it did something:
+	 * a run without restarts reads as before. */
+	char sup[96] = "", skip[96] = "";
+	if (c->suppressed)
+		snprintf(sup, sizeof(sup), ", %llu suppressed (restarted producer's duplicates)",
+			 (unsigned long long)c->suppressed);
+	if (c->skipped)
+		snprintf(skip, sizeof(skip), ", %llu skipped (covered by a checkpoint)",
+			 (unsigned long long)c->skipped);
+	if (how == SV_COUNTS_LAG)
+		return fitted(snprintf(buf, cap, "ring %s: %llu messages, %llu redelivered (consumer "
+				       "taken over)%s%s; the producer's count lags by %llu (it was "
+				       "killed between a commit and its count); %s", label,
+				       (unsigned long long)c->messages,
+				       (unsigned long long)c->redelivered, sup, skip,
+				       (unsigned long long)c->lag,
+				       nonempty ? "some left in the ring, never consumed"
+						: "nothing left in the ring"), cap);
+	return fitted(snprintf(buf, cap, "ring %s: %llu messages, %llu redelivered (consumer taken "
+			       "over)%s%s, %llu never consumed", label,
+			       (unsigned long long)c->messages, (unsigned long long)c->redelivered,
+			       sup, skip, (unsigned long long)c->left), cap);
+}
+
+size_t sv_resume_line(char *buf, size_t cap, const char *name, uint32_t resumes,
+		      uint64_t resumed_gen, uint64_t skipped)
+{
+	if (cap)
+		buf[0] = '\0';
+	if (!resumes)
+		return 0;
+	return fitted(snprintf(buf, cap, "kernel '%s': resumed from checkpoint %u time%s (last "
+			       "generation %llu), %llu input message%s skipped", name, resumes,
+			       resumes == 1 ? "" : "s", (unsigned long long)resumed_gen,
+			       (unsigned long long)skipped, skipped == 1 ? "" : "s"), cap);
 }

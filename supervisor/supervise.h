@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <shmring/ring.h>
+
 #include "topology.h"
 
 enum sv_exit {
@@ -142,7 +144,11 @@ enum sv_counts {
 };
 struct sv_ring_counts {
 	uint64_t messages;    /* committed, as well as the counters tell */
-	uint64_t redelivered;
+	uint64_t redelivered; /* handed again to a consumer that took over */
+	uint64_t suppressed;  /* a restarted producer's sends for input already
+				 answered, dropped (exactly once, kernel.h) */
+	uint64_t skipped;     /* redelivered messages a restarted consumer's
+				 checkpoint covered, skipped */
 	uint64_t left;        /* messages never consumed (OK only; 0 when the
 				 ring is empty, whatever the counters say) */
 	uint64_t lag;         /* LAG: by how much the producer's count lags */
@@ -150,9 +156,25 @@ struct sv_ring_counts {
 /* Any counter above this is taken for a scribble (2^56: two years at 1e9
  * messages a second). */
 #define SV_COUNTS_MAX (1ull << 56)
-enum sv_counts sv_ring_counts(uint64_t msgs_in, uint64_t msgs_out, uint64_t redelivered,
-			      uint64_t fill_bytes, uint64_t capacity, unsigned kills,
+enum sv_counts sv_ring_counts(const struct shmring_stats *st, unsigned kills,
 			      struct sv_ring_counts *out);
+
+/*
+ * The summary's line for ring `label` (its ends, "gen.out -> double.in"),
+ * without the program's prefix, into buf: its length, or 0 when the ring
+ * has nothing to say (every message consumed once, no restart left a
+ * trace). nonempty: the ring holds bytes now.
+ */
+size_t sv_ring_line(char *buf, size_t cap, const char *label, enum sv_counts how,
+		    const struct sv_ring_counts *c, int nonempty);
+
+/*
+ * The summary's line for kernel `name` from its control block's counters
+ * (written by the kernel at each attach that restored a checkpoint):
+ * its length, or 0 when it never resumed from one.
+ */
+size_t sv_resume_line(char *buf, size_t cap, const char *name, uint32_t resumes,
+		      uint64_t resumed_gen, uint64_t skipped);
 
 /*
  * Which kernels a restart of kernel `failed` takes down with it: sets

@@ -60,6 +60,10 @@ struct kernel_s {
 	uint32_t state, restarts;
 	uint64_t started_ns;
 	uint64_t cpu_ticks; /* utime + stime of pid */
+	/* Exactly once (kernel.h): starts that restored a checkpoint, the
+	 * generation the last one restored, input messages it covered. */
+	uint32_t resumes;
+	uint64_t resumed_gen, skipped;
 };
 
 struct ring_s {
@@ -124,6 +128,9 @@ static void kernel_from_ctl(struct kernel_s *k, const struct smr_ctl *c, uint32_
 	k->restarts = atomic_load_explicit(&ck->restarts, memory_order_relaxed);
 	k->started_ns = atomic_load_explicit(&ck->started_ns, memory_order_relaxed);
 	k->last_status = atomic_load_explicit(&ck->last_status, memory_order_relaxed);
+	k->resumes = atomic_load_explicit(&ck->resumes, memory_order_relaxed);
+	k->resumed_gen = atomic_load_explicit(&ck->resumed_gen, memory_order_relaxed);
+	k->skipped = atomic_load_explicit(&ck->skipped, memory_order_relaxed);
 	k->cpu_ticks = k->pid > 0 ? proc_cpu_ticks(k->pid) : 0;
 }
 
@@ -485,9 +492,10 @@ static void print_rings_wide(FILE *o, const struct sample *s, const struct sampl
 	for (size_t i = 0; i < s->nr; i++)
 		if ((int)strlen(s->r[i].label) > w)
 			w = (int)strlen(s->r[i].label);
-	fprintf(o, "%-*s %7s %7s %6s %6s %12s %6s %6s %8s %8s %9s %9s %13s %13s %7s %7s\n", w,
-		"RING", "PROD", "CONS", "CAP", "FILL", "HIGH(CACHED)", "MSG/S", "B/S", "MSGS IN",
-		"MSGS OUT", "FULL", "EMPTY", "SLEEPS P/C", "WAKES P/C", "REDELIV", "DROPPED");
+	fprintf(o, "%-*s %7s %7s %6s %6s %12s %6s %6s %8s %8s %9s %9s %13s %13s %7s %7s %7s %7s\n",
+		w, "RING", "PROD", "CONS", "CAP", "FILL", "HIGH(CACHED)", "MSG/S", "B/S", "MSGS IN",
+		"MSGS OUT", "FULL", "EMPTY", "SLEEPS P/C", "WAKES P/C", "REDELIV", "SUPPR", "SKIP",
+		"DROPPED");
 	for (size_t i = 0; i < s->nr; i++) {
 		const struct ring_s *r = &s->r[i];
 		if (!r->ok) {
@@ -514,12 +522,14 @@ static void print_rings_wide(FILE *o, const struct sample *s, const struct sampl
 		char pp[16], cp[16];
 		snprintf(pp, sizeof(pp), "%d", (int)st->producer_pid);
 		snprintf(cp, sizeof(cp), "%d", (int)st->consumer_pid);
-		fprintf(o, "%-*s %7s %7s %6s %6s %12s %6s %6s %8s %8s %9llu %9llu %13s %13s %7llu %7llu\n",
-			w, r->label, st->producer_closed ? "closed" : st->producer_pid ? pp : "-",
+		fprintf(o, "%-*s %7s %7s %6s %6s %12s %6s %6s %8s %8s %9llu %9llu %13s %13s %7llu %7llu "
+			"%7llu %7llu\n", w, r->label,
+			st->producer_closed ? "closed" : st->producer_pid ? pp : "-",
 			st->consumer_closed ? "closed" : st->consumer_pid ? cp : "-", cap, fill, high, m,
 			b, in, out, (unsigned long long)st->full_events,
 			(unsigned long long)st->empty_events, sl, wk,
-			(unsigned long long)st->redelivered, (unsigned long long)dropped(st));
+			(unsigned long long)st->redelivered, (unsigned long long)st->suppressed,
+			(unsigned long long)st->skipped, (unsigned long long)dropped(st));
 	}
 }
 
@@ -541,8 +551,8 @@ static void print_text(FILE *o, const struct sample *s, const struct sample *pre
 	for (size_t i = 0; wide && i < s->nk; i++)
 		if ((int)strlen(s->k[i].name) > w)
 			w = (int)strlen(s->k[i].name);
-	fprintf(o, "\n%-*s %8s %5s %-9s %8s %9s %6s\n", w, "KERNEL", "PID", "CORE", "STATE",
-		"RESTARTS", "UPTIME", "CPU%");
+	fprintf(o, "\n%-*s %8s %5s %-9s %8s %9s %6s%s\n", w, "KERNEL", "PID", "CORE", "STATE",
+		"RESTARTS", "UPTIME", "CPU%", wide ? "  RESUMES          GEN  SKIPPED" : "");
 	for (size_t i = 0; i < s->nk; i++) {
 		const struct kernel_s *k = &s->k[i];
 		char name[SHMRING_CTL_NAME], pid[16], core[16];
@@ -550,9 +560,13 @@ static void print_text(FILE *o, const struct sample *s, const struct sample *pre
 		snprintf(pid, sizeof(pid), "%d", k->pid);
 		snprintf(core, sizeof(core), "%d", k->cpu);
 		uptime_h(up, sizeof(up), k->pid > 0 ? k->started_ns : 0);
-		fprintf(o, "%-*s %8s %5s %-9s %8u %9s %6.1f\n", w, name, k->pid > 0 ? pid : "-",
+		fprintf(o, "%-*s %8s %5s %-9s %8u %9s %6.1f", w, name, k->pid > 0 ? pid : "-",
 			k->cpu >= 0 ? core : "-", kernel_state(k->state), k->restarts,
 			k->pid > 0 ? up : "-", cpu_pct(s, prev, i));
+		if (wide)
+			fprintf(o, " %8u %12llu %8llu", k->resumes, (unsigned long long)k->resumed_gen,
+				(unsigned long long)k->skipped);
+		fputc('\n', o);
 	}
 }
 
@@ -597,7 +611,7 @@ static void print_json(FILE *o, const struct sample *s, const struct sample *pre
 			"\"bytes_in\":%llu,\"msgs_out\":%llu,\"bytes_out\":%llu,\"full_events\":%llu,"
 			"\"empty_events\":%llu,\"producer_sleeps\":%llu,\"consumer_sleeps\":%llu,"
 			"\"producer_wakes\":%llu,\"consumer_wakes\":%llu,\"redelivered\":%llu,"
-			"\"dropped\":%llu}",
+			"\"suppressed\":%llu,\"skipped\":%llu,\"dropped\":%llu}",
 			(int)st->producer_pid, (int)st->consumer_pid, st->producer_closed ? "true" : "false",
 			st->consumer_closed ? "true" : "false", (unsigned long long)st->capacity,
 			(unsigned long long)st->max_message, (unsigned long long)st->fill,
@@ -607,6 +621,7 @@ static void print_json(FILE *o, const struct sample *s, const struct sample *pre
 			(unsigned long long)st->empty_events, (unsigned long long)st->producer_sleeps,
 			(unsigned long long)st->consumer_sleeps, (unsigned long long)st->producer_wakes,
 			(unsigned long long)st->consumer_wakes, (unsigned long long)st->redelivered,
+			(unsigned long long)st->suppressed, (unsigned long long)st->skipped,
 			(unsigned long long)dropped(st));
 	}
 	fprintf(o, "],\"kernels\":[");
@@ -615,8 +630,10 @@ static void print_json(FILE *o, const struct sample *s, const struct sample *pre
 		fprintf(o, "%s{\"kernel\":", i ? "," : "");
 		json_str(o, k->name);
 		fprintf(o, ",\"pid\":%d,\"core\":%d,\"state\":\"%s\",\"restarts\":%u,\"started_ns\":%llu,"
-			"\"last_status\":%d,\"cpu_percent\":%.1f}", k->pid, k->cpu, kernel_state(k->state),
-			k->restarts, (unsigned long long)k->started_ns, k->last_status, cpu_pct(s, prev, i));
+			"\"last_status\":%d,\"cpu_percent\":%.1f,\"resumes\":%u,\"resumed_gen\":%llu,"
+			"\"skipped\":%llu}", k->pid, k->cpu, kernel_state(k->state), k->restarts,
+			(unsigned long long)k->started_ns, k->last_status, cpu_pct(s, prev, i), k->resumes,
+			(unsigned long long)k->resumed_gen, (unsigned long long)k->skipped);
 	}
 	fprintf(o, "]}\n");
 }
@@ -645,6 +662,51 @@ static void prom_labels(FILE *o, const char *topology, const char *key, const ch
 	fputc('}', o);
 }
 
+enum kmetric { KM_RESTARTS, KM_UP, KM_RESUMES, KM_RESUMED_GEN, KM_SKIPPED };
+
+static uint64_t kernel_metric(const struct kernel_s *k, enum kmetric m)
+{
+	switch (m) {
+	case KM_RESTARTS: return k->restarts;
+	case KM_UP: return k->pid > 0;
+	case KM_RESUMES: return k->resumes;
+	case KM_RESUMED_GEN: return k->resumed_gen;
+	case KM_SKIPPED: return k->skipped;
+	}
+	return 0;
+}
+
+/* The kernels of the samples v[0..n) (named rings have none). */
+static void print_prom_kernels(FILE *o, const struct sample *v, size_t n)
+{
+	static const struct {
+		const char *name, *type, *help;
+		enum kmetric m;
+	} km[] = {
+		{ "shmring_kernel_restarts_total", "counter", "Restarts of the kernel.", KM_RESTARTS },
+		{ "shmring_kernel_up", "gauge", "Whether the kernel runs now.", KM_UP },
+		{ "shmring_kernel_resumes_total", "counter",
+		  "Starts of the kernel that restored its checkpoint.", KM_RESUMES },
+		{ "shmring_kernel_resumed_gen", "gauge",
+		  "Generation of the checkpoint its last resume restored (0: none yet).",
+		  KM_RESUMED_GEN },
+		{ "shmring_kernel_skipped_total", "counter",
+		  "Input messages its resumes skipped: their checkpoint already covered them.",
+		  KM_SKIPPED },
+	};
+	for (size_t j = 0; j < sizeof(km) / sizeof(km[0]); j++) {
+		fprintf(o, "# HELP %s %s\n# TYPE %s %s\n", km[j].name, km[j].help, km[j].name,
+			km[j].type);
+		for (size_t t = 0; t < n; t++)
+			for (size_t i = 0; v[t].supervisor && i < v[t].nk; i++) {
+				fputs(km[j].name, o);
+				prom_labels(o, v[t].name, "kernel", v[t].k[i].name);
+				fprintf(o, " %llu\n",
+					(unsigned long long)kernel_metric(&v[t].k[i], km[j].m));
+			}
+	}
+}
+
 /* The samples v[0..n) in the text exposition format: each metric family
  * once (HELP, TYPE, then every series of it), counters named _total. */
 static void print_prom(FILE *o, const struct sample *v, size_t n)
@@ -670,6 +732,10 @@ static void print_prom(FILE *o, const struct sample *v, size_t n)
 		C(producer_wakes, "Futex wakes issued by the producer."),
 		C(consumer_wakes, "Futex wakes issued by the consumer."),
 		C(redelivered, "Messages delivered again after a consumer takeover."),
+		C(suppressed, "Sends a restarted producer made again for input already answered, "
+			      "dropped instead of delivered twice."),
+		C(skipped, "Redelivered messages a restarted consumer's checkpoint already "
+			   "covered, skipped."),
 #undef C
 #undef G
 	};
@@ -685,22 +751,7 @@ static void print_prom(FILE *o, const struct sample *v, size_t n)
 				fprintf(o, " %llu\n", (unsigned long long)x);
 			}
 	}
-	fprintf(o, "# HELP shmring_kernel_restarts_total Restarts of the kernel.\n"
-		   "# TYPE shmring_kernel_restarts_total counter\n");
-	for (size_t t = 0; t < n; t++)
-		for (size_t i = 0; v[t].supervisor && i < v[t].nk; i++) {
-			fputs("shmring_kernel_restarts_total", o);
-			prom_labels(o, v[t].name, "kernel", v[t].k[i].name);
-			fprintf(o, " %u\n", v[t].k[i].restarts);
-		}
-	fprintf(o, "# HELP shmring_kernel_up Whether the kernel runs now.\n"
-		   "# TYPE shmring_kernel_up gauge\n");
-	for (size_t t = 0; t < n; t++)
-		for (size_t i = 0; v[t].supervisor && i < v[t].nk; i++) {
-			fputs("shmring_kernel_up", o);
-			prom_labels(o, v[t].name, "kernel", v[t].k[i].name);
-			fprintf(o, " %d\n", v[t].k[i].pid > 0);
-		}
+	print_prom_kernels(o, v, n);
 }
 
 /* ---- modes ---- */

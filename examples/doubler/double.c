@@ -3,9 +3,13 @@
  * double: reads pairs on "in", writes {seq, 2 * value} on "out" (--factor N:
  * N * value), until end of stream or a stop request. Zero-copy both ways:
  * the result is written straight into the output ring, the input released
- * only after the commit, so a crash in between redelivers the input
- * (at-least-once) and never loses it. Exit status as pair.h says: 78 for a
- * usage or configuration error, 1 for a failure, 0 finished or stopped.
+ * only after the commit (peek, send, release), so a crash in between
+ * redelivers the input and never loses it. It keeps no state, so it needs
+ * no checkpoint: a restarted double answers the redelivered pair again, and
+ * the library drops that answer as a re-send, since the output already
+ * holds it (kernel.h, "Exactly once"). Deterministic, so nothing reaches
+ * the sink twice. Exit status as pair.h says: 78 for a usage or
+ * configuration error, 1 for a failure, 0 finished or stopped.
  */
 #include "pair.h"
 
@@ -55,9 +59,9 @@ int main(int argc, char **argv)
 			fprintf(stderr, "consumer closed\n");
 			return 1;
 		}
-		shmring_release(in);
+		shmring_release(in); /* after the send: a crash redelivers, never loses */
 		n++;
 	}
-	printf("doubled %llu\n", (unsigned long long)n);
+	printf("doubled %llu\n", (unsigned long long)n); /* this instance's */
 	return shmring_kernel_detach(k);
 }

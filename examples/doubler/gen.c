@@ -2,9 +2,12 @@
 /*
  * gen: the source of the doubler example. Sends --count pairs {seq, seq} on
  * its output port "out", then finishes (end of stream downstream); with
- * --hold it keeps the topology up until stopped (for inspecting it). Exit
- * status as pair.h says: 78 for a usage or configuration error, 1 for a
- * failure, 0 finished or stopped.
+ * --hold it keeps the topology up until stopped (for inspecting it). After
+ * each send it checkpoints the next sequence number, so a restarted gen
+ * resumes there ("resumed at seq N"); a pair its predecessor sent but had
+ * not checkpointed is sent again, the same, and dropped by the library as a
+ * re-send (kernel.h, "Exactly once"). Exit status as pair.h says: 78 for a
+ * usage or configuration error, 1 for a failure, 0 finished or stopped.
  */
 #include "pair.h"
 
@@ -25,8 +28,10 @@ int main(int argc, char **argv)
 	}
 	struct shmring_kernel *k = example_attach();
 	struct shmring *out = example_port(k, "out");
-	uint64_t seq = 0;
-	for (; seq < count; seq++) {
+	uint64_t seq = 0; /* the checkpoint: the next number to send */
+	if (example_restore(k, &seq, sizeof(seq)))
+		printf("resumed at seq %llu\n", (unsigned long long)seq);
+	while (seq < count) {
 		struct pair p = { seq, seq };
 		int rc = example_send(k, out, &p);
 		if (rc == 1)
@@ -35,6 +40,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, "consumer closed after %llu messages\n", (unsigned long long)seq);
 			return 1; /* failed: no detach, the ports stay open (pair.h) */
 		}
+		seq++;
+		example_checkpoint(k, &seq, sizeof(seq)); /* after the send: where to go on */
 	}
 	printf("sent %llu\n", (unsigned long long)seq);
 	while (hold && shmring_kernel_wait(k, -1) != 0)

@@ -82,6 +82,34 @@ static inline int example_send(struct shmring_kernel *k, struct shmring *out, co
 	}
 }
 
+/*
+ * Checkpoints (kernel.h, "Exactly once"): what a kernel needs to resume
+ * after a crash, in a fixed layout of uint64_t fields. example_restore
+ * copies the state the predecessor published: 1, or 0 on a first start.
+ * A state of another size was written by another build of the kernel:
+ * exit 78 (configuration). example_checkpoint stages the state: published
+ * with the next release of an input message, at once in a source; its one
+ * possible error here is -ENOTSUP (the supervisor keeps no journal), and the
+ * kernel then works on as before, at least once.
+ */
+static inline int example_restore(struct shmring_kernel *k, void *state, size_t len)
+{
+	ssize_t n = shmring_kernel_restore(k, state, len);
+	if (n == 0)
+		return 0;
+	if (n != (ssize_t)len) {
+		fprintf(stderr, "kernel '%s': its checkpoint is not %zu bytes: another build of it "
+			"wrote it; restart the whole topology\n", shmring_kernel_name(k), len);
+		exit(SHMRING_EXIT_CONFIG);
+	}
+	return 1;
+}
+
+static inline void example_checkpoint(struct shmring_kernel *k, const void *state, size_t len)
+{
+	(void)shmring_kernel_checkpoint(k, state, len);
+}
+
 static inline uint64_t example_u64(const char *s, const char *what)
 {
 	char *end;

@@ -2,8 +2,11 @@
 /*
  * split: the source of the fan-out example. Deals pairs {seq, seq} round
  * robin over all of its outputs (seq % N goes to output seq % N), --count in
- * all, then finishes. Exit status as pair.h says: 78 for a usage or
- * configuration error, 1 for a failure, 0 finished or stopped.
+ * all, then finishes. After each send it checkpoints the next sequence
+ * number, as the doubler's gen does, so a restarted split resumes there and
+ * its one possible repeat is dropped as a re-send. Exit status as pair.h
+ * says: 78 for a usage or configuration error, 1 for a failure, 0 finished
+ * or stopped.
  */
 #include "../doubler/pair.h"
 
@@ -25,8 +28,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "split has no output: give it outputs in the topology, one per worker\n");
 		return SHMRING_EXIT_CONFIG;
 	}
-	uint64_t seq = 0;
-	for (; seq < count; seq++) {
+	uint64_t seq = 0; /* the checkpoint: the next number to deal */
+	if (example_restore(k, &seq, sizeof(seq)))
+		printf("resumed at seq %llu\n", (unsigned long long)seq);
+	while (seq < count) {
 		struct pair p = { seq, seq };
 		int rc = example_send(k, shmring_kernel_output(k, (unsigned)(seq % n)), &p);
 		if (rc == 1)
@@ -36,6 +41,8 @@ int main(int argc, char **argv)
 				(unsigned long long)seq);
 			return 1;
 		}
+		seq++;
+		example_checkpoint(k, &seq, sizeof(seq));
 	}
 	printf("dealt %llu over %u workers\n", (unsigned long long)seq, n);
 	return shmring_kernel_detach(k);

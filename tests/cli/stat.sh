@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # stat: shmring-stat against real running topologies (counters match what
-# the kernels sent and received; text fitting 80 columns, --wide, JSON,
-# Prometheus for one topology and for all; --watch in a pseudo-terminal and
-# with stdin at end of file; interval parsing), against control segments
-# that cannot be read (corrupt, another version, past a limit, never
-# initialised, another user's: one line each on stderr, the others still
-# listed, exit 1), and against named rings that are stale, of another layout
-# version, half-initialised or corrupt (one clear line, non-zero exit,
-# --clean removes what no process uses, keeps what one does).
+# the kernels sent and received; a kernel's resumes from its checkpoint;
+# text fitting 80 columns, --wide, JSON, Prometheus for one topology and for
+# all; --watch in a pseudo-terminal and with stdin at end of file; interval
+# parsing), against control segments that cannot be read (corrupt, another
+# version, past a limit, never initialised, another user's: one line each on
+# stderr, the others still listed, exit 1), and against named rings that are
+# stale, of another layout version, half-initialised or corrupt (one clear
+# line, non-zero exit, --clean removes what no process uses, keeps what one
+# does).
 #
 # Other topologies and rings may exist on the machine (other tests, other
 # users): every check looks only at this test's own names, and an exit
@@ -66,16 +67,18 @@ done
 # 1. counters match what the kernels sent and received
 cp "$dir/j" "$dir/out"; : > "$dir/err"
 kpids=$(for n in gen double sink; do pgrep -P $spid -x $n; done | tr '\n' ' ')
-got=$(json "' '.join(str(x) for r in d['rings'] for x in (r['msgs_in'], r['msgs_out'], r['bytes_in'], r['bytes_out'], r['redelivered'], r['dropped']))" < "$dir/j")
-want="$N $N $((16 * N)) $((16 * N)) 0 0 $N $N $((16 * N)) $((16 * N)) 0 0"
+got=$(json "' '.join(str(x) for r in d['rings'] for x in (r['msgs_in'], r['msgs_out'], r['bytes_in'], r['bytes_out'], r['redelivered'], r['suppressed'], r['skipped'], r['dropped']))" < "$dir/j")
+want="$N $N $((16 * N)) $((16 * N)) 0 0 0 0 $N $N $((16 * N)) $((16 * N)) 0 0 0 0"
+resumes=$(json "' '.join(str(x) for k in d['kernels'] for x in (k['resumes'], k['resumed_gen'], k['skipped']))" < "$dir/j")
 ks=$(json "' '.join(str(k['pid']) for k in d['kernels'])" < "$dir/j")
 states=$(json "' '.join(k['state'] for k in d['kernels'])" < "$dir/j")
 rings=$(json "'|'.join(r['ring'] for r in d['rings'])" < "$dir/j")
 if [ "$got" = "$want" ] && [ "$ks " = "$kpids" ] && [ "$states" = "active active active" ] &&
+   [ "$resumes" = "0 0 0 0 0 0 0 0 0" ] &&
    [ "$rings" = "gen.out -> double.in|double.out -> sink.in" ] &&
    [ "$(json "d['supervisor_pid']" < "$dir/j")" = $spid ]; then
-  ok "--json: $N messages in and out of both rings, 16 B each, kernel pids and states"
-else fail "--json counters (got '$got' want '$want'; pids '$ks' vs '$kpids'; states '$states')"; fi
+  ok "--json: $N messages in and out of both rings, 16 B each, none redelivered, suppressed or skipped; kernel pids and states, none resumed"
+else fail "--json counters (got '$got' want '$want'; pids '$ks' vs '$kpids'; states '$states'; resumes '$resumes')"; fi
 
 "$stat" > "$dir/out" 2> "$dir/err"; rc=$?
 if [ $rc = "$(listing_rc)" ] && ! grep -q "$tag" "$dir/err" &&
@@ -108,7 +111,8 @@ else fail "80-column table (exit $rc, widest $widest, ring row widths '$ringw', 
 ringw=$(awk '/^RING /,/^$/' "$dir/out" | grep -v '^$' | awk '{ print length($0) }' | sort -u | tr '\n' ' ')
 if [ $rc = 0 ] && grep -q "^$long1.out -> $long2.in " "$dir/out" &&
    grep -q "^$long2 " "$dir/out" && [ "$(echo $ringw | wc -w)" = 1 ] &&
-   grep -Eq '^RING +PROD +CONS +CAP +FILL +HIGH\(CACHED\) +MSG/S +B/S +MSGS IN +MSGS OUT +FULL +EMPTY +SLEEPS P/C +WAKES P/C +REDELIV +DROPPED$' "$dir/out" &&
+   grep -Eq '^RING +PROD +CONS +CAP +FILL +HIGH\(CACHED\) +MSG/S +B/S +MSGS IN +MSGS OUT +FULL +EMPTY +SLEEPS P/C +WAKES P/C +REDELIV +SUPPR +SKIP +DROPPED$' "$dir/out" &&
+   grep -Eq '^KERNEL +PID +CORE +STATE +RESTARTS +UPTIME +CPU% +RESUMES +GEN +SKIPPED$' "$dir/out" &&
    "$stat" stat2-$tag -w > "$dir/out2" 2>&1 && grep -q "^$long1.out -> $long2.in " "$dir/out2"
 then ok "--wide (-w): every column, names in full, aligned"
 else fail "--wide (exit $rc, ring row widths '$ringw')"; fi
@@ -140,7 +144,7 @@ P
 "$stat" stat-$tag --prometheus > "$dir/out" 2> "$dir/err"; rc=$?
 pc=$(promcheck "$dir/out")
 counters=$(grep -c '^# TYPE .* counter$' "$dir/out")
-if [ $rc = 0 ] && [ "$pc" = ok ] && [ "$counters" = 12 ] &&
+if [ $rc = 0 ] && [ "$pc" = ok ] && [ "$counters" = 16 ] &&
    grep -q "^shmring_ring_msgs_out_total{topology=\"stat-$tag\",ring=\"double.out -> sink.in\"} $N$" "$dir/out" &&
    grep -q "^shmring_ring_bytes_in_total{topology=\"stat-$tag\",ring=\"gen.out -> double.in\"} $((16 * N))$" "$dir/out" &&
    grep -q '^# TYPE shmring_ring_msgs_in_total counter$' "$dir/out" &&
@@ -148,6 +152,11 @@ if [ $rc = 0 ] && [ "$pc" = ok ] && [ "$counters" = 12 ] &&
    grep -q '^# TYPE shmring_ring_fill gauge$' "$dir/out" && grep -q '^# TYPE shmring_ring_capacity gauge$' "$dir/out" &&
    grep -q '^# TYPE shmring_ring_high_fill gauge$' "$dir/out" &&
    grep -q "^shmring_kernel_up{topology=\"stat-$tag\",kernel=\"double\"} 1$" "$dir/out" &&
+   grep -q "^shmring_ring_suppressed_total{topology=\"stat-$tag\",ring=\"double.out -> sink.in\"} 0$" "$dir/out" &&
+   grep -q "^shmring_ring_skipped_total{topology=\"stat-$tag\",ring=\"gen.out -> double.in\"} 0$" "$dir/out" &&
+   grep -q "^shmring_kernel_resumes_total{topology=\"stat-$tag\",kernel=\"sink\"} 0$" "$dir/out" &&
+   grep -q '^# TYPE shmring_kernel_resumed_gen gauge$' "$dir/out" &&
+   grep -q "^shmring_kernel_skipped_total{topology=\"stat-$tag\",kernel=\"double\"} 0$" "$dir/out" &&
    ! grep -Eq '^shmring_ring_(msgs|bytes)_(in|out)\{' "$dir/out"
 then ok "--prometheus: counters named _total with HELP and TYPE counter, gauges stay gauges"
 else fail "--prometheus (exit $rc, check: $pc, $counters counters)"; fi
@@ -228,7 +237,7 @@ keep = [
     seg(f"stat-{tag}-v9", header(9, name=f"stat-{tag}-v9")),
     seg(f"stat-{tag}-huge", b"", size=1 << 20),
     seg(f"stat-{tag}-zero", bytes(256)),
-    seg(f"stat-{tag}-" + "x" * 40, header(1, name="x")),
+    seg(f"stat-{tag}-" + "x" * 40, header(2, name="x")),
 ]
 print("ready", flush=True)
 time.sleep(120)
@@ -237,7 +246,7 @@ python3 "$dir/ctl.py" $tag > "$dir/ctl.out" & ctl=$!
 wait_for ready "$dir/ctl.out" 10
 unread() { # FILE: each bad segment of this test named once, with its reason
   [ "$(grep -c "topology 'stat-$tag-bad' (held by pid [0-9]*): not a shmring control segment (bad magic" "$1")" = 1 ] &&
-  [ "$(grep -c "topology 'stat-$tag-v9' (held by pid [0-9]*): control segment version 9, this program reads version 1" "$1")" = 1 ] &&
+  [ "$(grep -c "topology 'stat-$tag-v9' (held by pid [0-9]*): control segment version 9, this program reads version 2" "$1")" = 1 ] &&
   [ "$(grep -c "topology 'stat-$tag-huge' (held by pid [0-9]*): its control segment is 1048576 bytes, more than the largest topology's" "$1")" = 1 ] &&
   [ "$(grep -c "topology 'stat-$tag-zero' (held by pid [0-9]*): its control segment is still not initialised after a second" "$1")" = 1 ] &&
   [ "$(grep -c "topology 'stat-$tag-xxxxx*~*x*' (held by pid [0-9]*): .*longer than a topology name may be (31 bytes)" "$1")" = 1 ]
@@ -268,7 +277,7 @@ else fail "--prometheus listing with unreadable ones (exit $rc, check: $pc)"; fi
 
 "$stat" stat-$tag-v9 > "$dir/out" 2> "$dir/err"; rc=$?
 if [ $rc = 1 ] && [ "$(wc -l < "$dir/err")" = 1 ] &&
-   grep -q "^shmring-stat: topology 'stat-$tag-v9' (held by pid [0-9]*): control segment version 9, this program reads version 1: use the shmring tools of the same release as the supervisor$" "$dir/err"
+   grep -q "^shmring-stat: topology 'stat-$tag-v9' (held by pid [0-9]*): control segment version 9, this program reads version 2: use the shmring tools of the same release as the supervisor$" "$dir/err"
 then ok "NAME of an unreadable topology: one line with the reason, exit 1"
 else fail "NAME of an unreadable topology (exit $rc)"; fi
 "$stat" stat-$tag > "$dir/out" 2> "$dir/err"; rc=$?
@@ -297,6 +306,30 @@ P
   else fail "another user's control segment (exit $rc)"; fi
   kill $other; wait $other 2>/dev/null
 else echo "skip another user's control segment: needs root, user nobody and setpriv"; fi
+
+# 5b. a kernel restarted from its checkpoint: sink (it has consumed all N)
+#     killed; its successor resumes from the journal. Its resume counters
+#     show in --json, --prometheus and --wide; whatever was redelivered to
+#     it its checkpoint covered (it had released everything), so skipped.
+pkill -9 -P $spid -x sink
+for _ in $(seq 100); do
+  "$stat" stat-$tag --json --interval 0.05 > "$dir/j" 2>/dev/null &&
+    [ "$(json "d['kernels'][2]['resumes']" < "$dir/j")" = 1 ] &&
+    [ "$(json "d['kernels'][2]['state']" < "$dir/j")" = active ] && break
+  sleep 0.1
+done
+cp "$dir/j" "$dir/out"; : > "$dir/err"
+k=$(json "' '.join(str(x) for x in (d['kernels'][2]['restarts'], d['kernels'][2]['resumes'], d['kernels'][2]['resumed_gen'] > 0, d['kernels'][2]['skipped']))" < "$dir/j")
+r=$(json "' '.join(str(x) for x in (d['rings'][1]['msgs_out'], d['rings'][1]['redelivered'], d['rings'][1]['skipped'], d['rings'][1]['suppressed']))" < "$dir/j")
+read -r redel skipped <<<"$(json "'%d %d' % (d['rings'][1]['redelivered'], d['rings'][1]['skipped'])" < "$dir/j")"
+"$stat" stat-$tag --prometheus > "$dir/prom" 2>> "$dir/err"
+"$stat" stat-$tag --wide --interval 0.05 > "$dir/wide" 2>> "$dir/err"
+if [ "$k" = "1 1 True $skipped" ] && [ "$r" = "$N $redel $redel 0" ] && [ ! -s "$dir/err" ] &&
+   grep -q "^shmring_kernel_resumes_total{topology=\"stat-$tag\",kernel=\"sink\"} 1$" "$dir/prom" &&
+   grep -Eq "^shmring_kernel_resumed_gen\{topology=\"stat-$tag\",kernel=\"sink\"\} [1-9][0-9]*$" "$dir/prom" &&
+   grep -Eq "^sink +[0-9]+ +[0-9-]+ +active +1 +[0-9ms]+ +[0-9.]+ +1 +[1-9][0-9]* +$skipped$" "$dir/wide"
+then ok "a kernel resumed from its checkpoint: resumes, resumed_gen, skipped in --json, --prometheus, --wide"
+else fail "resumed kernel (sink restarts/resumes/gen>0/skipped '$k', ring out/redelivered/skipped/suppressed '$r')"; fi
 
 kill -TERM $spid $spid2; wait $spid $spid2
 "$stat" stat-$tag > "$dir/out" 2> "$dir/err"; rc=$?

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The restart state machine: the lifecycle table (every cell, and the docs'
- * copy), classification, policies, strategies, intensity. */
+ * copy), classification, policies, strategies, intensity; the end-of-run
+ * summary's counts and lines. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -66,38 +67,47 @@ static void ready_deadline_is_the_files_or_scales_with_kernels(void **s)
 	assert_true(sv_ready_deadline_ms(0, 1024) > sv_ready_deadline_ms(0, 100));
 }
 
+/* A ring's counters as shmring_stats gives them (the rest 0). */
+static enum sv_counts counts(uint64_t in, uint64_t out, uint64_t redelivered, uint64_t fill,
+			     uint64_t capacity, unsigned kills, struct sv_ring_counts *c)
+{
+	struct shmring_stats st = { .msgs_in = in, .msgs_out = out, .redelivered = redelivered,
+				    .fill = fill, .capacity = capacity };
+	return sv_ring_counts(&st, kills, c);
+}
+
 static void ring_counts_never_wrap_and_spot_a_scribble(void **s)
 {
 	(void)s;
 	struct sv_ring_counts c;
 	const uint64_t cap = 1 << 20;
 	/* consistent: 10 left in a ring that holds something */
-	assert_int_equal(sv_ring_counts(1000, 990, 3, 160, cap, 2, &c), SV_COUNTS_OK);
+	assert_int_equal(counts(1000, 990, 3, 160, cap, 2, &c), SV_COUNTS_OK);
 	assert_int_equal(c.messages, 1000);
 	assert_int_equal(c.left, 10);
 	assert_int_equal(c.redelivered, 3);
 	/* the counts differ but the ring is empty: the consumer's count lags,
 	 * nothing was left */
-	assert_int_equal(sv_ring_counts(1000, 990, 0, 0, cap, 2, &c), SV_COUNTS_OK);
+	assert_int_equal(counts(1000, 990, 0, 0, cap, 2, &c), SV_COUNTS_OK);
 	assert_int_equal(c.left, 0);
 	/* the issue's case: a killed producer's count lags by 6; printed as
 	 * in - out this was 18446744073709551610 "never consumed" */
-	assert_int_equal(sv_ring_counts(1000, 1006, 6, 0, cap, 7, &c), SV_COUNTS_LAG);
+	assert_int_equal(counts(1000, 1006, 6, 0, cap, 7, &c), SV_COUNTS_LAG);
 	assert_int_equal(c.messages, 1006);
 	assert_int_equal(c.lag, 6);
 	assert_int_equal(c.left, 0);
 	/* a scribble: counters out of any plausible range */
-	assert_int_equal(sv_ring_counts(UINT64_MAX, 10, 0, 0, cap, 2, &c), SV_COUNTS_CORRUPT);
-	assert_int_equal(sv_ring_counts(10, UINT64_MAX, 0, 0, cap, 2, &c), SV_COUNTS_CORRUPT);
-	assert_int_equal(sv_ring_counts(10, 10, UINT64_MAX, 0, cap, 2, &c), SV_COUNTS_CORRUPT);
-	assert_int_equal(sv_ring_counts(SV_COUNTS_MAX + 1, SV_COUNTS_MAX + 1, 0, 0, cap, 2, &c),
+	assert_int_equal(counts(UINT64_MAX, 10, 0, 0, cap, 2, &c), SV_COUNTS_CORRUPT);
+	assert_int_equal(counts(10, UINT64_MAX, 0, 0, cap, 2, &c), SV_COUNTS_CORRUPT);
+	assert_int_equal(counts(10, 10, UINT64_MAX, 0, cap, 2, &c), SV_COUNTS_CORRUPT);
+	assert_int_equal(counts(SV_COUNTS_MAX + 1, SV_COUNTS_MAX + 1, 0, 0, cap, 2, &c),
 			 SV_COUNTS_CORRUPT);
 	/* more out than in, by more than kills can explain */
-	assert_int_equal(sv_ring_counts(10, 10 + cap, 0, 0, cap, 2, &c), SV_COUNTS_CORRUPT);
+	assert_int_equal(counts(10, 10 + cap, 0, 0, cap, 2, &c), SV_COUNTS_CORRUPT);
 	/* more in than out by more than the ring holds */
-	assert_int_equal(sv_ring_counts(10 + 4 * cap, 10, 0, 4096, cap, 2, &c), SV_COUNTS_CORRUPT);
+	assert_int_equal(counts(10 + 4 * cap, 10, 0, 4096, cap, 2, &c), SV_COUNTS_CORRUPT);
 	/* a fill above the capacity */
-	assert_int_equal(sv_ring_counts(10, 10, 0, cap + 1, cap, 2, &c), SV_COUNTS_CORRUPT);
+	assert_int_equal(counts(10, 10, 0, cap + 1, cap, 2, &c), SV_COUNTS_CORRUPT);
 	/* whatever the input, no field ever holds a wrapped-around value */
 	uint64_t x = 88172645463325252ull;
 	for (int i = 0; i < 100000; i++) {
@@ -106,14 +116,82 @@ static void ring_counts_never_wrap_and_spot_a_scribble(void **s)
 			x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift64 */
 			v[j] = (i & 1) ? x : x % 5000;
 		}
-		enum sv_counts how = sv_ring_counts(v[0], v[1], v[2] % 100, v[3] % (cap + 2), cap,
-						    (unsigned)(i % 5), &c);
+		enum sv_counts how = counts(v[0], v[1], v[2] % 100, v[3] % (cap + 2), cap,
+					    (unsigned)(i % 5), &c);
 		if (how == SV_COUNTS_CORRUPT)
 			continue;
 		assert_true(c.messages <= SV_COUNTS_MAX && c.left <= c.messages &&
 			    c.lag <= c.messages && c.redelivered <= SV_COUNTS_MAX);
 		assert_true(how == SV_COUNTS_LAG ? v[1] > v[0] : v[0] >= v[1]);
 	}
+}
+
+/* Suppressed and skipped (exactly once) reach the summary's line beside
+ * redelivered when they are not 0, and a scribbled one is caught. */
+static void ring_line_says_suppressed_and_skipped(void **s)
+{
+	(void)s;
+	char line[512];
+	struct sv_ring_counts c;
+	struct shmring_stats st = { .msgs_in = 1000, .msgs_out = 1000, .capacity = 1 << 20,
+				    .redelivered = 3, .suppressed = 2, .skipped = 1 };
+	assert_int_equal(sv_ring_counts(&st, 2, &c), SV_COUNTS_OK);
+	assert_int_equal(c.suppressed, 2);
+	assert_int_equal(c.skipped, 1);
+	size_t n = sv_ring_line(line, sizeof(line), "gen.out -> double.in", SV_COUNTS_OK, &c, 0);
+	assert_int_equal(n, strlen(line));
+	assert_string_equal(line, "ring gen.out -> double.in: 1000 messages, 3 redelivered "
+			    "(consumer taken over), 2 suppressed (restarted producer's duplicates), "
+			    "1 skipped (covered by a checkpoint), 0 never consumed");
+	/* suppressed alone is something to say: the producer was restarted */
+	st.redelivered = st.skipped = 0;
+	sv_ring_counts(&st, 2, &c);
+	sv_ring_line(line, sizeof(line), "double.out -> sink.in", SV_COUNTS_OK, &c, 0);
+	assert_string_equal(line, "ring double.out -> sink.in: 1000 messages, 0 redelivered "
+			    "(consumer taken over), 2 suppressed (restarted producer's duplicates), "
+			    "0 never consumed");
+	/* nothing happened: nothing said */
+	st.suppressed = 0;
+	sv_ring_counts(&st, 2, &c);
+	assert_int_equal(sv_ring_line(line, sizeof(line), "a.out -> b.in", SV_COUNTS_OK, &c, 0), 0);
+	assert_string_equal(line, "");
+	/* a lagging count keeps the new parts */
+	st.msgs_in = 994;
+	st.skipped = 5;
+	assert_int_equal(sv_ring_counts(&st, 7, &c), SV_COUNTS_LAG);
+	sv_ring_line(line, sizeof(line), "a.out -> b.in", SV_COUNTS_LAG, &c, 0);
+	assert_string_equal(line, "ring a.out -> b.in: 1000 messages, 0 redelivered (consumer "
+			    "taken over), 5 skipped (covered by a checkpoint); the producer's count "
+			    "lags by 6 (it was killed between a commit and its count); nothing left "
+			    "in the ring");
+	/* scribbled */
+	st.suppressed = UINT64_MAX;
+	assert_int_equal(sv_ring_counts(&st, 7, &c), SV_COUNTS_CORRUPT);
+	st.suppressed = 0;
+	st.skipped = SV_COUNTS_MAX + 1;
+	assert_int_equal(sv_ring_counts(&st, 7, &c), SV_COUNTS_CORRUPT);
+	sv_ring_line(line, sizeof(line), "a.out -> b.in", SV_COUNTS_CORRUPT, &c, 0);
+	assert_string_equal(line, "ring a.out -> b.in: counters unreadable (ring corrupt?)");
+	/* a short buffer: truncated, terminated, length as held */
+	char small[16];
+	assert_int_equal(sv_ring_line(small, sizeof(small), "a.out -> b.in", SV_COUNTS_CORRUPT, &c,
+				      0), 15);
+	assert_int_equal(strlen(small), 15);
+}
+
+static void resume_line_only_for_kernels_that_resumed(void **s)
+{
+	(void)s;
+	char line[256];
+	assert_int_equal(sv_resume_line(line, sizeof(line), "double", 0, 0, 0), 0);
+	assert_string_equal(line, "");
+	size_t n = sv_resume_line(line, sizeof(line), "double", 5, 812, 3);
+	assert_int_equal(n, strlen(line));
+	assert_string_equal(line, "kernel 'double': resumed from checkpoint 5 times (last "
+			    "generation 812), 3 input messages skipped");
+	sv_resume_line(line, sizeof(line), "gen", 1, 1, 1);
+	assert_string_equal(line, "kernel 'gen': resumed from checkpoint 1 time (last generation "
+			    "1), 1 input message skipped");
 }
 
 static void policies_follow_otp_and_never_restart_finished(void **s)
@@ -489,6 +567,8 @@ int main(void)
 		cmocka_unit_test(config_exit_is_never_restarted),
 		cmocka_unit_test(ready_deadline_is_the_files_or_scales_with_kernels),
 		cmocka_unit_test(ring_counts_never_wrap_and_spot_a_scribble),
+		cmocka_unit_test(ring_line_says_suppressed_and_skipped),
+		cmocka_unit_test(resume_line_only_for_kernels_that_resumed),
 		cmocka_unit_test(one_for_one_takes_the_failed_kernel_only),
 		cmocka_unit_test(one_for_all_takes_every_kernel_not_done),
 		cmocka_unit_test(rest_for_one_takes_those_after_it_in_graph_order),
