@@ -80,7 +80,9 @@ static int stream(struct shmring_kernel *k, struct shmring *out, int fd, const c
 		printf("resumed at byte %llu (message %llu) of %s\n", (unsigned long long)st.off,
 		       (unsigned long long)st.msgs, path);
 	int rc = 0;
-	for (;;) {
+	/* The stop flag is checked every chunk: reserve notices a stop only
+	 * when it has to wait, and a fast consumer never makes it wait. */
+	while (!shmring_kernel_should_stop(k)) {
 		void *buf;
 		int r = shmring_reserve(out, chunk, &buf, -1);
 		if (r == -ECANCELED)

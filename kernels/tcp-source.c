@@ -88,6 +88,10 @@ int main(int argc, char **argv)
 		return shmring_kernel_detach(k);
 	int rc = 0;
 	for (;;) {
+		/* Every frame: a sender that keeps up never lets the receive
+		 * wait, where a stop is noticed too. */
+		if (shmring_kernel_should_stop(k))
+			goto stopped;
 		unsigned char hdr[NET_HDR];
 		int r = recv_all(io, fd, hdr, sizeof(hdr));
 		if (r == 0)

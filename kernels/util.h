@@ -189,6 +189,10 @@ static inline uint64_t k_size(const char *s, const char *what, uint64_t max)
 static inline int k_next(struct shmring_kernel *k, struct shmring *in, const void **m, size_t *len)
 {
 	for (;;) {
+		/* Every message: with a backlog the wait below, which also
+		 * notices a stop, is never reached. */
+		if (shmring_kernel_should_stop(k))
+			return -ECANCELED;
 		int r = shmring_peek(in, m, len, 0);
 		if (r != -EAGAIN) {
 			if (r < 0 && r != -ECANCELED)

@@ -29,7 +29,9 @@ int main(int argc, char **argv)
 	struct shmring *in = example_port(k, "in");
 	struct shmring *out = example_port(k, "out");
 	uint64_t n = 0;
-	for (;;) {
+	/* The stop flag is checked every message (one load): with a backlog
+	 * the wait below, which also notices a stop, is never reached. */
+	while (!shmring_kernel_should_stop(k)) {
 		const void *m;
 		size_t len;
 		int rc = shmring_peek(in, &m, &len, 0);

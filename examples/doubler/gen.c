@@ -31,7 +31,9 @@ int main(int argc, char **argv)
 	uint64_t seq = 0; /* the checkpoint: the next number to send */
 	if (example_restore(k, &seq, sizeof(seq)))
 		printf("resumed at seq %llu\n", (unsigned long long)seq);
-	while (seq < count) {
+	/* A busy loop checks the stop flag itself: reserve notices a stop only
+	 * when it has to wait, and a fast consumer never makes it wait. */
+	while (seq < count && !shmring_kernel_should_stop(k)) {
 		struct pair p = { seq, seq };
 		int rc = example_send(k, out, &p);
 		if (rc == 1)

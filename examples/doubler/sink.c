@@ -72,6 +72,8 @@ static int drain(struct shmring_kernel *k, struct shmring *in, struct tally *t, 
 	for (;;) {
 		const void *m;
 		size_t len;
+		if (shmring_kernel_should_stop(k))
+			return 0; /* as the wait's stop below, also with a backlog */
 		int rc = shmring_peek(in, &m, &len, 0);
 		if (rc == -EAGAIN) {
 			if (shmring_kernel_wait(k, -1) == 0)

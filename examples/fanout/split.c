@@ -31,7 +31,7 @@ int main(int argc, char **argv)
 	uint64_t seq = 0; /* the checkpoint: the next number to deal */
 	if (example_restore(k, &seq, sizeof(seq)))
 		printf("resumed at seq %llu\n", (unsigned long long)seq);
-	while (seq < count) {
+	while (seq < count && !shmring_kernel_should_stop(k)) { /* as gen */
 		struct pair p = { seq, seq };
 		int rc = example_send(k, shmring_kernel_output(k, (unsigned)(seq % n)), &p);
 		if (rc == 1)
