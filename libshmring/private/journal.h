@@ -225,6 +225,12 @@ static inline void smr_jnl_lineage_write(struct smr_jnl_entry *e, uint64_t head_
 	atomic_store_explicit(&v->head_after, head_after, memory_order_relaxed);
 }
 
+/* A producer taking over, before it sends: forget versions past the head
+ * it found (records its predecessor wrote but never published). Its own
+ * sends will move the head past them, and a later successor must not
+ * believe them then. */
+void smr_jnl_lineage_retire(struct smr_jnl_entry *e, uint64_t head);
+
 /* The newest version valid for an output whose recovered head is head:
  * 1 with *p and *n set, or 0 when none is (nothing answered). */
 int smr_jnl_lineage_get(const struct smr_jnl_entry *e, uint64_t head, uint64_t *p, uint64_t *n);

@@ -217,6 +217,14 @@ struct smr_jnl_entry *smr_jnl_entry(const struct smr_jnl *j, uint32_t o, uint32_
 	return &j->entries[(size_t)o * (j->ninputs + 1u) + i];
 }
 
+void smr_jnl_lineage_retire(struct smr_jnl_entry *e, uint64_t head)
+{
+	for (int i = 0; i < 2; i++)
+		/* Relaxed: the one writer (a kernel taking over, before it sends). */
+		if (atomic_load_explicit(&e->v[i].head_after, memory_order_relaxed) > head)
+			atomic_store_explicit(&e->v[i].head_after, 0, memory_order_relaxed);
+}
+
 int smr_jnl_lineage_get(const struct smr_jnl_entry *e, uint64_t head, uint64_t *p, uint64_t *n)
 {
 	int found = 0;

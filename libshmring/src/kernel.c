@@ -178,7 +178,9 @@ static int is_eventfd(int fd)
 static void free_kernel(struct shmring_kernel *k, int close_ports)
 {
 	smr_lin_close(k->lin); /* unhooks the ports first */
-	for (unsigned i = 0; i < k->nports; i++) {
+	/* Outputs (the last ports) first: what the kernel sent is published
+	 * before the release of the input it came from, should we die here. */
+	for (unsigned i = k->nports; i-- > 0;) {
 		if (close_ports)
 			shmring_close(k->ports[i].ring);
 		shmring_detach(k->ports[i].ring);
@@ -716,7 +718,7 @@ int shmring_kernel_detach(struct shmring_kernel *k)
 	if (finished) {
 		/* Release: every close above (end of stream on each output) is
 		 * published before the supervisor reads finished. */
-		for (unsigned i = 0; i < k->nports; i++)
+		for (unsigned i = k->nports; i-- > 0;) /* outputs first, as free_kernel */
 			shmring_close(k->ports[i].ring);
 		smr_store_release(&k->me->finished, 1u);
 		poke_supervisor(k);

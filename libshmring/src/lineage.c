@@ -245,7 +245,10 @@ static int load_limits(struct smr_lin *l)
 		for (uint32_t i = 0; i <= l->nin; i++) {
 			struct smr_jnl_entry *je = smr_jnl_entry(&l->j, o, i);
 			uint64_t p, n;
-			if (!je || !smr_jnl_lineage_get(je, l->out[o]->pos, &p, &n))
+			if (!je)
+				continue;
+			smr_jnl_lineage_retire(je, l->out[o]->pos);
+			if (!smr_jnl_lineage_get(je, l->out[o]->pos, &p, &n))
 				continue;
 			/* An input position past anything its producer wrote,
 			 * or a generation never published, is no answer. */
@@ -269,7 +272,10 @@ static int load_limits(struct smr_lin *l)
 
 static int alloc_lin(struct smr_lin *l)
 {
-	size_t np = (size_t)l->nout * (l->nin + 1u);
+	/* Pairs only where the journal has entries: a kernel with more ports
+	 * than SHMRING_JNL_MAX_ENTRIES pairs has no lineage (at-least-once),
+	 * and must not pay memory for it. */
+	size_t np = smr_jnl_nentries(l->nin, l->nout);
 	l->in = calloc(l->nin + l->nout + 1u, sizeof(*l->in));
 	l->ports = calloc(l->nin + l->nout + 1u, sizeof(*l->ports));
 	l->hot.pairs = calloc(np + 1u, sizeof(*l->hot.pairs));

@@ -200,6 +200,8 @@ int shmring_reserve(struct shmring *r, size_t len, void **buf, int timeout_ms)
 static inline void lineage_commit(struct shmring *r, uint64_t head_after, uint64_t published)
 {
 	struct smr_lin_hot *h = r->lin->hot;
+	if (!h->entries)
+		return; /* no lineage for this kernel (too many ports) */
 	size_t i = (size_t)r->lin->index * h->nin1 + h->attr;
 	struct smr_lin_pair *e = &h->pairs[i];
 	if (__builtin_expect(e->lim, 0)) {
@@ -213,8 +215,7 @@ static inline void lineage_commit(struct shmring *r, uint64_t head_after, uint64
 		e->n = 1;
 		e->seen = 1;
 	}
-	if (h->entries)
-		smr_jnl_lineage_write(&h->entries[i], head_after, e->p, e->n, published);
+	smr_jnl_lineage_write(&h->entries[i], head_after, e->p, e->n, published);
 }
 
 int shmring_commit(struct shmring *r, size_t len)

@@ -165,7 +165,9 @@ SHMRING_API int shmring_kernel_wait_ready(struct shmring_kernel *k, int timeout_
 /*
  * Stage len bytes of state as this kernel's checkpoint: what a restarted
  * instance gets back from shmring_kernel_restore. The state must cover
- * every input message this kernel has peeked so far: it is published
+ * every input message this kernel has peeked so far, and everything derived
+ * from those messages must be sent before (a restart skips every message
+ * the checkpoint covers, held ones included): it is published
  * atomically with the next release on any input (a restart sees both or
  * neither, and skips the input messages it covers), or at once when no
  * input message is held (a source: call it after each send, with the
