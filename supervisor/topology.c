@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
@@ -125,6 +126,7 @@ struct ctx {
 	struct topology *t;
 	size_t spent, budget;   /* values visited, and the most allowed */
 	struct hset kernels;    /* kernel name -> index */
+	struct hset hosts;      /* host name -> index */
 	struct hset ports;      /* (kernel index, port name) -> id << 1 | is output */
 	uint32_t *port_ring;    /* per port id: 1 + index of its ring, 0 = none yet */
 	size_t nports, cap_ports;
@@ -415,6 +417,223 @@ static int supervision_pair(struct ctx *c, const char *key, yaml_node_t *k, yaml
 			      "stop: write a grace above 0, e.g. 2s", &t->grace_ms);
 }
 
+/* ---- hosts -------------------------------------------------------------- */
+
+/* The Z85 alphabet (ZeroMQ RFC 32): a 40-character word of it is a key
+ * written out; anything else under curve.public is a file. */
+static const char z85_chars[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				".-:+=^!/*?&<>()[]{}@%$#";
+
+int topo_key_literal(const char *s)
+{
+	return strlen(s) == TOPO_KEY_LEN && strspn(s, z85_chars) == TOPO_KEY_LEN;
+}
+
+/* A DNS name: labels of letters, digits and '-', not starting or ending in
+ * '-', joined by dots; not only digits and dots (a mistyped IPv4 address). */
+static int dns_name(const char *s)
+{
+	size_t len = strlen(s), label = 0;
+	int letter = 0;
+	if (len == 0 || len > TOPO_ADDR_MAX)
+		return 0;
+	for (size_t i = 0; i <= len; i++) {
+		char ch = s[i];
+		if (ch == '.' || ch == '\0') {
+			if (label == 0 || s[i - 1] == '-')
+				return 0;
+			label = 0;
+			continue;
+		}
+		int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			 (ch >= '0' && ch <= '9') || ch == '-';
+		if (!ok || ++label > 63 || (label == 1 && ch == '-'))
+			return 0;
+		letter |= !(ch >= '0' && ch <= '9');
+	}
+	return letter;
+}
+
+/* 4 (IPv4), 6 (IPv6) or 0 (not a literal); bin receives the address. */
+static int ip_literal(const char *s, unsigned char bin[16])
+{
+	if (inet_pton(AF_INET, s, bin) == 1)
+		return 4;
+	return inet_pton(AF_INET6, s, bin) == 1 ? 6 : 0;
+}
+
+static int parse_address(struct ctx *c, yaml_node_t *v, struct topo_host *h)
+{
+	const char *s = scalar(v);
+	unsigned char bin[16];
+	int fam = s ? ip_literal(s, bin) : 0;
+	if (!s || (!fam && !dns_name(s)))
+		return fail(c, line_of(v), "host '%s': address '%.60s' is neither an IPv4 or IPv6 "
+			    "address nor a host name: write e.g. 10.77.0.1, fd00::1 or node1.lan",
+			    h->name, s ? s : kind(v));
+	static const unsigned char any[16];
+	if (fam && !memcmp(bin, any, fam == 4 ? 4 : 16))
+		return fail(c, line_of(v), "host '%s': address %s means every interface: bridges "
+			    "bind only the address named, so name the one the other hosts reach "
+			    "this host at", h->name, s);
+	return (h->address = strdup(s)) ? 0 : -ENOMEM;
+}
+
+static int curve_pair(struct ctx *c, const char *key, yaml_node_t *k, yaml_node_t *v, void *arg)
+{
+	struct topo_host *h = arg;
+	const char *s = scalar(v);
+	(void)k;
+	if (!s || !*s)
+		return fail(c, line_of(v), "host '%s': curve.%s must be a single value: %s", h->name,
+			    key, strcmp(key, "public") ? "the file holding this host's key pair"
+			    : "this host's public key (40 Z85 characters) or the file holding it");
+	char **slot = strcmp(key, "public") ? &h->curve_secret : &h->curve_public;
+	return (*slot = strdup(s)) ? 0 : -ENOMEM;
+}
+
+static int host_pair(struct ctx *c, const char *key, yaml_node_t *k, yaml_node_t *v, void *arg)
+{
+	static const char *const curve_keys[] = { "public", "secret_file", NULL };
+	struct topo_host *h = arg;
+	(void)k;
+	if (!strcmp(key, "address"))
+		return parse_address(c, v, h);
+	if (!strcmp(key, "port")) {
+		uint64_t p;
+		char *end;
+		if (parse_u64(scalar(v), &p, &end) || *end || p < 1 || p > 65535)
+			return fail(c, line_of(v), "host '%s': port '%.20s' is not a TCP port: write "
+				    "1 to 65535 (default %u)", h->name, scalar(v) ? scalar(v) : kind(v),
+				    TOPO_PORT_DEFAULT);
+		h->port = (unsigned)p;
+		return 0;
+	}
+	int rc = each_pair(c, v, "curve", curve_keys, curve_pair, h);
+	if (rc == 0 && (!h->curve_public || !h->curve_secret))
+		rc = fail(c, line_of(v), "host '%s': curve needs both public: (its public key) and "
+			  "secret_file: (its key pair file, read only on that host)", h->name);
+	return rc;
+}
+
+/* Two hosts may share an address (one machine, or tests): then their
+ * listening ports, base .. base + edges into it - 1, must not overlap. */
+static int check_host_ports(struct ctx *c, const unsigned *edges_in)
+{
+	struct topology *t = c->t;
+	for (size_t i = 0; i < t->nhosts; i++)
+		for (size_t j = 0; j < i; j++) {
+			const struct topo_host *a = &t->hosts[i], *b = &t->hosts[j];
+			if (!edges_in[i] || !edges_in[j] || strcmp(a->address, b->address))
+				continue;
+			if (a->port < b->port + edges_in[j] && b->port < a->port + edges_in[i])
+				return fail(c, a->line, "hosts '%s' and '%s' share address %s and their "
+					    "ports overlap (%u-%u and %u-%u): give one of them another "
+					    "port:", a->name, b->name, a->address, a->port,
+					    a->port + edges_in[i] - 1, b->port, b->port + edges_in[j] - 1);
+		}
+	return 0;
+}
+
+/* After the rings: number the bridge edges into each host, in file order,
+ * and give each its port. */
+static int assign_ports(struct ctx *c)
+{
+	struct topology *t = c->t;
+	unsigned edges_in[TOPO_MAX_HOSTS] = { 0 };
+	for (size_t r = 0; r < t->nrings; r++) {
+		struct topo_ring *ring = &t->rings[r];
+		size_t from = t->kernels[ring->from_kernel].host, to = t->kernels[ring->to_kernel].host;
+		if (from == to)
+			continue;
+		const struct topo_host *h = &t->hosts[to];
+		if (h->port + edges_in[to] > 65535)
+			return fail(c, ring->line, "this ring is bridge edge %u into host '%s', whose "
+				    "port would be %u, past 65535: give '%s' a lower port: (each edge "
+				    "into a host listens on the next port)", edges_in[to] + 1, h->name,
+				    h->port + edges_in[to], h->name);
+		ring->port = h->port + edges_in[to]++;
+	}
+	return check_host_ports(c, edges_in);
+}
+
+static int parse_hosts(struct ctx *c, yaml_node_t *map)
+{
+	static const char *const keys[] = { "address", "port", "curve", NULL };
+	int rc = want(c, map, YAML_MAPPING_NODE, "hosts");
+	if (rc)
+		return rc;
+	size_t n = nitems(map);
+	if (n == 0)
+		return fail(c, line_of(map), "hosts is empty: name each host (a: { address: "
+			    "10.77.0.1 }), or leave hosts out to run on one machine");
+	if (n > TOPO_MAX_HOSTS)
+		return fail(c, line_of(map), "%zu hosts, more than the %u one topology may span: "
+			    "split it into several topologies", n, TOPO_MAX_HOSTS);
+	if ((rc = spend(c, map, n)))
+		return rc;
+	struct topology *t = c->t;
+	if (!(t->hosts = calloc(n, sizeof(*t->hosts))))
+		return -ENOMEM;
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = node(c, p->key), *v = node(c, p->value);
+		struct topo_host *h = &t->hosts[t->nhosts++];
+		h->line = line_of(k);
+		h->port = TOPO_PORT_DEFAULT;
+		size_t first;
+		if ((rc = check_name(c, k, "host name", h->name)))
+			return rc;
+		if ((rc = hset_add(&c->hosts, 0, h->name, strlen(h->name), t->nhosts - 1, &first)) < 0)
+			return rc;
+		if (rc)
+			return fail(c, h->line, "host '%s' appears twice (first on line %d): keep one",
+				    h->name, t->hosts[first].line);
+		if ((rc = each_pair(c, v, "a host", keys, host_pair, h)))
+			return rc;
+		if (!h->address)
+			return fail(c, h->line, "host '%s' has no address: add address: (where the "
+				    "other hosts reach it, e.g. 10.77.0.1)", h->name);
+		if (!h->curve_public != !t->hosts[0].curve_public)
+			return fail(c, h->line, "host '%s' %s curve: but host '%s' %s: give every "
+				    "host keys, or none", h->name, h->curve_public ? "has" : "has no",
+				    t->hosts[0].name, h->curve_public ? "has none" : "has");
+	}
+	return 0;
+}
+
+/* A kernel's host: one of hosts:. */
+static int kernel_host(struct ctx *c, yaml_node_t *v, struct topo_kernel *kn)
+{
+	const char *s = scalar(v);
+	if (!c->t->nhosts)
+		return fail(c, line_of(v), "kernel '%s' names host '%.40s' but the file has no "
+			    "hosts:: declare it under hosts:, or remove host:", kn->name,
+			    s ? s : kind(v));
+	char list[200];
+	if (!s || !hset_get(&c->hosts, 0, s, strlen(s), &kn->host)) {
+		char *names[TOPO_MAX_HOSTS];
+		for (size_t i = 0; i < c->t->nhosts; i++)
+			names[i] = c->t->hosts[i].name;
+		return fail(c, line_of(v), "kernel '%s': no host named '%.40s' (hosts: %s): declare "
+			    "it under hosts: or fix the name", kn->name, s ? s : kind(v),
+			    join(list, sizeof(list), names, c->t->nhosts));
+	}
+	return 0;
+}
+
+/* With hosts:, every kernel names one: a kernel left out would run on no
+ * host, or on all of them. */
+static int check_kernel_hosts(struct ctx *c)
+{
+	struct topology *t = c->t;
+	for (size_t i = 0; t->nhosts && i < t->nkernels; i++)
+		if (t->kernels[i].host == TOPO_NO_HOST)
+			return fail(c, t->kernels[i].line, "kernel '%s' has no host: with hosts: every "
+				    "kernel names one: add host: %s (or another)", t->kernels[i].name,
+				    t->hosts[0].name);
+	return 0;
+}
+
 /* ---- kernels ------------------------------------------------------------ */
 
 static int parse_env(struct ctx *c, yaml_node_t *v, struct topo_kernel *kn)
@@ -611,6 +830,8 @@ static int kernel_pair(struct ctx *c, const char *key, yaml_node_t *k, yaml_node
 		return parse_env(c, v, kn);
 	if (!strcmp(key, "cpu"))
 		return parse_cpu(c, v, kn);
+	if (!strcmp(key, "host"))
+		return kernel_host(c, v, kn);
 	if (!strcmp(key, "restart")) {
 		int r = 0;
 		int rc = pick(c, v, "restart policy", topo_restart_names, &r);
@@ -631,7 +852,7 @@ static yaml_node_t *lookup(struct ctx *c, yaml_node_t *map, const char *key)
 static int parse_kernels(struct ctx *c, yaml_node_t *seq)
 {
 	static const char *const keys[] = { "name", "exec", "args", "env", "cpu", "restart",
-					    "inputs", "outputs", NULL };
+					    "inputs", "outputs", "host", NULL };
 	int rc = want(c, seq, YAML_SEQUENCE_NODE, "kernels");
 	if (rc)
 		return rc;
@@ -652,6 +873,7 @@ static int parse_kernels(struct ctx *c, yaml_node_t *seq)
 		size_t i = t->nkernels++;
 		struct topo_kernel *k = &t->kernels[i];
 		k->line = line_of(kn);
+		k->host = TOPO_NO_HOST;
 		/* The name first, so messages about its other keys can use it. */
 		yaml_node_t *name = kn->type == YAML_MAPPING_NODE ? lookup(c, kn, "name") : NULL;
 		if (name && (rc = check_name(c, name, "kernel name", k->name)))
@@ -806,7 +1028,7 @@ static int top_pair(struct ctx *c, const char *key, yaml_node_t *k, yaml_node_t 
 		return check_name(c, v, "topology name", c->t->name);
 	if (!strcmp(key, "supervision"))
 		return each_pair(c, v, "supervision", sup_keys, supervision_pair, NULL);
-	return 0; /* kernels and rings: parsed in order below */
+	return 0; /* hosts, kernels and rings: parsed in order below */
 }
 
 /* The line of a libyaml error: reader errors (bad UTF-8, control bytes)
@@ -859,10 +1081,20 @@ static int no_nul(struct ctx *c)
 	return 0;
 }
 
+uint64_t topo_hash(const void *buf, size_t len)
+{
+	const unsigned char *b = buf;
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
+}
+
 int topo_parse(const char *file, const char *text, size_t len, struct topology **out,
 	       char *err, size_t errlen)
 {
-	static const char *const keys[] = { "topology", "supervision", "kernels", "rings", NULL };
+	static const char *const keys[] = { "topology", "supervision", "kernels", "rings", "hosts",
+					    NULL };
 	yaml_parser_t parser;
 	yaml_document_t doc;
 	struct ctx c = { .file = file, .err = err, .errlen = errlen, .doc = &doc };
@@ -889,6 +1121,8 @@ int topo_parse(const char *file, const char *text, size_t len, struct topology *
 	c.t->intensity = 3;
 	c.t->period_ms = 5000;
 	c.t->grace_ms = 2000;
+	c.t->hash = topo_hash(text, len);
+	c.t->share_of = TOPO_NO_HOST;
 	c.budget = (size_t)(doc.nodes.top - doc.nodes.start) + TOPO_ALIAS_SLACK;
 	if (!(c.t->file = strdup(file))) {
 		rc = -ENOMEM;
@@ -907,17 +1141,22 @@ int topo_parse(const char *file, const char *text, size_t len, struct topology *
 		goto done;
 	}
 	yaml_node_t *kernels = lookup(&c, root, "kernels"), *rings = lookup(&c, root, "rings");
+	yaml_node_t *hosts = lookup(&c, root, "hosts");
 	if (!kernels) {
 		rc = fail(&c, line_of(root), "no kernels: list them under kernels:");
 		goto done;
 	}
-	if ((rc = parse_kernels(&c, kernels)))
+	/* hosts: before kernels:, which name them */
+	if ((hosts && (rc = parse_hosts(&c, hosts))) || (rc = parse_kernels(&c, kernels)) ||
+	    (rc = check_kernel_hosts(&c)))
 		goto done;
 	if (rings && (rc = parse_rings(&c, rings)))
 		goto done;
-	rc = check_wired(&c);
+	if ((rc = check_wired(&c)) == 0 && c.t->nhosts)
+		rc = assign_ports(&c);
 done:
 	hset_free(&c.kernels);
+	hset_free(&c.hosts);
 	hset_free(&c.ports);
 	free(c.port_ring);
 	free(c.in_base);
@@ -1018,6 +1257,12 @@ void topo_free(struct topology *t)
 		free(k->in_priority);
 		free(k->cpus);
 	}
+	for (size_t i = 0; i < t->nhosts; i++) {
+		free(t->hosts[i].address);
+		free(t->hosts[i].curve_public);
+		free(t->hosts[i].curve_secret);
+	}
+	free(t->hosts);
 	free(t->kernels);
 	free(t->rings);
 	free(t->file);
@@ -1228,6 +1473,7 @@ int topo_parse_pipeline(const char *expr, struct topology **out, char *err, size
 	    (nstages > 1 && !(t->rings = calloc(nstages - 1, sizeof(*t->rings)))))
 		goto done;
 	snprintf(t->name, sizeof(t->name), "pipeline");
+	t->share_of = TOPO_NO_HOST;
 	t->strategy = TOPO_ONE_FOR_ONE;
 	t->intensity = 3;
 	t->period_ms = 5000;
@@ -1238,6 +1484,7 @@ int topo_parse_pipeline(const char *expr, struct topology **out, char *err, size
 		size_t s = t->nkernels;
 		struct topo_kernel *k = &t->kernels[t->nkernels++];
 		k->line = 1;
+		k->host = TOPO_NO_HOST;
 		if (i == start) {
 			snprintf(err, errlen, "-e:1: stage %zu is empty: write e.g. 'gen ! double ! print'",
 				 s + 1);
@@ -1315,5 +1562,269 @@ int topo_graph_order(const struct topology *t, size_t *order)
 	free(seen);
 	free(end);
 	free(to);
+	return 0;
+}
+
+/* ---- a host's share ----------------------------------------------------- */
+
+size_t topo_host_find(const struct topology *t, const char *name)
+{
+	for (size_t i = 0; i < t->nhosts; i++)
+		if (!strcmp(t->hosts[i].name, name))
+			return i;
+	return TOPO_NO_HOST;
+}
+
+int topo_host_guess(const struct topology *t, const char *hostname, const void *const *addrs,
+		    const int *families, size_t naddrs, size_t *host)
+{
+	size_t found = 0;
+	for (size_t i = 0; i < t->nhosts; i++) {
+		const struct topo_host *h = &t->hosts[i];
+		unsigned char bin[16];
+		int fam = ip_literal(h->address, bin), match = hostname && !strcmp(h->name, hostname);
+		for (size_t a = 0; !match && fam && a < naddrs; a++)
+			match = families[a] == fam && !memcmp(addrs[a], bin, fam == 4 ? 4 : 16);
+		if (match && found++ == 0)
+			*host = i;
+	}
+	return found == 1 ? 0 : found ? -EEXIST : -ENOENT;
+}
+
+void topo_edge_name(const struct topology *t, const struct topo_ring *r, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s.%s>%s.%s", t->kernels[r->from_kernel].name, r->from_port,
+		 t->kernels[r->to_kernel].name, r->to_port);
+}
+
+void topo_host_endpoint(const struct topo_host *h, unsigned port, char *buf, size_t len)
+{
+	int v6 = strchr(h->address, ':') != NULL; /* ZeroMQ writes IPv6 in brackets */
+	snprintf(buf, len, "%s%s%s:%u", v6 ? "[" : "", h->address, v6 ? "]" : "", port);
+}
+
+static char **dup_strings(char *const *v, size_t n)
+{
+	char **d = calloc(n + 1, sizeof(char *));
+	for (size_t i = 0; d && i < n; i++)
+		if (!(d[i] = strdup(v[i]))) {
+			free_strings(d, i);
+			return NULL;
+		}
+	return d;
+}
+
+static void *dup_mem(const void *p, size_t size)
+{
+	void *d = p && size ? malloc(size) : NULL;
+	if (d)
+		memcpy(d, p, size);
+	return d;
+}
+
+/* A deep copy of kernel k into d (zeroed): 0 or -ENOMEM. */
+static int copy_kernel(struct topo_kernel *d, const struct topo_kernel *k)
+{
+	*d = *k;
+	d->exec = strdup(k->exec);
+	d->args = dup_strings(k->args, k->nargs);
+	d->env = dup_strings(k->env, k->nenv);
+	d->inputs = dup_strings(k->inputs, k->ninputs);
+	d->outputs = dup_strings(k->outputs, k->noutputs);
+	d->cpus = dup_mem(k->cpus, k->ncpus * sizeof(int));
+	d->in_priority = dup_mem(k->in_priority, k->ninputs * sizeof(int));
+	if (!d->exec || !d->args || !d->env || !d->inputs || !d->outputs ||
+	    (k->ncpus && !d->cpus) || (k->in_priority && k->ninputs && !d->in_priority))
+		return -ENOMEM;
+	return 0;
+}
+
+/* The share under construction. */
+struct share {
+	const struct topology *t;
+	const struct topo_bridge_cfg *cfg;
+	struct topology *s;
+	struct hset names;   /* kernel names of s */
+};
+
+/* A bridge kernel's name: "<kernel>-<port>-tx" (sink: the producer's end)
+ * or "-rx" (source), when that fits and is free, else "bridge-<ring>-tx",
+ * "bridge-<ring>-tx-1"...: unique among the share's kernels. */
+static void bridge_name(struct share *sh, const char *kernel, const char *port, int sink,
+			size_t ring, char *out)
+{
+	const char *dir = sink ? "tx" : "rx";
+	int room = TOPO_NAME_MAX - 4 - (int)strlen(port); /* "-port-tx" */
+	size_t v;
+	if (room > 0 && snprintf(out, TOPO_NAME_MAX + 1, "%.*s-%s-%s", room, kernel, port,
+				 dir) <= TOPO_NAME_MAX &&
+	    !hset_get(&sh->names, 0, out, strlen(out), &v))
+		return;
+	for (size_t n = 0;; n++) {
+		int w = n ? snprintf(out, TOPO_NAME_MAX + 1, "bridge-%zu-%s-%zu", ring + 1, dir, n)
+			  : snprintf(out, TOPO_NAME_MAX + 1, "bridge-%zu-%s", ring + 1, dir);
+		if (w <= TOPO_NAME_MAX && !hset_get(&sh->names, 0, out, strlen(out), &v))
+			return;
+	}
+}
+
+static int push_args(struct topo_kernel *k, const char *const *v)
+{
+	size_t n = 0;
+	while (v[n])
+		n++;
+	if (!(k->args = calloc(n + 1, sizeof(char *))))
+		return -ENOMEM;
+	for (k->nargs = 0; k->nargs < n; k->nargs++)
+		if (!(k->args[k->nargs] = strdup(v[k->nargs])))
+			return -ENOMEM;
+	return 0;
+}
+
+/* The bridge kernel of ring r at this host's end. */
+static int add_bridge(struct share *sh, size_t r, int sink)
+{
+	const struct topology *t = sh->t;
+	const struct topo_ring *ring = &t->rings[r];
+	const struct topo_host *from = &t->hosts[t->kernels[ring->from_kernel].host];
+	const struct topo_host *to = &t->hosts[t->kernels[ring->to_kernel].host];
+	struct topology *s = sh->s;
+	size_t ki = s->nkernels++;
+	struct topo_kernel *k = &s->kernels[ki];
+	char edge[4 * TOPO_NAME_MAX + 8], ep[TOPO_ADDR_MAX + 16], hash[17], run[17];
+	k->line = ring->line;
+	k->host = s->share_of;
+	k->restart = TOPO_TRANSIENT; /* again after a crash; done at end of stream */
+	bridge_name(sh, t->kernels[sink ? ring->from_kernel : ring->to_kernel].name,
+		    sink ? ring->from_port : ring->to_port, sink, r, k->name);
+	if (hset_add(&sh->names, 0, k->name, strlen(k->name), ki, NULL) < 0)
+		return -ENOMEM;
+	topo_edge_name(t, ring, edge, sizeof(edge));
+	topo_host_endpoint(to, ring->port, ep, sizeof(ep));
+	snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)t->hash);
+	snprintf(run, sizeof(run), "%016llx", (unsigned long long)sh->cfg->run_id);
+	const char *pub_from = sh->cfg->public_file ? sh->cfg->public_file[from - t->hosts] : NULL;
+	const char *pub_to = sh->cfg->public_file ? sh->cfg->public_file[to - t->hosts] : NULL;
+	/* Without CURVE the lists end where the key options would begin. */
+	const char *curve = from->curve_public ? "" : NULL;
+	const char *sink_args[] = { "--connect", ep, "--edge", edge, "--hash", hash, "--run-id", run,
+				    "--from", from->name, "--to", to->name,
+				    curve ? "--curve-server-key" : NULL, pub_to,
+				    "--curve-key", from->curve_secret, NULL };
+	const char *source_args[] = { "--bind", ep, "--edge", edge, "--hash", hash,
+				      "--from", from->name, "--to", to->name,
+				      curve ? "--curve-secret" : NULL, to->curve_secret,
+				      "--curve-client-key", pub_from, NULL };
+	if (curve && (!pub_from || !pub_to))
+		return -EINVAL; /* the caller gives every host's public key file */
+	if (!(k->exec = strdup(sink ? sh->cfg->sink_exec : sh->cfg->source_exec)) ||
+	    push_args(k, sink ? sink_args : source_args) < 0 ||
+	    one_port(sink ? &k->inputs : &k->outputs, sink ? &k->ninputs : &k->noutputs,
+		     sink ? "in" : "out") < 0 ||
+	    !(k->env = calloc(1, sizeof(char *))))
+		return -ENOMEM;
+	return 0;
+}
+
+enum bridge_end { END_NONE, END_SINK, END_SOURCE };
+
+/* Ring r of t into the share, from kernel `from` to kernel `to` of s; a
+ * bridge kernel at one end (its port is "in" or "out"). Same capacity and
+ * wait as the file's ring. */
+static void add_ring(struct share *sh, size_t r, size_t from, size_t to, enum bridge_end end)
+{
+	struct topology *s = sh->s;
+	struct topo_ring *d = &s->rings[s->nrings++];
+	*d = sh->t->rings[r];
+	d->from_kernel = from;
+	d->to_kernel = to;
+	d->port = 0;
+	if (end == END_SOURCE)
+		snprintf(d->from_port, sizeof(d->from_port), "out");
+	if (end == END_SINK) {
+		snprintf(d->to_port, sizeof(d->to_port), "in");
+		d->to_priority = TOPO_PRIO_NORMAL;
+	}
+}
+
+static int share_name(struct topology *s, const struct topology *t, const char *host)
+{
+	int room = TOPO_NAME_MAX - 1 - (int)strlen(host);
+	/* A host name of 30 or 31 characters leaves no room: the share is
+	 * named after the host alone. */
+	if (room <= 0 || snprintf(s->name, sizeof(s->name), "%.*s-%s", room, t->name, host) >
+			 TOPO_NAME_MAX)
+		snprintf(s->name, sizeof(s->name), "%s", host);
+	return (s->file = strdup(t->file)) ? 0 : -ENOMEM;
+}
+
+static int build_share(struct share *sh, size_t host, size_t *map)
+{
+	const struct topology *t = sh->t;
+	struct topology *s = sh->s;
+	int rc = share_name(s, t, t->hosts[host].name);
+	for (size_t i = 0; rc == 0 && i < t->nkernels; i++) {
+		if (t->kernels[i].host != host)
+			continue;
+		map[i] = s->nkernels++;
+		if ((rc = copy_kernel(&s->kernels[map[i]], &t->kernels[i])) == 0 &&
+		    hset_add(&sh->names, 0, t->kernels[i].name, strlen(t->kernels[i].name), map[i],
+			     NULL) < 0)
+			rc = -ENOMEM;
+	}
+	for (size_t r = 0; rc == 0 && r < t->nrings; r++) {
+		const struct topo_ring *ring = &t->rings[r];
+		int here_from = t->kernels[ring->from_kernel].host == host;
+		int here_to = t->kernels[ring->to_kernel].host == host;
+		if (here_from && here_to) {
+			add_ring(sh, r, map[ring->from_kernel], map[ring->to_kernel], END_NONE);
+		} else if (here_from) {
+			if ((rc = add_bridge(sh, r, 1)) == 0)
+				add_ring(sh, r, map[ring->from_kernel], s->nkernels - 1, END_SINK);
+		} else if (here_to) {
+			if ((rc = add_bridge(sh, r, 0)) == 0)
+				add_ring(sh, r, s->nkernels - 1, map[ring->to_kernel], END_SOURCE);
+		}
+	}
+	return rc;
+}
+
+int topo_host_share(const struct topology *t, size_t host, const struct topo_bridge_cfg *cfg,
+		    struct topology **out)
+{
+	size_t nk = 0, nr = 0;
+	*out = NULL;
+	if (host >= t->nhosts)
+		return -EINVAL;
+	for (size_t i = 0; i < t->nkernels; i++)
+		nk += t->kernels[i].host == host;
+	for (size_t r = 0; r < t->nrings; r++) {
+		size_t from = t->kernels[t->rings[r].from_kernel].host;
+		size_t to = t->kernels[t->rings[r].to_kernel].host;
+		nr += from == host || to == host;
+		nk += (from == host) != (to == host); /* a bridge kernel */
+	}
+	struct share sh = { t, cfg, calloc(1, sizeof(struct topology)), { 0 } };
+	size_t *map = calloc(t->nkernels, sizeof(size_t));
+	int rc = -ENOMEM;
+	if (sh.s && map && (!nk || (sh.s->kernels = calloc(nk, sizeof(struct topo_kernel)))) &&
+	    (!nr || (sh.s->rings = calloc(nr, sizeof(struct topo_ring))))) {
+		struct topology *s = sh.s;
+		s->strategy = t->strategy;
+		s->intensity = t->intensity;
+		s->period_ms = t->period_ms;
+		s->grace_ms = t->grace_ms;
+		s->ready_ms = t->ready_ms;
+		s->hash = t->hash;
+		s->share_of = host;
+		rc = build_share(&sh, host, map);
+	}
+	free(map);
+	hset_free(&sh.names);
+	if (rc) {
+		topo_free(sh.s);
+		return rc;
+	}
+	*out = sh.s;
 	return 0;
 }

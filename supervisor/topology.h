@@ -25,6 +25,10 @@
  *       capacity: 64KiB          # B, KiB, MiB, GiB (K, M, G alike); 4KiB..1GiB,
  *                                # rounded up to a power of two
  *       wait: adaptive           # spin | yield | futex | adaptive
+ *   hosts:                       # optional, at most 64 (TOPO_MAX_HOSTS): then
+ *     a: { address: 10.77.0.1 }  # every kernel names its host: (docs/hosts.md)
+ *     b: { address: 10.77.0.2, port: 7710,
+ *          curve: { public: KEY-OR-FILE, secret_file: b.key } }
  *
  * One YAML document per file, at most 16 MiB (TOPO_FILE_MAX), UTF-8, no NUL
  * in any value. Kernels run with the topology file's folder as their working
@@ -52,6 +56,14 @@
 #define TOPO_RING_MIN      4096ull
 #define TOPO_RING_MAX      (1ull << 30)
 #define TOPO_RING_DEFAULT  (1ull << 20)
+/* Hosts (docs/hosts.md). A bridge edge listens on its consumer host's
+ * address at the host's base port + the edge's index among the edges into
+ * that host (file order), so both sides know the port from the file. */
+#define TOPO_MAX_HOSTS     64u
+#define TOPO_ADDR_MAX      253          /* a DNS name's longest */
+#define TOPO_PORT_DEFAULT  7710u
+#define TOPO_KEY_LEN       40           /* a CurveZMQ key in Z85 */
+#define TOPO_NO_HOST       SIZE_MAX     /* topo_kernel.host without hosts: */
 
 enum topo_restart { TOPO_PERMANENT, TOPO_TRANSIENT, TOPO_TEMPORARY };
 /* An input's priority: the order in which the kernel's wait reports ready
@@ -75,6 +87,7 @@ struct topo_kernel {
 	size_t ninputs, noutputs;
 	int   *in_priority; /* enum topo_priority of each input; NULL: all normal
 			       (the pipeline form, which has no priorities) */
+	size_t host;        /* index into hosts; TOPO_NO_HOST when there are none */
 	int    line;
 };
 
@@ -90,6 +103,19 @@ struct topo_ring {
 	uint64_t capacity_asked; /* as the file wrote it */
 	enum shmring_wait wait;
 	int      to_priority;    /* the consumer input's topo_input_priority */
+	unsigned port;           /* a bridge edge (its ends on two hosts): the
+				    port its consumer host listens on; else 0 */
+	int      line;
+};
+
+/* A host of hosts:. Its secret key file is read only on that host (by its
+ * bridge kernels); the public key is everybody's. */
+struct topo_host {
+	char     name[TOPO_NAME_MAX + 1];
+	char    *address;        /* an IPv4 or IPv6 literal, or a DNS name */
+	unsigned port;           /* base port: 1..65535, TOPO_PORT_DEFAULT if not given */
+	char    *curve_public;   /* curve.public as written: a Z85 key or a file; NULL: no CURVE */
+	char    *curve_secret;   /* curve.secret_file as written */
 	int      line;
 };
 
@@ -107,6 +133,12 @@ struct topology {
 	size_t nkernels;
 	struct topo_ring *rings;
 	size_t nrings;
+	struct topo_host *hosts; /* nhosts 0: the file has no hosts: */
+	size_t nhosts;
+	uint64_t hash;       /* FNV-1a 64 of the file's bytes: two hosts run the
+				same topology iff their files hash alike */
+	size_t share_of;     /* a host's share (topo_host_share): that host;
+				TOPO_NO_HOST otherwise */
 };
 
 /* The names a topology file uses, indexed by the enums, NULL-terminated:
@@ -159,5 +191,56 @@ int topo_check_host(const struct topology *t, int ncpu, char **resolved, char *e
  * order among equals, then kernels only reachable through a cycle. order[]
  * receives the nkernels indices. 0 or -ENOMEM. */
 int topo_graph_order(const struct topology *t, size_t *order);
+
+/* FNV-1a 64 of a topology file's bytes (struct topology.hash): the bridges
+ * of two hosts refuse each other unless their files are the same, byte for
+ * byte. */
+uint64_t topo_hash(const void *buf, size_t len);
+
+/* ---- hosts (docs/hosts.md) ---- */
+
+/* Is s a CurveZMQ key written out (40 characters of Z85) rather than the
+ * name of a file holding one? */
+int topo_key_literal(const char *s);
+
+/* The host named name: its index, or TOPO_NO_HOST. */
+size_t topo_host_find(const struct topology *t, const char *name);
+
+/*
+ * Which host of t this machine is: the one named hostname, or whose address
+ * (an IP literal) is one of addrs[0..naddrs) (families[i] 4 or 6; 4 or 16
+ * bytes, network order). 0 (*host set), -ENOENT (none), -EEXIST (several).
+ */
+int topo_host_guess(const struct topology *t, const char *hostname, const void *const *addrs,
+		    const int *families, size_t naddrs, size_t *host);
+
+/* A bridge edge's name, the same on both hosts: "double.out>sink.in". */
+#define TOPO_EDGE_MAX (4 * TOPO_NAME_MAX + 8)
+void topo_edge_name(const struct topology *t, const struct topo_ring *r, char *buf, size_t len);
+/* "10.77.0.2:7710", "[fd00::2]:7710": where host h listens on port. */
+void topo_host_endpoint(const struct topo_host *h, unsigned port, char *buf, size_t len);
+
+/* What the bridge kernels of a share are run with. */
+struct topo_bridge_cfg {
+	const char *sink_exec, *source_exec; /* shmring-zmq-sink, -source */
+	uint64_t run_id;                     /* random per supervisor run */
+	const char *const *public_file;      /* with CURVE: per host, a file holding
+						its public key (line 1); else NULL */
+};
+
+/*
+ * Host `host`'s share of t, a topology of its own that run_topology and
+ * topo_place take as they are: the kernels of that host and the rings
+ * between them, as in the file; each ring from here to another host ends in
+ * a bridge kernel, cfg->sink_exec (input "in", named "<kernel>-<port>-tx"),
+ * and each ring from another host starts at cfg->source_exec (output
+ * "out", "<kernel>-<port>-rx"), both restart: transient, with the ring's
+ * capacity and wait. Named "<topology>-<host>", so that the hosts of one
+ * machine (tests, the walkthrough) run side by side. Secret key files are
+ * passed as written: kernels run in the topology file's folder.
+ * 0, -ENOMEM, or -EINVAL (host out of range, CURVE without public_file).
+ */
+int topo_host_share(const struct topology *t, size_t host, const struct topo_bridge_cfg *cfg,
+		    struct topology **out);
 
 #endif

@@ -149,4 +149,71 @@ expect "1024 kernels, 4096 rings: planned in time" 0 "1024 kernels, 4096 rings" 
 expect "2000 stages: refused" 1 "-e:1: 2000 stages, more than the 1024 kernels" \
   "$bin" check -e "$(printf 'cat ! %.0s' $(seq 1999))cat"
 
+# Hosts (docs/hosts.md): check --host prints the host's share and its
+# bridge edges; the default host is found by name or address, else one line
+# asks for --host.
+cat > "$dir/hosts.yaml" <<'Y'
+topology: two
+hosts:
+  a: { address: 203.0.113.1 }
+  b: { address: 203.0.113.2, port: 9000 }
+kernels:
+  - { name: gen, host: a, exec: /bin/cat, outputs: [out] }
+  - { name: sink, host: b, exec: /bin/cat, inputs: [in] }
+rings:
+  - { from: gen.out, to: sink.in }
+Y
+expect "check --host a: the share, with a bridge kernel" 0 "gen.out -> gen-out-tx.in" \
+  "$bin" check "$dir/hosts.yaml" --host a
+expect "check --host a: the bridge edge, its remote host and address" 0 \
+  "gen.out>sink.in                      out  b            203.0.113.2:9000       gen-out-tx (shmring-zmq-sink)" \
+  "$bin" check "$dir/hosts.yaml" --host a
+expect "check --host=b: the receiving end" 0 \
+  "gen.out>sink.in                      in   a            203.0.113.2:9000       sink-in-rx (shmring-zmq-source)" \
+  "$bin" check --host=b "$dir/hosts.yaml"
+expect "check --host: the share is named TOPOLOGY-HOST" 0 "topology two-b (" \
+  "$bin" check "$dir/hosts.yaml" --host b
+expect "unknown --host: one line" 100 \
+  "--host c: $dir/hosts.yaml has no such host (its hosts: a, b): name one of them" \
+  "$bin" check "$dir/hosts.yaml" --host c
+expect "no host is this machine: one line asking for --host" 100 \
+  "no host is named like this machine or has one of its addresses: say which this is with --host NAME (one of a, b)" \
+  "$bin" check "$dir/hosts.yaml"
+sed 's/203.0.113.2/127.0.0.1/' "$dir/hosts.yaml" > "$dir/local.yaml"
+expect "the default host: the one with this machine's address" 0 "host b (127.0.0.1) of 2" \
+  "$bin" check "$dir/local.yaml"
+sed 's/203.0.113.1/127.0.0.1/' "$dir/local.yaml" > "$dir/both.yaml"
+expect "two hosts with this machine's address: one line asking for --host" 100 \
+  "several hosts match this machine's name or addresses: say which this is with --host NAME" \
+  "$bin" check "$dir/both.yaml"
+sed 's/^  b: .*/&\n  idle: { address: 203.0.113.9 }/' "$dir/hosts.yaml" > "$dir/idle.yaml"
+expect "a host without kernels: one line" 1 \
+  "idle.yaml:5: host 'idle' runs no kernel: nothing to do here" \
+  "$bin" check "$dir/idle.yaml" --host idle
+mkdir "$dir/alone" && cp "$bin" "$dir/alone/"
+alone=$(realpath "$dir/alone") # what /proc/self/exe says
+expect "bridge kernels not beside the supervisor: one line" 1 \
+  "the bridge kernel shmring-zmq-sink is not beside this program (looked in $alone and $alone/../kernels)" \
+  "$dir/alone/$(basename "$bin")" check "$dir/hosts.yaml" --host a
+expect "--host on a file without hosts: one line" 100 \
+  "--host a: $dir/good.yaml has no hosts: (it runs on one machine): drop --host" \
+  "$bin" check "$dir/good.yaml" --host a
+expect "--host without a name" 100 "--host needs a value" "$bin" check "$dir/hosts.yaml" --host
+expect "host: without hosts:" 1 "kernel 'gen' names host 'a' but the file has no hosts:" \
+  "$bin" check <(sed '2,4d' "$dir/hosts.yaml")
+cat > "$dir/curve.yaml" <<'Y'
+topology: two
+hosts:
+  a: { address: 203.0.113.1, curve: { public: "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7", secret_file: a.key } }
+  b: { address: 203.0.113.2, curve: { public: b.pub, secret_file: b.key } }
+kernels:
+  - { name: gen, host: a, exec: /bin/cat, outputs: [out] }
+  - { name: sink, host: b, exec: /bin/cat, inputs: [in] }
+rings:
+  - { from: gen.out, to: sink.in }
+Y
+expect "CURVE: this host's secret key file is read here, and must be there" 1 \
+  "curve.yaml:3: host 'a': curve secret_file $dir/a.key cannot be read: No such file or directory" \
+  "$bin" check "$dir/curve.yaml" --host a
+
 finish

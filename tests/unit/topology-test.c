@@ -720,6 +720,278 @@ static void pipelines_have_the_same_limits(void **s)
 	topo_free(t);
 }
 
+/* ---- hosts (docs/hosts.md) ---- */
+
+#define HOSTS2 \
+	"topology: doubler2\n"                                                       /* 1 */ \
+	"hosts:\n"                                                                   /* 2 */ \
+	"  a: { address: 10.77.0.1 }\n"                                              /* 3 */ \
+	"  b: { address: 'fd00::2', port: 9000 }\n"                                  /* 4 */ \
+	"kernels:\n"                                                                 /* 5 */ \
+	"  - { name: gen, host: a, exec: ./gen, outputs: [out] }\n"                  /* 6 */ \
+	"  - { name: double, host: a, exec: ./double, inputs: [in], outputs: [out, side] }\n" /* 7 */ \
+	"  - { name: sink, host: b, exec: ./sink, inputs: [in, { name: x, priority: high }] }\n" /* 8 */ \
+	"rings:\n"                                                                   /* 9 */ \
+	"  - { from: gen.out, to: double.in }\n"                                     /* 10 */ \
+	"  - { from: double.out, to: sink.in, capacity: 64KiB, wait: spin }\n"       /* 11 */ \
+	"  - { from: double.side, to: sink.x }\n"                                    /* 12 */
+
+static void hosts_parse_with_ports_in_file_order(void **s)
+{
+	(void)s;
+	struct topology *t = parse_ok(HOSTS2);
+	assert_int_equal(t->nhosts, 2);
+	assert_string_equal(t->hosts[0].name, "a");
+	assert_string_equal(t->hosts[0].address, "10.77.0.1");
+	assert_int_equal(t->hosts[0].port, TOPO_PORT_DEFAULT);
+	assert_int_equal(t->hosts[1].port, 9000);
+	assert_null(t->hosts[0].curve_public);
+	assert_int_equal(t->kernels[0].host, 0);
+	assert_int_equal(t->kernels[2].host, 1);
+	/* Edges into b, in file order: b's port, then the next. */
+	assert_int_equal(t->rings[0].port, 0);
+	assert_int_equal(t->rings[1].port, 9000);
+	assert_int_equal(t->rings[2].port, 9001);
+	char name[TOPO_EDGE_MAX], ep[300];
+	topo_edge_name(t, &t->rings[1], name, sizeof(name));
+	assert_string_equal(name, "double.out>sink.in");
+	topo_host_endpoint(&t->hosts[1], t->rings[1].port, ep, sizeof(ep));
+	assert_string_equal(ep, "[fd00::2]:9000");
+	assert_int_equal(t->hash, topo_hash(HOSTS2, strlen(HOSTS2)));
+	topo_free(t);
+}
+
+static void the_hash_is_fnv1a_of_the_bytes(void **s)
+{
+	(void)s;
+	assert_int_equal(topo_hash("", 0), 0xcbf29ce484222325ull);
+	assert_int_equal(topo_hash("a", 1), 0xaf63dc4c8601ec8cull); /* FNV-1a 64 test vector */
+	struct topology *t = parse_ok(HOSTS2), *u = parse_ok(HOSTS2 "# one more comment\n");
+	assert_true(t->hash != u->hash);
+	topo_free(t);
+	topo_free(u);
+}
+
+/* A file without hosts: is as before: no host, no bridge edge. */
+static void no_hosts_changes_nothing(void **s)
+{
+	(void)s;
+	struct topology *t = parse_ok(PIPE3);
+	assert_int_equal(t->nhosts, 0);
+	for (size_t i = 0; i < t->nkernels; i++)
+		assert_int_equal(t->kernels[i].host, TOPO_NO_HOST);
+	for (size_t r = 0; r < t->nrings; r++)
+		assert_int_equal(t->rings[r].port, 0);
+	topo_free(t);
+}
+
+static void bad_hosts_name_the_line_and_the_fix(void **s)
+{
+	(void)s;
+#define H1 "topology: x\nhosts:\n"
+#define K1 "kernels:\n  - { name: k, host: a, exec: /bin/true }\n"
+	parse_bad(H1 "  a: { address: 10.0.0.1 }\n  a: { address: 10.0.0.2 }\n" K1, 4,
+		  "host 'a' appears twice (first on line 3)");
+	parse_bad(H1 "  a: { address: 10.0.0.300 }\n" K1, 3, "address '10.0.0.300' is neither");
+	parse_bad(H1 "  a: { address: 'bad name' }\n" K1, 3, "is neither an IPv4 or IPv6");
+	parse_bad(H1 "  a: { address: 0.0.0.0 }\n" K1, 3, "means every interface");
+	parse_bad(H1 "  a: { address: '::' }\n" K1, 3, "means every interface");
+	parse_bad(H1 "  a: { address: 10.0.0.1, port: 65536 }\n" K1, 3, "port '65536' is not a TCP port");
+	parse_bad(H1 "  a: { address: 10.0.0.1, port: 0 }\n" K1, 3, "port '0' is not a TCP port");
+	parse_bad(H1 "  a: { port: 7000 }\n" K1, 3, "host 'a' has no address");
+	parse_bad(H1 "  a: { address: 10.0.0.1, colour: red }\n" K1, 3, "unknown key 'colour' in a host");
+	parse_bad(H1 "  a: { address: 10.0.0.1, curve: { public: k.pub } }\n" K1, 3,
+		  "curve needs both public: (its public key) and secret_file:");
+	parse_bad(H1 "  a: { address: 10.0.0.1, curve: { public: k, secret_file: s } }\n"
+		  "  b: { address: 10.0.0.2 }\n" K1, 4, "host 'b' has no curve: but host 'a' has");
+	parse_bad(H1 "  -a: { address: 10.0.0.1 }\n" K1, 3, "host name '-a' is not a valid name");
+	parse_bad(H1 "  {}\n" K1, 3, "hosts is empty");
+	parse_bad(H1 "  a: { address: 10.0.0.1 }\nkernels:\n  - { name: k, host: z, exec: /bin/true }\n",
+		  5, "kernel 'k': no host named 'z' (hosts: a)");
+	parse_bad(H1 "  a: { address: 10.0.0.1 }\nkernels:\n  - { name: k, exec: /bin/true }\n",
+		  5, "kernel 'k' has no host: with hosts: every kernel names one");
+	parse_bad("topology: x\n" K1, 3, "kernel 'k' names host 'a' but the file has no hosts:");
+#undef H1
+#undef K1
+}
+
+/* Ports: each edge into a host takes the next port; none past 65535, and
+ * two hosts on one address do not share one. */
+static void bridge_ports_stay_in_range_and_apart(void **s)
+{
+	(void)s;
+#define E2 "kernels:\n" \
+	"  - { name: g, host: a, exec: /bin/true, outputs: [o1, o2] }\n" \
+	"  - { name: k, host: b, exec: /bin/true, inputs: [i1, i2] }\n" \
+	"rings:\n  - { from: g.o1, to: k.i1 }\n  - { from: g.o2, to: k.i2 }\n"
+	parse_bad("topology: x\nhosts:\n  a: { address: 10.0.0.1 }\n"
+		  "  b: { address: 10.0.0.2, port: 65535 }\n" E2, 10,
+		  "bridge edge 2 into host 'b', whose port would be 65536, past 65535");
+	parse_bad("topology: x\nhosts:\n  b: { address: 127.0.0.1, port: 7000 }\n"
+		  "  a: { address: 127.0.0.1, port: 7001 }\n"
+		  "kernels:\n  - { name: g, host: a, exec: /bin/true, outputs: [o1, o2] }\n"
+		  "  - { name: k, host: b, exec: /bin/true, inputs: [i1, i2], outputs: [o] }\n"
+		  "  - { name: m, host: a, exec: /bin/true, inputs: [i] }\n"
+		  "rings:\n  - { from: g.o1, to: k.i1 }\n  - { from: g.o2, to: k.i2 }\n"
+		  "  - { from: k.o, to: m.i }\n", 4,
+		  "hosts 'a' and 'b' share address 127.0.0.1 and their ports overlap (7001-7001 and 7000-7001)");
+	struct topology *t = parse_ok("topology: x\nhosts:\n  a: { address: 127.0.0.1 }\n"
+				      "  b: { address: 127.0.0.1, port: 7712 }\n" E2);
+	assert_int_equal(t->rings[0].port, 7712);
+	assert_int_equal(t->rings[1].port, 7713);
+	topo_free(t);
+#undef E2
+}
+
+static void at_most_64_hosts(void **s)
+{
+	(void)s;
+	struct tu_text x;
+	FILE *f = tu_text_open(&x);
+	assert_non_null(f);
+	for (unsigned n = TOPO_MAX_HOSTS; n <= TOPO_MAX_HOSTS + 1; n++) {
+		fprintf(f, "topology: x\nhosts:\n");
+		for (unsigned i = 0; i < n; i++)
+			fprintf(f, "  h%u: { address: 10.0.0.%u }\n", i, i + 1);
+		fprintf(f, "kernels:\n  - { name: k, host: h%u, exec: /bin/true }\n", n - 1);
+		char *text = tu_text_close(&x);
+		assert_non_null(text);
+		if (n == TOPO_MAX_HOSTS)
+			topo_free(parse_ok(text));
+		else
+			parse_bad(text, 3, "65 hosts, more than the 64 one topology may span");
+		free(text);
+		if (n == TOPO_MAX_HOSTS)
+			assert_non_null(f = tu_text_open(&x));
+	}
+}
+
+static void the_host_is_found_by_name_or_address(void **s)
+{
+	(void)s;
+	struct topology *t = parse_ok(HOSTS2);
+	unsigned char v4[4] = { 10, 77, 0, 1 }, lo[4] = { 127, 0, 0, 1 };
+	unsigned char v6[16] = { 0xfd, 0, [15] = 2 };
+	const void *addrs[] = { lo, v4, v6 };
+	int fams[] = { 4, 4, 6 };
+	size_t h = 99;
+	assert_int_equal(topo_host_guess(t, "b", NULL, NULL, 0, &h), 0);
+	assert_int_equal(h, 1);
+	assert_int_equal(topo_host_guess(t, "elsewhere", addrs, fams, 2, &h), 0);
+	assert_int_equal(h, 0);
+	assert_int_equal(topo_host_guess(t, "elsewhere", addrs + 2, fams + 2, 1, &h), 0);
+	assert_int_equal(h, 1);
+	assert_int_equal(topo_host_guess(t, "elsewhere", addrs, fams, 1, &h), -ENOENT);
+	assert_int_equal(topo_host_guess(t, "b", addrs, fams, 2, &h), -EEXIST);
+	assert_int_equal(topo_host_find(t, "b"), 1);
+	assert_int_equal(topo_host_find(t, "c"), TOPO_NO_HOST);
+	topo_free(t);
+}
+
+static const struct topo_kernel *kernel_named(const struct topology *t, const char *name)
+{
+	for (size_t i = 0; i < t->nkernels; i++)
+		if (!strcmp(t->kernels[i].name, name))
+			return &t->kernels[i];
+	fail_msg("no kernel %s", name);
+	return NULL;
+}
+
+/* "--opt value" in k's arguments. */
+static void assert_arg(const struct topo_kernel *k, const char *opt, const char *value)
+{
+	for (size_t i = 0; i + 1 < k->nargs; i++)
+		if (!strcmp(k->args[i], opt)) {
+			assert_string_equal(k->args[i + 1], value);
+			return;
+		}
+	fail_msg("kernel %s has no %s", k->name, opt);
+}
+
+static void each_host_gets_its_kernels_and_a_bridge_per_edge(void **s)
+{
+	(void)s;
+	struct topology *t = parse_ok(HOSTS2), *a, *b;
+	struct topo_bridge_cfg cfg = { "/x/shmring-zmq-sink", "/x/shmring-zmq-source", 0xabc, NULL };
+	char hash[17];
+	snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)t->hash);
+	assert_int_equal(topo_host_share(t, 0, &cfg, &a), 0);
+	assert_int_equal(topo_host_share(t, 1, &cfg, &b), 0);
+	assert_string_equal(a->name, "doubler2-a");
+	assert_int_equal(a->share_of, 0);
+	assert_int_equal(a->nkernels, 4); /* gen, double, two bridges */
+	assert_int_equal(a->nrings, 3);
+	const struct topo_kernel *tx = kernel_named(a, "double-out-tx");
+	assert_string_equal(tx->exec, "/x/shmring-zmq-sink");
+	assert_int_equal(tx->restart, TOPO_TRANSIENT);
+	assert_int_equal(tx->ninputs, 1);
+	assert_arg(tx, "--connect", "[fd00::2]:9000");
+	assert_arg(tx, "--edge", "double.out>sink.in");
+	assert_arg(tx, "--hash", hash);
+	assert_arg(tx, "--run-id", "0000000000000abc");
+	assert_arg(tx, "--from", "a");
+	assert_arg(tx, "--to", "b");
+	assert_arg(kernel_named(a, "double-side-tx"), "--connect", "[fd00::2]:9001");
+	/* The user's ring keeps its capacity and wait, now into the bridge. */
+	assert_string_equal(a->kernels[a->rings[1].to_kernel].name, "double-out-tx");
+	assert_string_equal(a->rings[1].to_port, "in");
+	assert_int_equal(a->rings[1].capacity, 64 * 1024);
+	assert_int_equal(a->rings[1].wait, SHMRING_WAIT_SPIN);
+	assert_int_equal(b->nkernels, 3); /* sink, two bridges */
+	const struct topo_kernel *rx = kernel_named(b, "sink-x-rx");
+	assert_string_equal(rx->exec, "/x/shmring-zmq-source");
+	assert_arg(rx, "--bind", "[fd00::2]:9001");
+	assert_arg(rx, "--edge", "double.side>sink.x");
+	assert_int_equal(b->nrings, 2);
+	assert_string_equal(b->rings[1].from_port, "out");
+	assert_string_equal(b->rings[1].to_port, "x");
+	assert_int_equal(b->rings[1].to_priority, TOPO_PRIO_HIGH);
+	for (size_t i = 0; i < rx->nargs; i++)
+		assert_true(strcmp(rx->args[i], "--run-id")); /* the sink's alone */
+	topo_free(a);
+	topo_free(b);
+	topo_free(t);
+}
+
+/* Bridge names are valid and unique even when the readable one is taken
+ * or too long; keys go to the right side. */
+static void bridge_names_and_keys(void **s)
+{
+	(void)s;
+	struct topology *t = parse_ok(
+		"topology: k\nhosts:\n"
+		"  a: { address: 10.0.0.1, curve: { public: a.pub, secret_file: a.key } }\n"
+		"  b: { address: 10.0.0.2, curve: { public: b.pub, secret_file: b.key } }\n"
+		"kernels:\n"
+		"  - { name: g, host: a, exec: /bin/true, outputs: [o] }\n"
+		"  - { name: g-o-tx, host: a, exec: /bin/true }\n"
+		"  - { name: abcdefghijabcdefghijabcdefghij1, host: a, exec: /bin/true, outputs: [out] }\n"
+		"  - { name: k, host: b, exec: /bin/true, inputs: [i, j] }\n"
+		"rings:\n  - { from: g.o, to: k.i }\n"
+		"  - { from: abcdefghijabcdefghijabcdefghij1.out, to: k.j }\n");
+	const char *const pubs[] = { "A.pub", "B.pub" };
+	struct topo_bridge_cfg cfg = { "/s", "/r", 1, pubs };
+	struct topology *a, *b;
+	assert_int_equal(topo_host_share(t, 0, &cfg, &a), 0);
+	assert_int_equal(topo_host_share(t, 1, &cfg, &b), 0);
+	const struct topo_kernel *tx = kernel_named(a, "bridge-1-tx"); /* g-o-tx is the user's */
+	kernel_named(a, "abcdefghijabcdefghijabcd-out-tx");
+	assert_arg(tx, "--curve-server-key", "B.pub");
+	assert_arg(tx, "--curve-key", "a.key");
+	const struct topo_kernel *rx = kernel_named(b, "k-i-rx");
+	assert_arg(rx, "--curve-secret", "b.key");
+	assert_arg(rx, "--curve-client-key", "A.pub");
+	struct topo_bridge_cfg nokeys = { "/s", "/r", 1, NULL };
+	struct topology *x;
+	assert_int_equal(topo_host_share(t, 0, &nokeys, &x), -EINVAL);
+	assert_int_equal(topo_host_share(t, 2, &cfg, &x), -EINVAL);
+	assert_true(topo_key_literal("rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"));
+	assert_false(topo_key_literal("keys/a.pub"));
+	topo_free(a);
+	topo_free(b);
+	topo_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -744,6 +1016,15 @@ int main(void)
 		cmocka_unit_test(large_topologies_are_checked_in_linear_time),
 		cmocka_unit_test(limits_are_exact),
 		cmocka_unit_test(pipelines_have_the_same_limits),
+		cmocka_unit_test(hosts_parse_with_ports_in_file_order),
+		cmocka_unit_test(the_hash_is_fnv1a_of_the_bytes),
+		cmocka_unit_test(no_hosts_changes_nothing),
+		cmocka_unit_test(bad_hosts_name_the_line_and_the_fix),
+		cmocka_unit_test(bridge_ports_stay_in_range_and_apart),
+		cmocka_unit_test(at_most_64_hosts),
+		cmocka_unit_test(the_host_is_found_by_name_or_address),
+		cmocka_unit_test(each_host_gets_its_kernels_and_a_bridge_per_edge),
+		cmocka_unit_test(bridge_names_and_keys),
 	};
 	return cmocka_run_group_tests_name("topology", tests, NULL, NULL);
 }
