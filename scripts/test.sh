@@ -130,9 +130,10 @@ fuzz() {
   CC=clang build build-fuzz -DSHMRING_BUILD_FUZZ=ON -DSHMRING_BUILD_TESTS=OFF \
     -DSHMRING_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo || return 1
   local target rc=0
-  for target in attach control topology; do
+  for target in attach control topology bridge; do
     mkdir -p "build-fuzz/corpus-$target"
     [ "$target" = control ] && cp tests/fuzz/seeds/*.bin "build-fuzz/corpus-$target/"
+    [ "$target" = bridge ] && cp tests/fuzz/seeds/bridge/* "build-fuzz/corpus-$target/"
     [ "$target" = topology ] && cp examples/*/*.yaml tests/fuzz/seeds/*.yaml \
       "build-fuzz/corpus-$target/" 2>/dev/null
     echo "--- fuzz-$target, ${fuzz_seconds}s"
@@ -151,7 +152,7 @@ fuzz() {
   [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
   return $rc
 }
-step "fuzz ring attach, control-segment attach and topology parsing (${fuzz_seconds}s each)" fuzz
+step "fuzz ring attach, control-segment attach, topology parsing and the bridge wire format (${fuzz_seconds}s each)" fuzz
 
 step "benchmark smoke run: bench/run-all --quick, CSV and plots (no timing claims)" \
   ./bench/run-all --quick --build build-ci --out build-ci/bench-results

@@ -1654,17 +1654,19 @@ static void bridge_name(struct share *sh, const char *kernel, const char *port, 
 			size_t ring, char *out)
 {
 	const char *dir = sink ? "tx" : "rx";
-	int room = TOPO_NAME_MAX - 4 - (int)strlen(port); /* "-port-tx" */
+	/* Made in a buffer wide enough for any of them, copied out if it fits
+	 * (the kernel's name shortened to leave room for the port). */
+	char name[2 * TOPO_NAME_MAX + 64];
 	size_t v;
-	if (room > 0 && snprintf(out, TOPO_NAME_MAX + 1, "%.*s-%s-%s", room, kernel, port,
-				 dir) <= TOPO_NAME_MAX &&
-	    !hset_get(&sh->names, 0, out, strlen(out), &v))
-		return;
+	int room = TOPO_NAME_MAX - 4 - (int)strlen(port); /* "-port-tx": the kernel's share */
+	int w = room > 0 ? snprintf(name, sizeof(name), "%.*s-%s-%s", room, kernel, port, dir) : -1;
 	for (size_t n = 0;; n++) {
-		int w = n ? snprintf(out, TOPO_NAME_MAX + 1, "bridge-%zu-%s-%zu", ring + 1, dir, n)
-			  : snprintf(out, TOPO_NAME_MAX + 1, "bridge-%zu-%s", ring + 1, dir);
-		if (w <= TOPO_NAME_MAX && !hset_get(&sh->names, 0, out, strlen(out), &v))
+		if (w > 0 && w <= TOPO_NAME_MAX && !hset_get(&sh->names, 0, name, (size_t)w, &v)) {
+			memcpy(out, name, (size_t)w + 1);
 			return;
+		}
+		w = n ? snprintf(name, sizeof(name), "bridge-%zu-%s-%zu", ring + 1, dir, n)
+		      : snprintf(name, sizeof(name), "bridge-%zu-%s", ring + 1, dir);
 	}
 }
 
