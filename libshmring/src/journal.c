@@ -104,18 +104,12 @@ static int check_header(const struct smr_jnl_header *h, size_t len, uint32_t nin
 	return 0;
 }
 
-int smr_jnl_attach(int fd, uint32_t nin, uint32_t nout, struct smr_jnl *j, char *why, size_t cap)
+/* Map len bytes of fd and check the header against nin and nout: the one
+ * place that fills *j (attach, read-write; observe, read-only). */
+static int map_checked(int fd, size_t len, int prot, uint32_t nin, uint32_t nout,
+		       struct smr_jnl *j, char *why, size_t cap)
 {
-	memset(j, 0, sizeof(*j));
-	if (nin > SHMRING_JNL_MAX_PORTS || nout > SHMRING_JNL_MAX_PORTS)
-		return bad(why, cap, -EBADMSG, "was made for more ports than a kernel can have");
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return bad(why, cap, -errno, "cannot be examined");
-	size_t len = smr_jnl_size(nin, nout);
-	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != len)
-		return bad(why, cap, -EBADMSG, "has the wrong size (not this kernel's journal)");
-	void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	void *m = mmap(NULL, len, prot, MAP_SHARED, fd, 0);
 	if (m == MAP_FAILED)
 		return bad(why, cap, -errno, "cannot be mapped");
 	int rc = check_header(m, len, nin, nout, why, cap);
@@ -127,6 +121,20 @@ int smr_jnl_attach(int fd, uint32_t nin, uint32_t nout, struct smr_jnl *j, char 
 			       .nentries = smr_jnl_nentries(nin, nout), .slot_size = slot_size(nin) };
 	locate(j);
 	return 0;
+}
+
+int smr_jnl_attach(int fd, uint32_t nin, uint32_t nout, struct smr_jnl *j, char *why, size_t cap)
+{
+	memset(j, 0, sizeof(*j));
+	if (nin > SHMRING_JNL_MAX_PORTS || nout > SHMRING_JNL_MAX_PORTS)
+		return bad(why, cap, -EBADMSG, "was made for more ports than a kernel can have");
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return bad(why, cap, -errno, "cannot be examined");
+	size_t len = smr_jnl_size(nin, nout);
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != len)
+		return bad(why, cap, -EBADMSG, "has the wrong size (not this kernel's journal)");
+	return map_checked(fd, len, PROT_READ | PROT_WRITE, nin, nout, j, why, cap);
 }
 
 int smr_jnl_observe(int fd, struct smr_jnl *j, char *why, size_t cap)
@@ -144,19 +152,7 @@ int smr_jnl_observe(int fd, struct smr_jnl *j, char *why, size_t cap)
 	if (nin > SHMRING_JNL_MAX_PORTS || nout > SHMRING_JNL_MAX_PORTS ||
 	    (uint64_t)st.st_size != smr_jnl_size(nin, nout))
 		return bad(why, cap, -EBADMSG, "is corrupt (sizes do not add up)");
-	size_t len = (size_t)st.st_size;
-	void *m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
-	if (m == MAP_FAILED)
-		return bad(why, cap, -errno, "cannot be mapped");
-	int rc = check_header(m, len, nin, nout, why, cap);
-	if (rc < 0) {
-		munmap(m, len);
-		return rc;
-	}
-	*j = (struct smr_jnl){ .h = m, .len = len, .ninputs = nin, .noutputs = nout,
-			       .nentries = smr_jnl_nentries(nin, nout), .slot_size = slot_size(nin) };
-	locate(j);
-	return 0;
+	return map_checked(fd, (size_t)st.st_size, PROT_READ, nin, nout, j, why, cap);
 }
 
 void smr_jnl_detach(struct smr_jnl *j)
