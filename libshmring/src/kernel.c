@@ -159,20 +159,26 @@ static void close_inherited(struct shmring_kernel *k)
 	free(fds);
 }
 
-/* The descriptor number comes from shared memory: use (and later close) it
- * only if it really is the inherited eventfd, not whatever else that number
- * is in this process. */
-static int is_eventfd(int fd)
+/* Descriptor numbers come from shared memory: use one only if it really is
+ * what the segment says, not whatever else that number is in this process.
+ * Its /proc/self/fd link starts with `prefix`. */
+static int fd_is(int fd, const char *prefix)
 {
 	if (fd < 0)
 		return 0;
-	char path[64], target[64];
+	char path[64], target[128];
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	ssize_t n = readlink(path, target, sizeof(target) - 1);
 	if (n <= 0)
 		return 0;
 	target[n] = '\0';
-	return strcmp(target, "anon_inode:[eventfd]") == 0;
+	return strncmp(target, prefix, strlen(prefix)) == 0;
+}
+
+/* The inherited eventfd (used, and later closed). */
+static int is_eventfd(int fd)
+{
+	return fd_is(fd, "anon_inode:[eventfd]");
 }
 
 static void free_kernel(struct shmring_kernel *k, int close_ports)
@@ -197,20 +203,10 @@ static void free_kernel(struct shmring_kernel *k, int close_ports)
 	free(k);
 }
 
-/* The descriptor number comes from shared memory: use it only if it is a
- * journal memfd (journal.h), not whatever else that number is here. */
+/* Our journal: a memfd named by journal.h. */
 static int is_journal(int fd)
 {
-	if (fd < 0)
-		return 0;
-	char path[64], target[96];
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	ssize_t n = readlink(path, target, sizeof(target) - 1);
-	if (n <= 0)
-		return 0;
-	target[n] = '\0';
-	return strncmp(target, "/memfd:" SHMRING_JNL_MEMFD_PREFIX,
-		       strlen("/memfd:" SHMRING_JNL_MEMFD_PREFIX)) == 0;
+	return fd_is(fd, "/memfd:" SHMRING_JNL_MEMFD_PREFIX);
 }
 
 /*
