@@ -29,6 +29,7 @@
 #include <shmring/ring.h>
 #include "control.h"
 #include "discover.h"
+#include "journal.h"
 #include "proc.h"
 
 #define USAGE \
@@ -64,6 +65,16 @@ struct kernel_s {
 	 * generation the last one restored, input messages it covered. */
 	uint32_t resumes;
 	uint64_t resumed_gen, skipped;
+	/* What it publishes in its journal (kernel.h, shmring_kernel_metric):
+	 * named metrics in slot order, a note ("" none); jerr says why they
+	 * could not be read ("" when they could, or there is no journal). */
+	unsigned nm;
+	struct kmetric_s {
+		char name[SHMRING_JNL_METRIC_NAME];
+		uint64_t value;
+	} m[SHMRING_JNL_METRICS];
+	char note[SHMRING_JNL_NOTE];
+	char jerr[200];
 };
 
 struct ring_s {
@@ -134,6 +145,53 @@ static void kernel_from_ctl(struct kernel_s *k, const struct smr_ctl *c, uint32_
 	k->cpu_ticks = k->pid > 0 ? proc_cpu_ticks(k->pid) : 0;
 }
 
+/* The note as printable ASCII: it is shown in a terminal and in JSON and
+ * Prometheus labels, and a corrupt journal may hold any bytes. */
+static void note_clean(char *note)
+{
+	for (unsigned char *p = (unsigned char *)note; *p; p++)
+		if (*p < 0x20 || *p > 0x7e)
+			*p = '?';
+}
+
+/* Metrics and note from a mapped journal; a slot with a corrupt name is
+ * left out and named in jerr (the others still shown). */
+static void kernel_metrics_read(struct kernel_s *k, const struct smr_jnl *j)
+{
+	for (unsigned i = 0; i < SHMRING_JNL_METRICS; i++) {
+		struct kmetric_s *m = &k->m[k->nm];
+		int got = smr_jnl_metric_get(j, i, m->name, &m->value); /* checks the name */
+		if (got > 0)
+			k->nm++;
+		else if (got < 0)
+			snprintf(k->jerr, sizeof(k->jerr), "its journal's metric slot %u holds a corrupt "
+				 "name: not shown", i);
+	}
+	smr_jnl_note_get(j, k->note);
+	note_clean(k->note);
+}
+
+/* What kernel k publishes in its journal, read through descriptor jfd of
+ * the supervisor (as the rings are): a journal that cannot be opened or is
+ * corrupt leaves k without metrics, and the reason in k->jerr. */
+static void kernel_journal(struct kernel_s *k, int32_t jfd, int supervisor)
+{
+	if (jfd < 0)
+		return; /* none: the kernel runs at-least-once, and has no metrics */
+	int fd = smr_open_proc_fd(supervisor, jfd);
+	if (fd < 0) {
+		snprintf(k->jerr, sizeof(k->jerr), "its journal cannot be opened: %s", strerror(-fd));
+		return;
+	}
+	struct smr_jnl j;
+	int rc = smr_jnl_observe(fd, &j, k->jerr, sizeof(k->jerr));
+	close(fd);
+	if (rc < 0)
+		return;
+	kernel_metrics_read(k, &j);
+	smr_jnl_detach(&j);
+}
+
 /* Ring i of the segment, labelled by its ends, its stats read through the
  * supervisor's descriptor of it. s->k holds the kernels already. */
 static void ring_from_ctl(struct ring_s *r, const struct smr_ctl *c, uint32_t i,
@@ -187,8 +245,12 @@ static int sample_topology(const struct running_topo *rt, struct sample *s, char
 		free_sample(s);
 		return -1;
 	}
-	for (uint32_t i = 0; i < c.nkernels; i++)
+	for (uint32_t i = 0; i < c.nkernels; i++) {
 		kernel_from_ctl(&s->k[i], &c, i);
+		/* Plain load: written by the supervisor before the segment is
+		 * published, never changed after. */
+		kernel_journal(&s->k[i], smr_ctl_kernel(&c, i)->journal_fd, rt->pid);
+	}
 	for (uint32_t i = 0; i < c.nrings; i++)
 		ring_from_ctl(&s->r[i], &c, i, rt, s);
 	smr_ctl_detach(&c);
@@ -533,6 +595,141 @@ static void print_rings_wide(FILE *o, const struct sample *s, const struct sampl
 	}
 }
 
+/* The journal does not say which metrics are counters and which gauges, so
+ * the name does (docs/shmring-stat.md): a level now -- a name containing
+ * "in_flight" or ending in "_now" -- is a gauge; every other only grows and
+ * is kept across restarts: a counter. */
+static int metric_is_gauge(const char *n)
+{
+	size_t len = strlen(n);
+	return strstr(n, "in_flight") != NULL || (len >= 4 && !strcmp(n + len - 4, "_now"));
+}
+
+/* Per second, of counter j of kernel i between two samples: 1 with *r set,
+ * 0 for a gauge, without prev, or when the counter is new or went back. */
+static int metric_rate(const struct sample *s, const struct sample *prev, size_t i, unsigned j,
+		       double *r)
+{
+	const struct kmetric_s *m = &s->k[i].m[j];
+	if (!prev || i >= prev->nk || s->t <= prev->t || metric_is_gauge(m->name) ||
+	    strcmp(prev->k[i].name, s->k[i].name))
+		return 0;
+	const struct kernel_s *a = &prev->k[i];
+	for (unsigned x = 0; x < a->nm; x++)
+		if (!strcmp(a->m[x].name, m->name) && m->value >= a->m[x].value) {
+			*r = (double)(m->value - a->m[x].value) / ((double)(s->t - prev->t) / 1e9);
+			return 1;
+		}
+	return 0;
+}
+
+/* Metric j of kernel i as "name value", "name value +rate/s" for a
+ * counter that moved between two samples; values in 6 characters, exact
+ * with wide. */
+static void metric_item(char *b, size_t cap, const struct sample *s, const struct sample *prev,
+			size_t i, unsigned j, int wide)
+{
+	const struct kmetric_s *m = &s->k[i].m[j];
+	int bytes = strstr(m->name, "bytes") != NULL;
+	char v[32], rate[24] = "";
+	double r;
+	if (wide)
+		snprintf(v, sizeof(v), "%llu", (unsigned long long)m->value);
+	else
+		num6(v, sizeof(v), (double)m->value, bytes);
+	if (metric_rate(s, prev, i, j, &r) && r > 0) { /* "+0/s" on every idle counter is noise */
+		char x[16];
+		num6(x, sizeof(x), r, bytes);
+		snprintf(rate, sizeof(rate), " +%s/s", x);
+	}
+	snprintf(b, cap, "%s %s%s", m->name, v, rate);
+}
+
+/* Line filling for a kernel's metrics: items two spaces apart from column
+ * indent to width; the default view stops after METRIC_LINES lines. */
+#define METRIC_LINES 3
+#define METRIC_MORE 15 /* room kept for "  (+NN: --wide)" */
+
+struct filler {
+	FILE *o;
+	int indent, width;
+	int col;           /* where the next item goes; -1: a new line first */
+	int lines, mlines; /* lines printed, and of them lines of metrics */
+};
+
+/* Place an item: 0, or -1 when the default view has no room left for it
+ * (on its last line, room is kept for the remark unless it is the last). */
+static int fill_item(struct filler *f, const char *item, int last, int wide)
+{
+	int len = (int)strlen(item);
+	int more = last ? 0 : METRIC_MORE;
+	int room = f->width - (!wide && f->mlines == METRIC_LINES ? more : 0);
+	if (f->col >= 0 && f->col + 2 + len > room)
+		f->col = -1;
+	if (f->col < 0) {
+		if (!wide && (f->mlines == METRIC_LINES ||
+			      (f->mlines + 1 == METRIC_LINES && f->indent + len > f->width - more)))
+			return -1;
+		if (f->lines)
+			fprintf(f->o, "\n%*s", f->indent, "");
+		f->lines++;
+		f->mlines++;
+		fputs(item, f->o);
+		f->col = f->indent + len;
+		return 0;
+	}
+	fprintf(f->o, "  %s", item);
+	f->col += 2 + len;
+	return 0;
+}
+
+/* Kernel i's note and metrics, from column indent (its name printed already). */
+static void print_kernel_metrics(FILE *o, const struct sample *s, const struct sample *prev,
+				 size_t i, int indent, int wide)
+{
+	const struct kernel_s *k = &s->k[i];
+	struct filler f = { .o = o, .indent = indent, .width = 80, .col = -1 };
+	char item[128];
+	if (k->note[0]) { /* its own line, shortened with ~ to what is left of 80 columns */
+		char note[SHMRING_JNL_NOTE];
+		size_t len = strlen(k->note), room = (size_t)(80 - indent > 8 ? 80 - indent : 8);
+		squeeze(note, k->note, len, wide || room > len ? len : room);
+		fputs(note, o);
+		f.lines = 1;
+	}
+	unsigned j = 0;
+	for (; j < k->nm; j++) {
+		metric_item(item, sizeof(item), s, prev, i, j, wide);
+		if (fill_item(&f, item, j + 1 == k->nm, wide) < 0)
+			break;
+	}
+	if (j < k->nm)
+		fprintf(o, "  (+%u: --wide)", k->nm - j);
+	if (k->jerr[0])
+		fprintf(o, "%s%*smetrics unreadable: %s", f.lines ? "\n" : "", f.lines ? indent : 0, "",
+			k->jerr);
+	fputc('\n', o);
+}
+
+/* The kernels that publish a note or metrics (or whose journal could not be
+ * read), after the kernel table. */
+static void print_kernels_metrics(FILE *o, const struct sample *s, const struct sample *prev,
+				  int w, int wide)
+{
+	int header = 0;
+	for (size_t i = 0; i < s->nk; i++) {
+		const struct kernel_s *k = &s->k[i];
+		if (!k->nm && !k->note[0] && !k->jerr[0])
+			continue;
+		if (!header++)
+			fprintf(o, "\n%-*s %s\n", w, "KERNEL", "NOTE AND METRICS");
+		char name[SHMRING_CTL_NAME];
+		fit(name, k->name, (size_t)w);
+		fprintf(o, "%-*s ", w, name);
+		print_kernel_metrics(o, s, prev, i, w + 1, wide);
+	}
+}
+
 static void print_text(FILE *o, const struct sample *s, const struct sample *prev, int wide)
 {
 	char up[32];
@@ -568,6 +765,7 @@ static void print_text(FILE *o, const struct sample *s, const struct sample *pre
 				(unsigned long long)k->skipped);
 		fputc('\n', o);
 	}
+	print_kernels_metrics(o, s, prev, w, wide);
 }
 
 static void json_str(FILE *o, const char *s)
@@ -583,6 +781,27 @@ static void json_str(FILE *o, const char *s)
 			fputc(c, o);
 	}
 	fputc('"', o);
+}
+
+/* Kernel i's journal: "metrics" (name: value), "metrics_per_s" (its
+ * counters' rates), "note", and "metrics_error" when it could not be read. */
+static void json_kernel_metrics(FILE *o, const struct sample *s, const struct sample *prev, size_t i)
+{
+	const struct kernel_s *k = &s->k[i];
+	fputs(",\"metrics\":{", o);
+	for (unsigned j = 0; j < k->nm; j++)
+		fprintf(o, "%s\"%s\":%llu", j ? "," : "", k->m[j].name, (unsigned long long)k->m[j].value);
+	fputs("},\"metrics_per_s\":{", o);
+	double r;
+	for (unsigned j = 0, n = 0; j < k->nm; j++)
+		if (metric_rate(s, prev, i, j, &r))
+			fprintf(o, "%s\"%s\":%.1f", n++ ? "," : "", k->m[j].name, r);
+	fputs("},\"note\":", o);
+	json_str(o, k->note);
+	if (k->jerr[0]) {
+		fputs(",\"metrics_error\":", o);
+		json_str(o, k->jerr);
+	}
 }
 
 static void print_json(FILE *o, const struct sample *s, const struct sample *prev)
@@ -631,9 +850,11 @@ static void print_json(FILE *o, const struct sample *s, const struct sample *pre
 		json_str(o, k->name);
 		fprintf(o, ",\"pid\":%d,\"core\":%d,\"state\":\"%s\",\"restarts\":%u,\"started_ns\":%llu,"
 			"\"last_status\":%d,\"cpu_percent\":%.1f,\"resumes\":%u,\"resumed_gen\":%llu,"
-			"\"skipped\":%llu}", k->pid, k->cpu, kernel_state(k->state), k->restarts,
+			"\"skipped\":%llu", k->pid, k->cpu, kernel_state(k->state), k->restarts,
 			(unsigned long long)k->started_ns, k->last_status, cpu_pct(s, prev, i), k->resumes,
 			(unsigned long long)k->resumed_gen, (unsigned long long)k->skipped);
+		json_kernel_metrics(o, s, prev, i);
+		fputc('}', o);
 	}
 	fprintf(o, "]}\n");
 }
@@ -707,6 +928,94 @@ static void print_prom_kernels(FILE *o, const struct sample *v, size_t n)
 	}
 }
 
+/* One series of a kernel metric, for grouping them into families. */
+struct prom_ref {
+	const char *name;
+	size_t t, i; /* sample, kernel */
+	uint64_t value;
+};
+
+static int by_metric(const void *a, const void *b)
+{
+	const struct prom_ref *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+	if (c)
+		return c;
+	return x->t != y->t ? (x->t < y->t ? -1 : 1) : x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* Every kernel metric of v[0..n), sorted by name: a count, -1 out of memory. */
+static long prom_refs(const struct sample *v, size_t n, struct prom_ref **out)
+{
+	size_t cnt = 0, k = 0;
+	for (size_t t = 0; t < n; t++)
+		for (size_t i = 0; v[t].supervisor && i < v[t].nk; i++)
+			cnt += v[t].k[i].nm;
+	*out = calloc(cnt ? cnt : 1, sizeof(**out));
+	if (!*out)
+		return -1;
+	for (size_t t = 0; t < n; t++)
+		for (size_t i = 0; v[t].supervisor && i < v[t].nk; i++)
+			for (unsigned j = 0; j < v[t].k[i].nm; j++)
+				(*out)[k++] = (struct prom_ref){ v[t].k[i].m[j].name, t, i, v[t].k[i].m[j].value };
+	qsort(*out, cnt, sizeof(**out), by_metric);
+	return (long)cnt;
+}
+
+/* The metrics kernels publish: one family per metric name, since names
+ * differ in meaning and unit (a sum over sent_msgs and in_flight_bytes means
+ * nothing), shmring_kernel_metric_NAME_total for a counter and
+ * shmring_kernel_metric_NAME for a gauge (metric_is_gauge). */
+static void print_prom_kernel_metrics(FILE *o, const struct sample *v, size_t n)
+{
+	struct prom_ref *r;
+	long cnt = prom_refs(v, n, &r);
+	if (cnt < 0) {
+		fprintf(stderr, "shmring-stat: out of memory: kernel metrics left out\n");
+		return;
+	}
+	for (long x = 0; x < cnt; x++) {
+		int gauge = metric_is_gauge(r[x].name);
+		if (x == 0 || strcmp(r[x].name, r[x - 1].name))
+			fprintf(o, "# HELP shmring_kernel_metric_%s%s Metric %s a kernel publishes (a %s: "
+				"docs/shmring-stat.md).\n# TYPE shmring_kernel_metric_%s%s %s\n",
+				r[x].name, gauge ? "" : "_total", r[x].name, gauge ? "gauge" : "counter",
+				r[x].name, gauge ? "" : "_total", gauge ? "gauge" : "counter");
+		fprintf(o, "shmring_kernel_metric_%s%s", r[x].name, gauge ? "" : "_total");
+		prom_labels(o, v[r[x].t].name, "kernel", v[r[x].t].k[r[x].i].name);
+		fprintf(o, " %llu\n", (unsigned long long)r[x].value);
+	}
+	free(r);
+}
+
+/* Each kernel's note as a label of an info metric (value 1), and whether
+ * its journal's metrics could be read. */
+static void print_prom_kernel_notes(FILE *o, const struct sample *v, size_t n)
+{
+	fputs("# HELP shmring_kernel_info The note a kernel publishes (e.g. a bridge's remote "
+	      "end), as a label; 1.\n# TYPE shmring_kernel_info gauge\n", o);
+	for (size_t t = 0; t < n; t++)
+		for (size_t i = 0; v[t].supervisor && i < v[t].nk; i++)
+			if (v[t].k[i].note[0]) {
+				fputs("shmring_kernel_info{topology=", o);
+				prom_str(o, v[t].name);
+				fputs(",kernel=", o);
+				prom_str(o, v[t].k[i].name);
+				fputs(",note=", o);
+				prom_str(o, v[t].k[i].note);
+				fputs("} 1\n", o);
+			}
+	fputs("# HELP shmring_kernel_metrics_unreadable 1 when the kernel's journal, where its "
+	      "metrics live, could not be read (shmring-stat NAME says why).\n"
+	      "# TYPE shmring_kernel_metrics_unreadable gauge\n", o);
+	for (size_t t = 0; t < n; t++)
+		for (size_t i = 0; v[t].supervisor && i < v[t].nk; i++) {
+			fputs("shmring_kernel_metrics_unreadable", o);
+			prom_labels(o, v[t].name, "kernel", v[t].k[i].name);
+			fprintf(o, " %d\n", v[t].k[i].jerr[0] != 0);
+		}
+}
+
 /* The samples v[0..n) in the text exposition format: each metric family
  * once (HELP, TYPE, then every series of it), counters named _total. */
 static void print_prom(FILE *o, const struct sample *v, size_t n)
@@ -752,6 +1061,8 @@ static void print_prom(FILE *o, const struct sample *v, size_t n)
 			}
 	}
 	print_prom_kernels(o, v, n);
+	print_prom_kernel_metrics(o, v, n);
+	print_prom_kernel_notes(o, v, n);
 }
 
 /* ---- modes ---- */

@@ -134,7 +134,8 @@ int smr_jnl_observe(int fd, struct smr_jnl *j, char *why, size_t cap);
 int smr_jnl_metric(struct smr_jnl *j, const char *name);
 
 /* Metric i for a reader: 1 with its name (SHMRING_JNL_METRIC_NAME bytes,
- * checked) and value, 0 when slot i is free or corrupt. */
+ * checked: terminated, [a-z0-9_]{1,23}) and value; 0 when slot i is free
+ * (or past the last); -1 when it holds a corrupt name (name is ""). */
 int smr_jnl_metric_get(const struct smr_jnl *j, unsigned i, char *name, uint64_t *value);
 
 /* The note, checked and copied (SHMRING_JNL_NOTE bytes): "" when none. */

@@ -253,13 +253,16 @@ static int metric_name_ok(const char *name)
 	return 1;
 }
 
-/* A slot's name, if it is one (terminated, not empty): into out. */
+/* A slot's name into out: 1 a name, 0 free (empty), -1 corrupt (not
+ * terminated, or not a name): out is "" then. */
 static int slot_name(const struct smr_jnl_metric *m, char *out)
 {
 	memcpy(out, m->name, SHMRING_JNL_METRIC_NAME); /* a private copy: shared memory */
-	if (memchr(out, '\0', SHMRING_JNL_METRIC_NAME) == NULL || out[0] == '\0') {
-		out[0] = '\0';
+	if (out[0] == '\0')
 		return 0;
+	if (memchr(out, '\0', SHMRING_JNL_METRIC_NAME) == NULL || !metric_name_ok(out)) {
+		out[0] = '\0';
+		return -1;
 	}
 	return 1;
 }
@@ -271,7 +274,8 @@ int smr_jnl_metric(struct smr_jnl *j, const char *name)
 	char have[SHMRING_JNL_METRIC_NAME];
 	int free_slot = -1;
 	for (unsigned i = 0; i < SHMRING_JNL_METRICS; i++) {
-		if (!slot_name(&j->metrics->m[i], have)) {
+		int got = slot_name(&j->metrics->m[i], have);
+		if (got <= 0) { /* free, or corrupt: taken over */
 			if (free_slot < 0)
 				free_slot = (int)i;
 		} else if (strcmp(have, name) == 0) {
@@ -289,8 +293,11 @@ int smr_jnl_metric(struct smr_jnl *j, const char *name)
 
 int smr_jnl_metric_get(const struct smr_jnl *j, unsigned i, char *name, uint64_t *value)
 {
-	if (i >= SHMRING_JNL_METRICS || !slot_name(&j->metrics->m[i], name))
+	if (i >= SHMRING_JNL_METRICS)
 		return 0;
+	int got = slot_name(&j->metrics->m[i], name);
+	if (got <= 0)
+		return got;
 	/* Relaxed: a counter; a reader wants a recent value. */
 	*value = atomic_load_explicit(&j->metrics->m[i].value, memory_order_relaxed);
 	return 1;

@@ -8,13 +8,21 @@
 # stderr, the others still listed, exit 1), and against named rings that are
 # stale, of another layout version, half-initialised or corrupt (one clear
 # line, non-zero exit, --clean removes what no process uses, keeps what one
-# does).
+# does); and the metrics and notes kernels publish (a test kernel: table,
+# --wide, --json, --prometheus, rates, the count kept across a kill -9,
+# corrupt journals shown as a reason, never as garbage; and, when the
+# ZeroMQ bridge kernels are given, a bridge edge between two supervisors on
+# 127.0.0.1).
+#
+# Arguments: SUPERVISOR STAT EXAMPLES [METRICS_KERNEL [KERNELS]]; without
+# the last two, the checks that need them say they are skipped.
 #
 # Other topologies and rings may exist on the machine (other tests, other
 # users): every check looks only at this test's own names, and an exit
 # status is checked against what the listing itself says was unreadable.
 set -u
 sup=$(realpath "$1"); stat=$(realpath "$2"); ex=$(realpath "$3")
+mk=${4:+$(realpath "$4")}; kern=${5:+$(realpath "$5")}
 show_on_fail="out err sup.out sup2.out"
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -134,8 +142,8 @@ for n, line in enumerate(open(sys.argv[1]), 1):
             if rest == "counter" and not name.endswith("_total"): bad.append(f"{n}: counter {name} lacks _total")
             if rest not in ("counter", "gauge"): bad.append(f"{n}: type {rest}")
         continue
-    m = re.match(r'([a-z_]+)\{([a-z]+="(?:[^"\\]|\\.)*")(,[a-z]+="(?:[^"\\]|\\.)*")*\} \d+$', line) or \
-        re.match(r"([a-z_]+) \d+$", line)
+    m = re.match(r'([a-z_][a-z0-9_]*)\{([a-z]+="(?:[^"\\]|\\.)*")(,[a-z]+="(?:[^"\\]|\\.)*")*\} \d+$', line) or \
+        re.match(r"([a-z_][a-z0-9_]*) \d+$", line)
     if not m: bad.append(f"{n}: not a sample: {line}")
     elif m.group(1) != cur: bad.append(f"{n}: {m.group(1)} outside its family")
 print("\n".join(bad) or "ok")
@@ -289,7 +297,9 @@ kill $ctl; wait $ctl 2>/dev/null
 if [ "$(id -u)" = 0 ] && id nobody > /dev/null 2>&1 && command -v setpriv > /dev/null; then
   # A process of user nobody holding a root-owned (0600) control segment:
   # nobody sees the descriptor but cannot open it.
-  python3 - $tag > "$dir/ctl.out" <<'P' & other=$!
+  # Its own file: the background job truncates a reused one only when it
+  # starts, and the wait below could find the "ready" of the one before.
+  python3 - $tag > "$dir/other.out" <<'P' & other=$!
 import ctypes, os, sys, time
 fd = os.memfd_create("shmring-ctl.stat-" + sys.argv[1] + "-other")
 os.fchmod(fd, 0o600)
@@ -298,7 +308,7 @@ ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE: /proc/PID/fd readable
 print("ready", flush=True)
 time.sleep(60)
 P
-  wait_for ready "$dir/ctl.out" 10
+  wait_for ready "$dir/other.out" 10
   setpriv --reuid=65534 --regid=65534 --clear-groups "$stat" > "$dir/out" 2> "$dir/err"; rc=$?
   if [ $rc = 1 ] &&
      grep -q "^shmring-stat: topology 'stat-$tag-other' (held by pid [0-9]*): cannot read its control segment: it belongs to uid 0 (mode 0600); run shmring-stat as that user, or as root$" "$dir/err"
@@ -393,4 +403,179 @@ if [ "$(id -u)" = 0 ] && id nobody > /dev/null 2>&1; then
      grep -q "not removing '$tag-other': it belongs to uid" "$dir/out"
   then ok "--clean refuses another user's ring"; else fail "--clean other user (exit $rc)"; fi
 else echo "skip --clean of another user's ring: needs root"; fi
+# 7. what kernels publish in their journals (kernel.h: shmring_kernel_metric,
+#    shmring_kernel_set_note): a note and metrics shown after the kernels
+#    (80 columns; every one with --wide), in --json and --prometheus; rates
+#    of counters; a count that goes on across a kill -9; a corrupt journal
+#    shown as one reason, never garbage, the kernel still listed
+if [ -n "$mk" ]; then
+  cp "$mk" "$dir/metrics-kernel"
+  note='remote b tcp://10.77.0.2:5555 "q" \x'
+  cat > "$dir/mk.yaml" <<Y
+topology: mk-$tag
+kernels:
+  - { name: bridge-ish, exec: ./metrics-kernel, args: [--note, '$note', --level, "4096"] }
+  - { name: plain, exec: ./metrics-kernel, args: [--tick, "100"] }
+  - { name: many, exec: ./metrics-kernel, args: [--extra, "14", --note, many] }
+rings: []
+Y
+  "$sup" run "$dir/mk.yaml" > "$dir/sup.out" 2>&1 & mpid=$!
+  for _ in $(seq 100); do
+    "$stat" mk-$tag --json --interval 0.05 > "$dir/j" 2>/dev/null &&
+      [ "$(json "sum(len(k['metrics']) for k in d['kernels'])" < "$dir/j")" = 21 ] && break
+    sleep 0.1
+  done
+  "$stat" mk-$tag --json --interval 1 > "$dir/out" 2> "$dir/err"; rc=$?
+  got=$(json "[d['kernels'][0]['metrics'], d['kernels'][1]['note'], len(d['kernels'][2]['metrics']), d['kernels'][2]['metrics']['extra_13'], 'metrics_error' in str(d)]" < "$dir/out")
+  want="[{'starts': 1, 'in_flight_bytes': 4096}, '', 16, 13000, False]"
+  gotnote=$(json "d['kernels'][0]['note']" < "$dir/out")
+  rate=$(json "int(d['kernels'][1]['metrics_per_s']['ticks'])" < "$dir/out")
+  nogauge=$(json "'in_flight_bytes' in d['kernels'][0]['metrics_per_s']" < "$dir/out")
+  if [ $rc = 0 ] && [ "$got" = "$want" ] && [ "$gotnote" = "$note" ] && [ "$rate" -ge 300 ] && [ "$rate" -le 1500 ] &&
+     [ "$nogauge" = False ]
+  then ok "--json: each kernel's metrics and note, counters' rates ($rate/s for 1000/s), none for a gauge"
+  else fail "--json kernel metrics (exit $rc, got $got, want $want, ticks rate $rate, gauge rated $nogauge)"; fi
+
+  "$stat" mk-$tag > "$dir/out" 2> "$dir/err"; rc=$?
+  widest=$(awk '{ if (length($0) > w) w = length($0) } END { print w }' "$dir/out")
+  if [ $rc = 0 ] && [ "$widest" -le 80 ] && grep -q '^KERNEL  *NOTE AND METRICS$' "$dir/out" &&
+     grep -qxF "bridge-ish           $note" "$dir/out" &&
+     grep -qx ' \{21\}starts 1  in_flight_bytes 4.0K' "$dir/out" &&
+     grep -Eq '^plain +starts 1  in_flight_bytes 0B  ticks [0-9.]+K? \+[0-9.]+K?/s$' "$dir/out" &&
+     grep -Eq '^ {21}extra_.*  \(\+[0-9]+: --wide\)$' "$dir/out" && ! grep -q 'extra_13' "$dir/out" &&
+     [ "$(grep -c '^many ' "$dir/out")" = 2 ]
+  then ok "table: kernel metrics after the kernels, in 80 columns ($widest), the rest left to --wide"
+  else fail "table of kernel metrics (exit $rc, widest $widest)"; fi
+  "$stat" mk-$tag --wide > "$dir/out" 2> "$dir/err"; rc=$?
+  if [ $rc = 0 ] && grep -q ' extra_13 13000$' "$dir/out" && ! grep -q -- '--wide)' "$dir/out" &&
+     grep -qx ' \{21\}starts 1  in_flight_bytes 4096' "$dir/out"
+  then ok "--wide: every kernel metric, exact values"
+  else fail "--wide kernel metrics (exit $rc)"; fi
+
+  "$stat" mk-$tag --prometheus > "$dir/out" 2> "$dir/err"; rc=$?
+  pc=$(promcheck "$dir/out")
+  plabels="{topology=\"mk-$tag\",kernel=\"bridge-ish\"}"
+  if [ $rc = 0 ] && [ "$pc" = ok ] &&
+     grep -qxF "shmring_kernel_metric_starts_total$plabels 1" "$dir/out" &&
+     grep -qx '# TYPE shmring_kernel_metric_starts_total counter' "$dir/out" &&
+     grep -qx '# TYPE shmring_kernel_metric_in_flight_bytes gauge' "$dir/out" &&
+     grep -qxF "shmring_kernel_metric_in_flight_bytes$plabels 4096" "$dir/out" &&
+     grep -qxF "shmring_kernel_metric_extra_13_total{topology=\"mk-$tag\",kernel=\"many\"} 13000" "$dir/out" &&
+     grep -qxF "shmring_kernel_info{topology=\"mk-$tag\",kernel=\"bridge-ish\",note=\"remote b tcp://10.77.0.2:5555 \\\"q\\\" \\\\x\"} 1" "$dir/out" &&
+     ! grep -q "shmring_kernel_info{topology=\"mk-$tag\",kernel=\"plain\"" "$dir/out" &&
+     grep -qxF "shmring_kernel_metrics_unreadable$plabels 0" "$dir/out"
+  then ok "--prometheus: a family per kernel metric (counters _total, in_flight a gauge), the note as an info label"
+  else fail "--prometheus kernel metrics (exit $rc, check: $pc)"; fi
+
+  # kill -9: the supervisor restarts it, its successor adds 1 to the same counter
+  kpid=$(json "d['kernels'][0]['pid']" < "$dir/j")
+  kill -9 "$kpid"
+  for _ in $(seq 100); do
+    "$stat" mk-$tag --json --interval 0.05 > "$dir/j" 2>/dev/null &&
+      [ "$(json "(d['kernels'][0]['restarts'], d['kernels'][0]['state'], d['kernels'][0]['metrics'].get('starts'))" < "$dir/j")" = "(1, 'active', 2)" ] && break
+    sleep 0.1
+  done
+  cp "$dir/j" "$dir/out"; : > "$dir/err"
+  got=$(json "(d['kernels'][0]['pid'] != $kpid, d['kernels'][0]['restarts'], d['kernels'][0]['metrics'])" < "$dir/j")
+  gotnote=$(json "d['kernels'][0]['note']" < "$dir/j")
+  "$stat" mk-$tag --prometheus > "$dir/prom" 2>> "$dir/err"
+  if [ "$got" = "(True, 1, {'starts': 2, 'in_flight_bytes': 4096})" ] && [ "$gotnote" = "$note" ] &&
+     grep -qxF "shmring_kernel_metric_starts_total$plabels 2" "$dir/prom"
+  then ok "a kernel killed and restarted: its counter goes on (starts 2), same slot, same note"
+  else fail "restarted kernel's metrics ($got)"; fi
+
+  # Corrupt journals, written through the supervisor's descriptors: one
+  # not a journal (its magic), one metric name of bytes no name has, and a
+  # note of control and non-ASCII bytes
+  jfd() { # KERNEL: /proc path of the supervisor's descriptor of its journal
+    local f
+    for f in /proc/$mpid/fd/*; do
+      case $(readlink "$f") in "/memfd:shmring-jnl.mk-$tag.$1 "*) echo "$f"; return;; esac
+    done
+  }
+  python3 - "$(jfd bridge-ish)" "$(jfd plain)" "$(jfd many)" <<'P'
+import os, sys
+def poke(path, off, data):
+    fd = os.open(path, os.O_RDWR); os.pwrite(fd, data, off); os.close(fd)
+poke(sys.argv[1], 16, b"NOTAJRNL")            # header magic
+poke(sys.argv[2], 128, b"BAD!\x01")           # metric slot 0's name
+poke(sys.argv[3], 128 + 16 * 32, b"evil\x1b[2J\xff\n\x00")  # the note
+P
+  "$stat" mk-$tag > "$dir/out" 2> "$dir/err"; rc=$?
+  if [ $rc = 0 ] && [ ! -s "$dir/err" ] && ! LC_ALL=C grep -q '[^ -~]' "$dir/out" &&
+     grep -Eq '^bridge-ish +[0-9]+ ' "$dir/out" &&
+     grep -qx 'bridge-ish           metrics unreadable: its journal is not a shmring journal: restart the topology' "$dir/out" &&
+     grep -Eq '^plain +in_flight_bytes 0B  ticks ' "$dir/out" &&
+     grep -qx " \{21\}metrics unreadable: its journal's metric slot 0 holds a corrupt name: not shown" "$dir/out" &&
+     grep -qx 'many                 evil?\[2J??' "$dir/out"
+  then ok "corrupt journals: the kernel without its metrics and one line why, a bad name left out, a bad note made printable"
+  else fail "table with corrupt journals (exit $rc)"; fi
+  "$stat" mk-$tag --json > "$dir/out" 2> "$dir/err"; rc=$?
+  got=$(json "(d['kernels'][0]['metrics'], 'not a shmring journal' in d['kernels'][0]['metrics_error'], sorted(d['kernels'][1]['metrics']), d['kernels'][2]['note'])" < "$dir/out" 2>&1)
+  "$stat" mk-$tag --prometheus > "$dir/prom" 2>> "$dir/err"
+  if [ $rc = 0 ] && [ "$got" = "({}, True, ['in_flight_bytes', 'ticks'], 'evil?[2J??')" ] &&
+     [ "$(promcheck "$dir/prom")" = ok ] &&
+     grep -qxF "shmring_kernel_metrics_unreadable$plabels 1" "$dir/prom" &&
+     ! grep -qF "shmring_kernel_metric_starts_total$plabels" "$dir/prom"
+  then ok "--json and --prometheus with corrupt journals: metrics_error, shmring_kernel_metrics_unreadable 1"
+  else fail "--json / --prometheus with corrupt journals (exit $rc, got $got)"; fi
+  kill -TERM $mpid; wait $mpid
+else echo "skip kernel metrics: no metrics-kernel given (4th argument)"; fi
+
+# 8. a bridge edge between two supervisors on 127.0.0.1: each side's bridge
+#    kernel shows the remote end and what it sent, acknowledged, delivered
+if [ -n "$kern" ] && [ -x "$kern/shmring-zmq-sink" ] && [ -x "$kern/shmring-zmq-source" ]; then
+  cp "$kern"/shmring-zmq-{sink,source} "$dir/"
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  B=5000
+  cat > "$dir/a.yaml" <<Y
+topology: bra-$tag
+kernels:
+  - { name: gen, exec: ./gen, args: [--count, "$B", --hold], outputs: [out] }
+  - { name: zsink, exec: ./shmring-zmq-sink, inputs: [in],
+      args: [--connect, "127.0.0.1:$port", --edge, double.in, --hash, 5eed, --run-id, "77", --from, a, --to, b] }
+rings:
+  - { from: gen.out, to: zsink.in, capacity: 64KiB }
+Y
+  cat > "$dir/b.yaml" <<Y
+topology: brb-$tag
+kernels:
+  - { name: zsource, exec: ./shmring-zmq-source, outputs: [out],
+      args: [--bind, "127.0.0.1:$port", --edge, double.in, --hash, 5eed, --from, a, --to, b] }
+  - { name: double, exec: ./double, inputs: [in], outputs: [out] }
+  - { name: sink, exec: ./sink, inputs: [in] }
+rings:
+  - { from: zsource.out, to: double.in, capacity: 64KiB }
+  - { from: double.out, to: sink.in, capacity: 64KiB }
+Y
+  "$sup" run "$dir/b.yaml" > "$dir/sup2.out" 2>&1 & bpid=$!
+  "$sup" run "$dir/a.yaml" > "$dir/sup.out" 2>&1 & apid=$!
+  for _ in $(seq 200); do
+    "$stat" bra-$tag --json --interval 0.05 > "$dir/j" 2>/dev/null &&
+      [ "$(json "d['kernels'][1]['metrics'].get('acked_msgs')" < "$dir/j")" = $B ] &&
+      "$stat" brb-$tag --json --interval 0.05 > "$dir/j2" 2>/dev/null &&
+      [ "$(json "d['kernels'][0]['metrics'].get('delivered_msgs')" < "$dir/j2")" = $B ] && break
+    sleep 0.1
+  done
+  cp "$dir/j" "$dir/out"; : > "$dir/err"
+  # sent counts resends too: on a loaded machine a slow first answer may
+  # make the sink send again, which the source drops as duplicates
+  a=$(json "(lambda m: (m['sent_msgs'] - m['resends'], m['acked_msgs'], m['in_flight_bytes']))(d['kernels'][1]['metrics'])" < "$dir/j" 2>&1)
+  an=$(json "d['kernels'][1]['note']" < "$dir/j" 2>&1)
+  b=$(json "d['kernels'][0]['metrics']['delivered_msgs']" < "$dir/j2" 2>&1)
+  bn=$(json "d['kernels'][0]['note']" < "$dir/j2" 2>&1)
+  "$stat" bra-$tag > "$dir/out" 2>> "$dir/err"
+  "$stat" bra-$tag --prometheus > "$dir/prom" 2>> "$dir/err"
+  if [ "$a" = "($B, $B, 0)" ] && [ "$an" = "remote b tcp://127.0.0.1:$port" ] &&
+     [ "$b" = $B ] && [ "$bn" = "remote a, listening on tcp://127.0.0.1:$port" ] &&
+     grep -qx "zsink                remote b tcp://127.0.0.1:$port" "$dir/out" &&
+     grep -Eq "^ {21}sent_msgs [0-9.]+K  sent_bytes [0-9.]+K  acked_msgs 5.0K$" "$dir/out" &&
+     grep -Eq "^ {21}in_flight_bytes 0B  reconnects " "$dir/out" &&
+     grep -qxF "shmring_kernel_metric_acked_msgs_total{topology=\"bra-$tag\",kernel=\"zsink\"} $B" "$dir/prom" &&
+     grep -qxF "shmring_kernel_info{topology=\"bra-$tag\",kernel=\"zsink\",note=\"remote b tcp://127.0.0.1:$port\"} 1" "$dir/prom"
+  then ok "bridge edge: sink side sent (less resends) and acknowledged $B, 0 in flight, the remote end; source side delivered $B"
+  else fail "bridge edge metrics (sink side $a '$an', source side $b '$bn')"; fi
+  kill -TERM $apid $bpid; wait $apid $bpid
+else echo "skip a bridge edge's metrics: no shmring-zmq-sink/-source given (5th argument)"; fi
+
 finish

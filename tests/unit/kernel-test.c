@@ -239,12 +239,15 @@ static void metrics_survive_a_restart_and_are_read_back(void **s)
 	assert_int_equal(v, 1);
 	smr_jnl_note_get(&j, note);
 	assert_string_equal(note, "remote b tcp://10.77.0.2:7701");
-	/* a corrupt name (unterminated) reads as a free slot, not garbage */
+	/* a corrupt name (unterminated) reads as corrupt, never as garbage */
 	struct smr_jnl w;
 	assert_int_equal(smr_jnl_attach(jfd, 2, 1, &w, why, sizeof(why)), 0);
 	memset(w.metrics->m[reconnects].name, 'x', SHMRING_JNL_METRIC_NAME);
 	memset(w.metrics->note, 'y', SHMRING_JNL_NOTE);
-	assert_int_equal(smr_jnl_metric_get(&j, (unsigned)reconnects, name, &v), 0);
+	assert_int_equal(smr_jnl_metric_get(&j, (unsigned)reconnects, name, &v), -1);
+	assert_string_equal(name, "");
+	memcpy(w.metrics->m[reconnects].name, "Bad-Name", 9); /* terminated, not a name */
+	assert_int_equal(smr_jnl_metric_get(&j, (unsigned)reconnects, name, &v), -1);
 	smr_jnl_note_get(&j, note);
 	assert_string_equal(note, "");
 	smr_jnl_detach(&w);
