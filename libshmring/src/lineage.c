@@ -103,6 +103,12 @@ void smr_lin_committed(struct shmring *r, uint64_t head_after, uint64_t publishe
 		smr_jnl_lineage_write(&l->j.entries[e - l->hot.pairs], head_after, e->p, e->n, published);
 }
 
+/* Whether an input holds a message: peeked, or in a read-ahead window. */
+static int holds(const struct shmring *in)
+{
+	return in->cur_rec != 0 || (int64_t)(in->ahead - in->pos) > 0;
+}
+
 /* Publish the staged checkpoint; sends become the kernel's own if no input
  * message is held any more. */
 static void publish_stage(struct smr_lin *l)
@@ -115,7 +121,7 @@ static void publish_stage(struct smr_lin *l)
 	l->gen = smr_jnl_publish(&l->j, l->gen, l->stage_tails, l->stage, l->stage_len);
 	l->hot.staged = 0;
 	for (uint32_t i = 0; i < l->nin; i++)
-		if (l->in[i]->cur_rec)
+		if (holds(l->in[i]))
 			return;
 	l->hot.attr = l->nin;
 	l->hot.attr_p = l->gen;
@@ -124,8 +130,15 @@ static void publish_stage(struct smr_lin *l)
 void smr_lin_released(struct shmring *r)
 {
 	struct smr_lin *l = r->lin->l;
-	if (l->hot.staged)
-		publish_stage(l);
+	if (!l->hot.staged)
+		return;
+	/* It covers what this release releases: for a peek, the message it
+	 * held at staging already; for release_to (a read-ahead window), up
+	 * to the position released. */
+	uint64_t *t = &l->stage_tails[r->lin->index];
+	if ((int64_t)(r->pos - *t) > 0)
+		*t = r->pos;
+	publish_stage(l);
 }
 
 void smr_lin_before_tail(struct shmring *r)
@@ -154,12 +167,13 @@ int smr_lin_checkpoint(struct smr_lin *l, const void *state, size_t len)
 	if (len)
 		memcpy(l->stage, state, len);
 	l->stage_len = len;
-	/* It covers every message peeked so far: a held one included. */
+	/* It covers every message peeked so far: a held one included (a
+	 * read-ahead window: up to what the release_to publishing it releases). */
 	int held = 0;
 	for (uint32_t i = 0; i < l->nin; i++) {
 		struct shmring *in = l->in[i];
 		l->stage_tails[i] = in->pos + in->cur_rec;
-		held |= in->cur_rec != 0;
+		held |= holds(in);
 	}
 	l->hot.staged = 1;
 	if (!held)

@@ -257,6 +257,55 @@ static void metrics_survive_a_restart_and_are_read_back(void **s)
 	teardown_fixture(&f);
 }
 
+/* A checkpoint staged while a read-ahead window is open waits for the
+ * release_to, and covers what it releases: a restart skips the window
+ * instead of handing it again to a kernel whose state already holds it. */
+static void checkpoint_covers_a_released_read_ahead_window(void **s)
+{
+	(void)s;
+	struct fixture f;
+	struct shmring_kernel *k;
+	build(&f, SMR_TOPO_ACTIVE);
+	int jfd = smr_jnl_create("test", "k", 2, 1);
+	assert_true(jfd >= 0);
+	smr_ctl_kernels(f.ctl)[0].journal_fd = dup(jfd); /* the kernel closes it */
+	assert_int_equal(shmring_kernel_attach(&k), 0);
+	char where[32];
+	snprintf(where, sizeof(where), "fd:%d", shmring_fd(f.ring[0]));
+	struct shmring *p;
+	assert_int_equal(shmring_attach(where, SHMRING_ROLE_PRODUCER, &p), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(shmring_send(p, "msg", 3, 0), 0);
+	struct shmring *a = shmring_kernel_port(k, "a");
+	uint64_t cur = 0;
+	const void *b;
+	size_t len;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(shmring_peek_ahead(a, &cur, NULL, &b, &len, 0), 3);
+	struct smr_jnl j;
+	char why[160];
+	assert_int_equal(smr_jnl_observe(jfd, &j, why, sizeof(why)), 0);
+	uint64_t gen, slen;
+	const uint64_t *tails;
+	const uint8_t *state;
+	/* staged with the window open: not published yet */
+	assert_int_equal(shmring_kernel_checkpoint(k, "three", 5), 0);
+	assert_int_equal(smr_jnl_current(&j, &gen, &tails, &state, &slen), 0);
+	assert_int_equal(gen, 0);
+	/* published with the release_to, covering the window */
+	assert_int_equal(shmring_release_to(a, cur), 0);
+	assert_int_equal(smr_jnl_current(&j, &gen, &tails, &state, &slen), 0);
+	assert_int_equal(gen, 1);
+	assert_int_equal(tails[0], cur);
+	assert_int_equal(slen, 5);
+	assert_memory_equal(state, "three", 5);
+	smr_jnl_detach(&j);
+	shmring_detach(p);
+	assert_int_equal(shmring_kernel_detach(k), 0);
+	close(jfd);
+	teardown_fixture(&f);
+}
+
 static void ports_are_found_by_name_and_in_order(void **s)
 {
 	(void)s;
@@ -1088,6 +1137,7 @@ int main(void)
 		cmocka_unit_test(attach_rejects_foreign_or_corrupt_segment),
 		cmocka_unit_test(ports_are_found_by_name_and_in_order),
 		cmocka_unit_test(metrics_survive_a_restart_and_are_read_back),
+		cmocka_unit_test(checkpoint_covers_a_released_read_ahead_window),
 		cmocka_unit_test(attach_returns_only_once_the_topology_is_active),
 		cmocka_unit_test(wait_wakes_on_any_input_and_on_stop),
 		cmocka_unit_test(finished_kernel_closes_its_ports_on_detach),

@@ -131,7 +131,9 @@ SHMRING_API int shmring_release(struct shmring *ring);
  * released. release_to releases every message before pos, a position a
  * peek_ahead returned in *cursor (or this end's position: nothing); 0,
  * -EINVAL for any other pos. Do not mix with peek/release between a
- * peek_ahead and the release_to that covers it.
+ * peek_ahead and the release_to that covers it. On a kernel's input, a
+ * staged checkpoint (kernel.h) is published with release_to and covers
+ * everything it releases.
  */
 SHMRING_API int shmring_peek_ahead(struct shmring *ring, uint64_t *cursor, uint64_t *at,
 				   const void **buf, size_t *len, int timeout_ms);
