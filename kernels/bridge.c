@@ -11,6 +11,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 /* ---- little-endian fields ---------------------------------------------- */
 
@@ -176,6 +179,20 @@ int bridge_encode_refuse(void *buf, size_t cap, uint32_t session, uint8_t code, 
 	return wr_done(&w, buf);
 }
 
+int bridge_encode_bulk(void *buf, size_t cap, uint32_t session, uint64_t seq, size_t len,
+		       uint64_t span)
+{
+	if (len < BRIDGE_BULK_MIN || len > UINT32_MAX || span > UINT32_MAX ||
+	    span < len + BRIDGE_REC_HDR || seq + span < seq)
+		return -EINVAL;
+	struct wr w = { buf, (uint8_t *)buf + cap, 0 };
+	give_header(&w, BRIDGE_BULK, session);
+	give_le(&w, seq, 8);
+	give_le(&w, len, 4);
+	give_le(&w, span, 4);
+	return wr_done(&w, buf);
+}
+
 size_t bridge_data_size(uint32_t count, uint64_t payload)
 {
 	return BRIDGE_DATA_HDR + (size_t)count * BRIDGE_REC_HDR + (size_t)payload;
@@ -266,6 +283,21 @@ static int decode_data(struct rd *r, struct bridge_frame *f)
 	return 0;
 }
 
+/* The header of a message whose bytes come as the next part. */
+static int decode_bulk(struct rd *r, struct bridge_frame *f)
+{
+	f->u.data.first = take_le(r, 8);
+	f->u.data.len = (uint32_t)take_le(r, 4);
+	f->u.data.span = (uint32_t)take_le(r, 4);
+	f->u.data.count = 1;
+	f->u.data.rec = f->u.data.end = NULL; /* until bridge_bulk_attach */
+	if (r->bad || f->u.data.len < BRIDGE_BULK_MIN ||
+	    (uint64_t)f->u.data.span < (uint64_t)f->u.data.len + BRIDGE_REC_HDR ||
+	    f->u.data.first + f->u.data.span < f->u.data.first)
+		return -EBADMSG;
+	return 0;
+}
+
 static int decode_body(struct rd *r, struct bridge_frame *f)
 {
 	switch (f->type) {
@@ -275,6 +307,8 @@ static int decode_body(struct rd *r, struct bridge_frame *f)
 		return decode_refuse(r, f);
 	case BRIDGE_DATA:
 		return decode_data(r, f);
+	case BRIDGE_BULK:
+		return decode_bulk(r, f);
 	case BRIDGE_WELCOME:
 	case BRIDGE_ACK:
 	case BRIDGE_RESEND:
@@ -305,8 +339,33 @@ int bridge_decode(const void *buf, size_t len, struct bridge_frame *f)
 	return rc;
 }
 
+int bridge_bulk_attach(struct bridge_frame *f, const void *buf, size_t len)
+{
+	if (f->type != BRIDGE_BULK || f->u.data.rec || len != f->u.data.len)
+		return -EBADMSG;
+	f->u.data.rec = buf;
+	f->u.data.end = (const uint8_t *)buf + len;
+	return 0;
+}
+
+/* A BULK frame's one message, once attached; then no more. */
+static int bulk_next(struct bridge_frame *f, struct bridge_msg *m)
+{
+	if (!f->u.data.rec || !f->u.data.count ||
+	    (size_t)(f->u.data.end - f->u.data.rec) != f->u.data.len)
+		return 0;
+	m->seq = f->u.data.first;
+	m->end = m->seq + f->u.data.span;
+	m->buf = f->u.data.rec;
+	m->len = f->u.data.len;
+	f->u.data.count = 0;
+	return 1;
+}
+
 int bridge_data_next(struct bridge_frame *f, struct bridge_msg *m)
 {
+	if (f->type == BRIDGE_BULK)
+		return bulk_next(f, m);
 	/* Checked whole by decode_data; the bounds are checked again anyway,
 	 * as the price of a caller that passes a frame it did not decode. */
 	if (f->type != BRIDGE_DATA || f->u.data.end - f->u.data.rec < (ptrdiff_t)BRIDGE_REC_HDR)
@@ -327,7 +386,7 @@ int bridge_data_next(struct bridge_frame *f, struct bridge_msg *m)
 const char *bridge_type_name(unsigned type)
 {
 	static const char *const names[] = { "unknown", "HELLO", "WELCOME", "REFUSE", "DATA",
-					     "ACK", "RESEND", "END", "DONE", "IDLE" };
+					     "ACK", "RESEND", "END", "DONE", "IDLE", "BULK" };
 	return type < sizeof(names) / sizeof(names[0]) ? names[type] : names[0];
 }
 
@@ -385,4 +444,14 @@ int bridge_read_key(const char *path, unsigned line, char key[41])
 	memcpy(key, p, 40);
 	key[40] = '\0';
 	return 0;
+}
+
+void bridge_keep_heap(void)
+{
+#ifdef __GLIBC__
+	/* Both set: setting either alone stops glibc's dynamic thresholds and
+	 * would leave messages above 128 KiB mmapped (a fault per page each). */
+	mallopt(M_MMAP_THRESHOLD, 32 << 20);
+	mallopt(M_TRIM_THRESHOLD, 64 << 20);
+#endif
 }

@@ -44,9 +44,17 @@
  * | 7 END       | s->S | u64 end position (end of stream)                        |
  * | 8 DONE      | S->s | u64 end position                                        |
  * | 9 IDLE      | S->s | u64 delivered_end                                       |
+ * | 10 BULK     | s->S | u64 seq, u32 len, u32 span; the message's len bytes     |
+ * |             |      | follow as a second ZeroMQ message part                  |
  *
  * A DATA record's message has seq = first + the spans before it and end =
  * seq + span; span >= len + 8 (a record header and the padding before it).
+ * A BULK frame carries one message of at least BRIDGE_BULK_MIN bytes, the
+ * same way, but its bytes are a second part of the same ZeroMQ message
+ * (whose length must be len), so that the sink hands libzmq the message
+ * where it lies in its input ring instead of copying it into a frame: at
+ * 64 KiB the copy and the page faults of a fresh 64 KiB buffer per frame
+ * cost the sink about a quarter of its time. Every other frame is one part.
  * (s = sink, S = source.)
  *
  * The exchange:
@@ -61,7 +69,8 @@
  *   or the producer host's supervisor was restarted). REFUSE is decoded
  *   whatever the version, so that a version mismatch can be told.
  * - DATA: batches of at most BRIDGE_BATCH_MSGS messages and about
- *   BRIDGE_BATCH_BYTES bytes (a larger message goes alone). The source
+ *   BRIDGE_BATCH_BYTES bytes, all smaller than BRIDGE_BULK_MIN; a larger
+ *   message goes alone as BULK, handled as a DATA frame of one message. The source
  *   delivers a message iff seq == delivered_end (in order), drops seq <
  *   delivered_end (a duplicate, counted), and on a gap (seq >
  *   delivered_end: libzmq lost frames under a reconnect) drops the rest of
@@ -96,15 +105,20 @@
  *
  * Window and memory. The sink keeps unacknowledged messages in its own
  * input ring (read ahead, released on ACK), so a killed sink loses nothing:
- * its successor gets them again. It never has more than `window` ring bytes
- * unacknowledged (default: half its input ring, at most 8 MiB) nor more
- * than BRIDGE_MAX_FRAMES frames; the DEALER's and ROUTER's high-water marks
+ * its successor gets them again. A BULK message's bytes stay in the ring
+ * while libzmq holds them: libzmq says when it lets go (the part's free
+ * function), and the sink never releases past a part libzmq still holds,
+ * acknowledged or not (a connection being torn down may hold one after the
+ * source acknowledged its resent copy). It never has more than `window`
+ * ring bytes unacknowledged (default: half its input ring, at most 8 MiB)
+ * nor more than BRIDGE_MAX_FRAMES frames; the DEALER's and ROUTER's high-water marks
  * are set above that frame count, so libzmq never drops or blocks before
  * the window does. Every byte in flight is in one place (a libzmq queue on
  * either side, or the kernel's socket buffers), so all of it together is at
- * most window + BRIDGE_MAX_FRAMES * (BRIDGE_HDR + 12) bytes (the wire
- * carries 8 bytes per message, never more than its ring record); plus one
- * frame being built (sink) or delivered (source).
+ * most window + BRIDGE_MAX_FRAMES * BRIDGE_BULK_HDR bytes (a frame's
+ * header is at most that, and the wire carries 8 bytes per message, never
+ * more than its ring record; a BULK part is the ring's bytes themselves,
+ * not a copy); plus one frame being built (sink) or delivered (source).
  *
  * Liveness. The source sends ACK, IDLE or RESEND every BRIDGE_HEARTBEAT_MS
  * while it has a peer (also while its output ring is full: a slow consumer
@@ -130,6 +144,8 @@
 #define BRIDGE_REASON_MAX   255
 #define BRIDGE_BATCH_MSGS   256
 #define BRIDGE_BATCH_BYTES  (64u * 1024)
+#define BRIDGE_BULK_MIN     (16u * 1024) /* from here a message goes as BULK */
+#define BRIDGE_BULK_HDR     (BRIDGE_HDR + 16u)
 #define BRIDGE_MAX_FRAMES   1024
 #define BRIDGE_REC_HDR      8u   /* u32 len, u32 span */
 #define BRIDGE_DATA_HDR     (BRIDGE_HDR + 12u)
@@ -148,6 +164,7 @@ enum bridge_type {
 	BRIDGE_END = 7,
 	BRIDGE_DONE = 8,
 	BRIDGE_IDLE = 9,
+	BRIDGE_BULK = 10,
 };
 
 /* Why a source refuses a sink. */
@@ -188,6 +205,9 @@ struct bridge_frame {
 			uint64_t first;
 			uint32_t count;
 			const uint8_t *rec, *end; /* the records */
+			/* BULK: the message's length and span; rec and end are
+			 * its bytes once bridge_bulk_attach found them. */
+			uint32_t len, span;
 		} data;
 	} u;
 };
@@ -203,8 +223,13 @@ struct bridge_frame {
  */
 int bridge_decode(const void *buf, size_t len, struct bridge_frame *f);
 
-/* The next message of a decoded DATA frame: 1 (*m filled), 0 at the end. */
+/* The next message of a decoded DATA frame, or of a BULK frame once
+ * attached: 1 (*m filled), 0 at the end. */
 int bridge_data_next(struct bridge_frame *f, struct bridge_msg *m);
+
+/* A decoded BULK frame's second part, of len bytes: 0, or -EBADMSG when f
+ * is not BULK or len is not the length its header says. */
+int bridge_bulk_attach(struct bridge_frame *f, const void *buf, size_t len);
 
 /*
  * Encoders: the frame's length, or -ENOSPC when cap is too small, -EINVAL
@@ -229,6 +254,14 @@ int bridge_data_begin(void *buf, size_t cap, uint32_t session, uint64_t first, u
 int bridge_data_put(void *buf, size_t cap, size_t *off, const void *msg, size_t len,
 		    uint64_t span);
 
+/*
+ * BULK's first part (BRIDGE_BULK_HDR bytes) for a message of len bytes
+ * (BRIDGE_BULK_MIN .. 2^32 - 1) at seq: its length, or -ENOSPC, or -EINVAL
+ * (len out of range, span < len + 8 or above 2^32 - 1, seq + span wraps).
+ */
+int bridge_encode_bulk(void *buf, size_t cap, uint32_t session, uint64_t seq, size_t len,
+		       uint64_t span);
+
 /* "HELLO", "DATA", ... ; "unknown" for anything else. */
 const char *bridge_type_name(unsigned type);
 
@@ -247,5 +280,16 @@ int bridge_check_name(const char *s);
  * error of opening or reading the file.
  */
 int bridge_read_key(const char *path, unsigned line, char key[41]);
+
+/*
+ * Keep freed heap memory in the process (mallopt; glibc only, a no-op
+ * elsewhere): libzmq allocates a buffer for every large message it
+ * receives (and the sink one for every DATA frame), and by default glibc
+ * gives the pages back to the kernel as soon as 128 KiB lie free at the
+ * top of a heap, so the next message faults them in again: about a third
+ * of the source's CPU time at 64 KiB. Call before the ZeroMQ context
+ * exists. The heap then stays at its peak, which the window bounds.
+ */
+void bridge_keep_heap(void);
 
 #endif

@@ -22,7 +22,10 @@
  *
  * Nothing is lost to a crash: messages are read ahead (shmring_peek_ahead)
  * and released only when acknowledged, so a successor the supervisor starts
- * gets them again and resends from where the source says it stands. It
+ * gets them again and resends from where the source says it stands. A
+ * message of BRIDGE_BULK_MIN bytes or more goes without a copy: libzmq
+ * sends it from the ring (zmq_msg_init_data), and the ring is not released
+ * past it until libzmq says it let go (bridge.h, BULK). It
  * never checkpoints (a checkpoint would make its successor skip input the
  * source may not hold). It reconnects by itself when the source is late,
  * gone or silent for a second. Counters (shmring-stat): sent_msgs,
@@ -36,6 +39,7 @@
  */
 #define _GNU_SOURCE
 #include <poll.h>
+#include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -68,6 +72,15 @@ struct args {
 
 enum state { S_HELLO, S_STREAM, S_ENDING, S_DONE };
 
+/* A BULK part libzmq may still read from the input ring: held is set
+ * before libzmq gets it and cleared by libzmq's free function, from its
+ * I/O thread, once it no longer reads the bytes. */
+#define ZC_SLOTS (2 * BRIDGE_MAX_FRAMES)
+struct zc_part {
+	uint64_t start;   /* the message's seq: the input is never released past it */
+	atomic_int held;
+};
+
 struct sink {
 	struct shmring_kernel *k;
 	struct shmring *in;
@@ -79,7 +92,9 @@ struct sink {
 	enum state state;
 	uint32_t session;
 	uint64_t attempts;  /* HELLOs so far */
-	uint64_t released;  /* the input's release position: all before is acked */
+	uint64_t acked;     /* the source holds everything before this */
+	uint64_t released;  /* the input's release position: acked, but never past
+			     * a BULK part libzmq still holds */
 	uint64_t cursor;    /* the next message to send starts here */
 	uint64_t sent_hi;   /* the furthest end sent by this process (resends below) */
 	uint64_t window;
@@ -91,6 +106,8 @@ struct sink {
 	uint64_t last_rx, hello_at, silent_since;
 	uint64_t progress_at; /* the release position last moved, or sending began */
 	int lost_logged, malformed_logged;
+	struct zc_part zc[ZC_SLOTS]; /* BULK parts sent, zc_tail .. zc_head */
+	uint64_t zc_head, zc_tail;
 	int m[M_COUNT];
 	uint64_t count[M_COUNT]; /* this process's share, for its last line */
 };
@@ -301,26 +318,70 @@ static void malformed(struct sink *s, const char *what)
 	s->malformed_logged = 1;
 }
 
+/* libzmq's free function for a BULK part (zmq_msg_init_data). */
+static void zc_free(void *data, void *hint)
+{
+	(void)data;
+	/* Z1: libzmq's last read of the bytes happens before this store;
+	 * pairs with the load-acquire at Z2. */
+	atomic_store_explicit(&((struct zc_part *)hint)->held, 0, memory_order_release);
+}
+
+/* pos, or the start of the oldest BULK part below it that libzmq still
+ * holds. Parts are mostly let go in order: the tail moves past those. */
+static uint64_t zc_floor(struct sink *s, uint64_t pos)
+{
+	/* Z2: acquire, so the producer's overwrite after the release below
+	 * cannot reach the bytes before libzmq is done with them (Z1). */
+	while (s->zc_tail != s->zc_head &&
+	       !atomic_load_explicit(&s->zc[s->zc_tail % ZC_SLOTS].held, memory_order_acquire))
+		s->zc_tail++;
+	for (uint64_t i = s->zc_tail; i != s->zc_head; i++) {
+		struct zc_part *p = &s->zc[i % ZC_SLOTS];
+		if (p->start < pos && atomic_load_explicit(&p->held, memory_order_acquire))
+			pos = p->start;
+	}
+	return pos;
+}
+
+/* Release the input up to what the source acknowledged, short of any BULK
+ * part libzmq still reads (bridge.h): a release lets the producer write
+ * there. 0, or -EPROTO when the acknowledged position is no message
+ * boundary (release_to checks it). */
+static int release(struct sink *s)
+{
+	uint64_t to = zc_floor(s, s->acked);
+	if (to <= s->released)
+		return 0;
+	if (shmring_release_to(s->in, to) < 0) {
+		s->acked = s->released;
+		return -EPROTO;
+	}
+	s->released = to;
+	return 0;
+}
+
 /* The source holds everything before pos: release it from the input.
- * pos must lie in what this session sent and be a message boundary (which
- * release_to checks). -EPROTO otherwise. */
+ * pos must lie in what this session sent and be a message boundary.
+ * -EPROTO otherwise. */
 static int acked_to(struct sink *s, uint64_t pos)
 {
-	if (pos < s->released)
+	if (pos < s->acked)
 		return 0; /* an older ACK overtaken: nothing new */
-	if (pos > s->sent_hi || shmring_release_to(s->in, pos) < 0)
+	if (pos > s->sent_hi)
 		return -EPROTO;
-	if (pos > s->released)
+	if (pos > s->acked)
 		s->progress_at = now_ms();
-	s->released = pos;
+	s->acked = pos;
 	if (s->cursor < pos)
 		s->cursor = pos;
 	while (s->frames && s->frame_end[s->frame_head] <= pos) {
 		s->frame_head = (s->frame_head + 1) % BRIDGE_MAX_FRAMES;
 		s->frames--;
 	}
+	int rc = release(s);
 	publish_counts(s);
-	return 0;
+	return rc;
 }
 
 /*
@@ -339,9 +400,11 @@ static int welcomed(struct sink *s, uint64_t pos)
 		if (shmring_peek_ahead(s->in, &c, NULL, &buf, &len, 0) <= 0)
 			return -EPROTO;
 	}
-	if (c != pos || shmring_release_to(s->in, pos) < 0)
+	if (c != pos)
 		return -EPROTO;
-	s->released = s->cursor = pos;
+	s->acked = s->cursor = pos;
+	if (release(s) < 0)
+		return -EPROTO;
 	if (s->sent_hi < pos)
 		s->sent_hi = pos;
 	s->state = S_STREAM;
@@ -357,13 +420,13 @@ static int welcomed(struct sink *s, uint64_t pos)
  * source says it holds nothing (IDLE): they were lost on the way. */
 static int stalled(struct sink *s)
 {
-	return s->cursor != s->released && now_ms() - s->progress_at >= BRIDGE_DEAD_MS;
+	return s->cursor != s->acked && now_ms() - s->progress_at >= BRIDGE_DEAD_MS;
 }
 
 /* Send again from what the source holds (go-back-N). */
 static void go_back(struct sink *s)
 {
-	s->cursor = s->released;
+	s->cursor = s->acked;
 	s->frames = 0;
 	s->progress_at = now_ms();
 }
@@ -375,6 +438,17 @@ static void refused(struct sink *s, const struct bridge_frame *f)
 		k_config("the source at %s refuses edge %s: %s", s->endpoint, s->a.edge,
 			 f->u.refuse.text);
 	malformed(s, "a REFUSE with an unknown reason code");
+}
+
+/* A source that broke the protocol: HELLO again after BRIDGE_DEAD_MS, not
+ * at once (no storm). */
+static void rehello_later(struct sink *s)
+{
+	malformed(s, "a position this side never sent, or a frame out of place");
+	s->state = S_HELLO;
+	s->hello_at = now_ms();
+	s->cursor = s->acked;
+	s->frames = 0;
 }
 
 static void on_frame(struct sink *s, const struct bridge_frame *f)
@@ -399,13 +473,8 @@ static void on_frame(struct sink *s, const struct bridge_frame *f)
 	if (rc == 0 && s->state == S_STREAM &&
 	    (f->type == BRIDGE_RESEND || (f->type == BRIDGE_IDLE && stalled(s))))
 		go_back(s);
-	if (rc < 0) { /* try again after BRIDGE_DEAD_MS, not at once: no storm */
-		malformed(s, "a position this side never sent, or a frame out of place");
-		s->state = S_HELLO;
-		s->hello_at = now_ms();
-		s->cursor = s->released;
-		s->frames = 0;
-	}
+	if (rc < 0)
+		rehello_later(s);
 }
 
 static void receive(struct sink *s)
@@ -461,12 +530,76 @@ static int gather(struct sink *s, struct item *it, uint64_t *end, uint64_t *payl
 		/* A message larger than the window still goes, alone. */
 		if (next - s->released > s->window && (n || c != s->released))
 			break;
+		if (len >= BRIDGE_BULK_MIN && n)
+			break; /* it goes alone, as BULK */
 		it[n++] = (struct item){ buf, len, next - c };
 		*payload += len;
 		c = next;
+		if (len >= BRIDGE_BULK_MIN)
+			break;
 	}
 	*end = c;
 	return n;
+}
+
+/* What a frame sent moves on: the cursor, the frames in flight, counters. */
+static void sent(struct sink *s, const struct item *it, int n, uint64_t end, uint64_t payload)
+{
+	if (s->cursor == s->acked)
+		s->progress_at = now_ms(); /* in flight from now */
+	uint64_t resent = 0;
+	for (int i = 0; i < n && s->cursor < s->sent_hi; i++) {
+		resent++;
+		s->cursor += it[i].span;
+	}
+	s->cursor = end;
+	if (s->sent_hi < end)
+		s->sent_hi = end;
+	s->frame_end[(s->frame_head + s->frames++) % BRIDGE_MAX_FRAMES] = end;
+	metric_add(s, M_SENT_MSGS, (uint64_t)n);
+	metric_add(s, M_SENT_BYTES, payload);
+	metric_add(s, M_RESENDS, resent);
+}
+
+/* A slot for one more BULK part: 0 when every slot is still held. */
+static int zc_room(struct sink *s)
+{
+	zc_floor(s, 0);
+	return s->zc_head - s->zc_tail < ZC_SLOTS;
+}
+
+/*
+ * One large message as BULK, its bytes handed to libzmq where they lie in
+ * the input ring (no copy; bridge.h). 1 sent, 0 libzmq would block. Once
+ * the header part is taken, libzmq takes the second part too (its
+ * high-water mark counts whole messages).
+ */
+static int send_bulk(struct sink *s, const struct item *it, uint64_t end)
+{
+	uint8_t hdr[BRIDGE_BULK_HDR];
+	int n = bridge_encode_bulk(hdr, sizeof(hdr), s->session, s->cursor, it->len, it->span);
+	if (n < 0) {
+		fprintf(stderr, "a %zu-byte record spanning %llu ring bytes: %s\n", it->len,
+			(unsigned long long)it->span, strerror(-n));
+		exit(1);
+	}
+	if (!zc_room(s) || zmq_send(s->sock, hdr, (size_t)n, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+		return 0;
+	struct zc_part *p = &s->zc[s->zc_head++ % ZC_SLOTS];
+	p->start = s->cursor;
+	atomic_store_explicit(&p->held, 1, memory_order_relaxed); /* libzmq gets p below */
+	zmq_msg_t msg;
+	if (zmq_msg_init_data(&msg, (void *)it->buf, it->len, zc_free, p)) {
+		fprintf(stderr, "zmq_msg_init_data: out of memory\n");
+		exit(1);
+	}
+	if (zmq_msg_send(&msg, s->sock, 0) < 0) { /* the header went alone: drop it */
+		zmq_msg_close(&msg);
+		drop_connection(s, "libzmq refused the second part of a BULK frame");
+		return 0;
+	}
+	sent(s, it, 1, end, it->len);
+	return 1;
 }
 
 /* One DATA frame of what gather found: 1 sent, 0 libzmq would block. */
@@ -487,20 +620,7 @@ static int send_batch(struct sink *s, const struct item *it, int n, uint64_t end
 		zmq_msg_close(&msg);
 		return 0;
 	}
-	if (s->cursor == s->released)
-		s->progress_at = now_ms(); /* in flight from now */
-	uint64_t resent = 0;
-	for (int i = 0; i < n && s->cursor < s->sent_hi; i++) {
-		resent++;
-		s->cursor += it[i].span;
-	}
-	s->cursor = end;
-	if (s->sent_hi < end)
-		s->sent_hi = end;
-	s->frame_end[(s->frame_head + s->frames++) % BRIDGE_MAX_FRAMES] = end;
-	metric_add(s, M_SENT_MSGS, (uint64_t)n);
-	metric_add(s, M_SENT_BYTES, payload);
-	metric_add(s, M_RESENDS, resent);
+	sent(s, it, n, end, payload);
 	return 1;
 }
 
@@ -510,9 +630,14 @@ static void send_data(struct sink *s)
 	while (s->state == S_STREAM && s->frames < BRIDGE_MAX_FRAMES) {
 		uint64_t end, payload;
 		int n = gather(s, it, &end, &payload);
-		if (n == 0 || !send_batch(s, it, n, end, payload))
+		if (n == 0)
+			break;
+		if (!(it[0].len >= BRIDGE_BULK_MIN ? send_bulk(s, it, end)
+						   : send_batch(s, it, n, end, payload)))
 			break;
 	}
+	if (release(s) < 0) /* what libzmq let go of since the last ACK */
+		rehello_later(s);
 	publish_counts(s);
 	if (s->state == S_STREAM && s->eos && s->released == s->eos_pos) {
 		uint8_t buf[BRIDGE_HDR + 8];
@@ -577,7 +702,7 @@ static void attach(struct sink *s)
 	char note[128];
 	snprintf(note, sizeof(note), "remote %s tcp://%s", s->a.to, s->a.connect);
 	shmring_kernel_set_note(s->k, note);
-	s->released = s->cursor = s->sent_hi = shmring_position(s->in);
+	s->released = s->acked = s->cursor = s->sent_hi = shmring_position(s->in);
 	size_t half = shmring_capacity(s->in) / 2;
 	s->window = s->a.window ? s->a.window : half < BRIDGE_WINDOW_MAX ? half : BRIDGE_WINDOW_MAX;
 }
@@ -586,6 +711,7 @@ int main(int argc, char **argv)
 {
 	static struct sink s;
 	parse_args(&s.a, argc, argv);
+	bridge_keep_heap();
 	attach(&s);
 	open_socket(&s);
 	s.silent_since = now_ms();

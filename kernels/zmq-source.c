@@ -563,7 +563,30 @@ static void end_of_stream(struct source *s, uint64_t pos)
 	s->finished = 1;
 }
 
-static void on_frame(struct source *s, zmq_msg_t *id, zmq_msg_t *body)
+/* A DATA or BULK frame to deliver; a BULK frame's bytes are in part2,
+ * which the frame keeps. */
+static void take_data(struct source *s, struct bridge_frame *f, zmq_msg_t *body, zmq_msg_t *part2)
+{
+	if (part2 && bridge_bulk_attach(f, zmq_msg_data(part2), zmq_msg_size(part2))) {
+		malformed(s, "a BULK frame whose second part is not as long as it says");
+		return;
+	}
+	/* The bytes may move with the message (libzmq keeps a small one inside
+	 * its zmq_msg_t): the frame keeps offsets and is pointed at them again. */
+	zmq_msg_t *from = part2 ? part2 : body;
+	const uint8_t *was = zmq_msg_data(from);
+	size_t rec = (size_t)(f->u.data.rec - was), end = (size_t)(f->u.data.end - was);
+	zmq_msg_move(&s->pend, from);
+	s->pf = *f;
+	s->pf.u.data.rec = (const uint8_t *)zmq_msg_data(&s->pend) + rec;
+	s->pf.u.data.end = (const uint8_t *)zmq_msg_data(&s->pend) + end;
+	s->pending = 1;
+	s->have_cur = 0;
+	deliver(s, 0);
+}
+
+/* A frame: body, and for BULK the message's bytes in part2 (else NULL). */
+static void on_frame(struct source *s, zmq_msg_t *id, zmq_msg_t *body, zmq_msg_t *part2)
 {
 	struct bridge_frame f;
 	int rc = bridge_decode(zmq_msg_data(body), zmq_msg_size(body), &f);
@@ -578,6 +601,10 @@ static void on_frame(struct source *s, zmq_msg_t *id, zmq_msg_t *body)
 		malformed(s, rc == -EPROTONOSUPPORT ? "another protocol version" : "not a bridge frame");
 		return;
 	}
+	if ((f.type == BRIDGE_BULK) != (part2 != NULL)) {
+		malformed(s, "a BULK frame without its bytes, or another frame with a second part");
+		return;
+	}
 	if (f.type == BRIDGE_HELLO) {
 		hello(s, zmq_msg_data(id), zmq_msg_size(id), &f);
 		return;
@@ -586,12 +613,8 @@ static void on_frame(struct source *s, zmq_msg_t *id, zmq_msg_t *body)
 		metric_add(s, M_STALE, 1);
 		return;
 	}
-	if (f.type == BRIDGE_DATA) {
-		s->pf = f;
-		zmq_msg_move(&s->pend, body);
-		s->pending = 1;
-		s->have_cur = 0;
-		deliver(s, 0);
+	if (f.type == BRIDGE_DATA || f.type == BRIDGE_BULK) {
+		take_data(s, &f, body, part2);
 	} else if (f.type == BRIDGE_END) {
 		end_of_stream(s, f.u.pos);
 	} else {
@@ -599,35 +622,49 @@ static void on_frame(struct source *s, zmq_msg_t *id, zmq_msg_t *body)
 	}
 }
 
+/* The parts after a ROUTER's routing id: the first two into part (the
+ * caller closes them), the rest taken and dropped. How many there were. */
+static int recv_parts(struct source *s, zmq_msg_t *id, zmq_msg_t part[2])
+{
+	int n = 0, more = zmq_msg_more(id);
+	while (more) {
+		zmq_msg_t m;
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, s->router, 0) < 0) {
+			zmq_msg_close(&m);
+			break;
+		}
+		more = zmq_msg_more(&m);
+		if (n < 2) {
+			zmq_msg_init(&part[n]);
+			zmq_msg_move(&part[n], &m);
+		}
+		n++;
+		zmq_msg_close(&m);
+	}
+	return n;
+}
+
 /* Every frame queued, unless a DATA frame waits for room. */
 static void receive(struct source *s)
 {
 	while (!s->pending && !s->finished) {
-		zmq_msg_t id, body;
+		zmq_msg_t id;
 		zmq_msg_init(&id);
-		zmq_msg_init(&body);
 		if (zmq_msg_recv(&id, s->router, ZMQ_DONTWAIT) < 0) {
 			zmq_msg_close(&id);
-			zmq_msg_close(&body);
 			ack(s); /* the burst is over */
 			return;
 		}
-		/* ROUTER: the routing id, then one body part; more parts are not
-		 * a bridge frame (taken and dropped). */
-		int parts = 0;
-		while (zmq_msg_more(parts ? &body : &id)) {
-			zmq_msg_close(&body);
-			zmq_msg_init(&body);
-			if (zmq_msg_recv(&body, s->router, 0) < 0)
-				break;
-			parts++;
-		}
-		if (parts == 1)
-			on_frame(s, &id, &body);
+		zmq_msg_t part[2];
+		int parts = recv_parts(s, &id, part);
+		if (parts == 1 || parts == 2)
+			on_frame(s, &id, &part[0], parts == 2 ? &part[1] : NULL);
 		else
-			malformed(s, "a message of several parts");
+			malformed(s, "a message of more parts than a bridge frame has");
 		zmq_msg_close(&id);
-		zmq_msg_close(&body);
+		for (int i = 0; i < parts && i < 2; i++)
+			zmq_msg_close(&part[i]);
 	}
 }
 
@@ -690,6 +727,7 @@ int main(int argc, char **argv)
 {
 	static struct source s;
 	parse_args(&s.a, argc, argv);
+	bridge_keep_heap();
 	open_sockets(&s);
 	attach(&s);
 	zmq_msg_init(&s.pend);

@@ -483,8 +483,8 @@ int shmring_release_to(struct shmring *r, uint64_t pos)
 
 ssize_t shmring_recv(struct shmring *r, void *buf, size_t cap, int timeout_ms)
 {
-	const void *src;
-	size_t len;
+	const void *src = NULL; /* set by a peek > 0; the compiler cannot see that */
+	size_t len = 0;
 	int rc = shmring_peek(r, &src, &len, timeout_ms);
 	if (rc <= 0)
 		return rc;

@@ -9,7 +9,9 @@
 # connection reset under the stream with `ss -K` (libzmq reconnects by
 # itself and drops what it queued: found as a gap, or by the source's IDLE
 # heartbeat, and sent again; skipped, saying so, where sockets cannot be
-# killed); B started 3 s after A; B's topology hash differs (A's sink refuses with one line and
+# killed); large messages (BULK frames, sent from the sink's ring without
+# a copy: a file in 64 KiB chunks, byte-exact, plain, with kill -9 of each
+# bridge, and with CurveZMQ); B started 3 s after A; B's topology hash differs (A's sink refuses with one line and
 # exits 78, not restarted); CurveZMQ with the right key, and a wrong client
 # key refused and logged. In a sanitizer build a report in any output fails
 # the check. Every wait is bounded; the whole under ctest's TIMEOUT.
@@ -23,7 +25,7 @@ show_on_fail="a.out b.out"
 export SHMRING_QUIET=1
 
 # Copies in $dir: every process of this test names $dir (lib.sh's cleanup).
-cp "$ex"/doubler/{gen,double,sink} "$kern"/shmring-zmq-{sink,source} "$dir"/
+cp "$ex"/doubler/{gen,double,sink} "$kern"/shmring-{zmq,file}-{sink,source} "$dir"/
 
 # A port nobody listens on now (the kernel for it: bind to port 0).
 free_port() {
@@ -149,6 +151,77 @@ if [ "$before" != "$after" ]; then
   resent
 fi
 
+# Large messages: from BRIDGE_BULK_MIN (16 KiB) a message goes as a BULK
+# frame, its bytes handed to libzmq where they lie in A's input ring. A file
+# in 64 KiB chunks, the last one short (a DATA frame after the BULK ones),
+# must arrive byte-exact: plainly, with kill -9 of each bridge while B's
+# writer is held stopped from the start (so the rings and the window are
+# surely full, whatever the speed), and through CurveZMQ.
+head -c $((24 * 1048576 + 1234)) /dev/urandom > "$dir/big.in"
+bulk_a() { # PORT [EXTRA sink args]
+  local port=$1; shift
+  "$sup" run -e "$dir/shmring-file-source $dir/big.in --chunk 65536 ! $dir/shmring-zmq-sink \
+    --connect 127.0.0.1:$port --edge big --hash 5eed --run-id 78 --from a --to b $*" \
+    > "$dir/a.out" 2>&1 &
+  apid=$!
+}
+bulk_b() { # PORT [EXTRA source args]
+  local port=$1; shift
+  rm -f "$dir/big.out"
+  "$sup" run -e "$dir/shmring-zmq-source --bind 127.0.0.1:$port --edge big --hash 5eed \
+    --from a --to b $* ! $dir/shmring-file-sink $dir/big.out --no-sync" > "$dir/b.out" 2>&1 &
+  bpid=$!
+}
+bulk_b_held() { # PORT: B with its writer stopped from the start ($wpid)
+  local _
+  bulk_b "$1"
+  for _ in $(seq 100); do
+    wpid=$(pgrep -P $bpid -f "^$dir/shmring-file-sink ") && break; sleep 0.05
+  done
+  kill -STOP "$wpid"
+}
+check_bulk() { # NAME
+  local ra rb
+  wait_exit $apid 60; ra=$?
+  wait_exit $bpid 20; rb=$?
+  if [ $ra = 0 ] && [ $rb = 0 ] && cmp -s "$dir/big.in" "$dir/big.out"; then ok "$1"
+  else fail "$1 (A exit $ra, B exit $rb, $(cmp "$dir/big.in" "$dir/big.out" 2>&1 | head -1))"; fi
+}
+port=$(free_port)
+bulk_b "$port"; bulk_a "$port"
+check_bulk "24 MiB in 64 KiB messages (BULK frames) from A to B: byte-exact, both exit 0"
+
+bulk_kill() { # which side (a / b), kernel name
+  local side=$1 victim=$2 vpid
+  port=$(free_port)
+  bulk_b_held "$port"
+  bulk_a "$port"
+  wait_for "connected to" "$dir/a.out" 20 || fail "BULK $victim case: the bridge never connected"
+  sleep 1
+  vpid=$(pgrep -P "$([ "$side" = a ] && echo $apid || echo $bpid)" -f "^$dir/$victim ")
+  if [ -n "$vpid" ] && kill -9 "$vpid"; then ok "BULK: $victim killed mid-stream"
+  else fail "BULK: $victim was not running mid-stream"; fi
+  sleep 0.5
+  kill -CONT "$wpid"
+  check_bulk "BULK: kill -9 of $victim mid-stream: the file arrives byte-exact"
+}
+bulk_kill a shmring-zmq-sink
+bulk_kill b shmring-zmq-source
+
+# The connection reset under BULK frames held by libzmq (ss -K, as above):
+# A's ring keeps every byte libzmq may still read, and resends from it.
+if [ "$before" != "$after" ]; then
+  port=$(free_port)
+  bulk_b_held "$port"
+  bulk_a "$port"
+  wait_for "connected to" "$dir/a.out" 20 || fail "BULK reset case: the bridge never connected"
+  sleep 1
+  ss -K state established "( dport = :$port )" > /dev/null 2>&1
+  sleep 0.5; kill -CONT "$wpid"
+  check_bulk "BULK: connection reset mid-stream (ss -K): the file arrives byte-exact"
+  resent
+fi
+
 # B three seconds late: A's sink holds the stream in its ring meanwhile.
 port=$(free_port)
 start_a $n "$port"; sleep 3; start_b "$port"
@@ -180,6 +253,10 @@ port=$(free_port)
 start_a 100000 "$port" --curve-server-key "$dir/server.pub" --curve-key "$dir/client.pair"
 start_b "$port" --curve-secret "$dir/server.pair" --curve-client-key "$dir/client.pub"
 check "CurveZMQ with the right keys: 100000 numbers, exactly" 100000
+port=$(free_port)
+bulk_b "$port" --curve-secret "$dir/server.pair" --curve-client-key "$dir/client.pub"
+bulk_a "$port" --curve-server-key "$dir/server.pub" --curve-key "$dir/client.pair"
+check_bulk "CurveZMQ with the right keys: 24 MiB in BULK frames, byte-exact"
 port=$(free_port)
 start_a 10 "$port" --curve-server-key "$dir/server.pub" --curve-key "$dir/other.pair"
 start_b "$port" --curve-secret "$dir/server.pair" --curve-client-key "$dir/client.pub"

@@ -5,7 +5,9 @@
  * hands them. Whatever it accepts must be exactly what the encoders would
  * have written (decode, encode again, compare byte for byte), and every
  * message of an accepted DATA frame must lie inside the input, with
- * positions that follow each other; whatever it refuses, it refuses with
+ * positions that follow each other (a BULK frame's once its second part,
+ * here the input itself, is attached, which must succeed exactly when the
+ * lengths agree); whatever it refuses, it refuses with
  * -EBADMSG or -EPROTONOSUPPORT (another version), never a crash or a read
  * outside the input (AddressSanitizer).
  *
@@ -20,6 +22,24 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* BULK: its message lies in the second part, and nowhere before. */
+static int bulk_again(struct bridge_frame *f, uint8_t *out, size_t cap, const uint8_t *data,
+		      size_t size)
+{
+	uint64_t seq = f->u.data.first, span = f->u.data.span;
+	uint32_t len = f->u.data.len;
+	struct bridge_msg m;
+	if (bridge_data_next(f, &m))
+		abort(); /* bytes before any were attached */
+	int rc = bridge_bulk_attach(f, data, size);
+	if ((rc == 0) != (size == len))
+		abort();
+	if (rc == 0 && (!bridge_data_next(f, &m) || m.buf != data || m.len != len ||
+			m.seq != seq || m.end != seq + span || bridge_data_next(f, &m)))
+		abort();
+	return bridge_encode_bulk(out, cap, f->session, seq, len, span);
+}
+
 /* The frame encoded again from what was decoded: its length, or -1. */
 static int encode_again(struct bridge_frame *f, uint8_t *out, size_t cap, const uint8_t *data,
 			size_t size)
@@ -31,6 +51,8 @@ static int encode_again(struct bridge_frame *f, uint8_t *out, size_t cap, const 
 		return bridge_encode_refuse(out, cap, f->session, f->u.refuse.code, f->u.refuse.text);
 	case BRIDGE_DATA:
 		break;
+	case BRIDGE_BULK:
+		return bulk_again(f, out, cap, data, size);
 	default:
 		return bridge_encode_pos(out, cap, f->type, f->session, f->u.pos);
 	}

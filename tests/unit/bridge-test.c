@@ -5,7 +5,8 @@
  * input is refused, never half read: each truncation of each valid frame,
  * a trailing byte, bad magic, unknown types, another version, names and
  * reasons out of bounds or with forbidden bytes, DATA frames whose counts,
- * lengths, spans or positions do not add up. Plus the helpers the kernels
+ * lengths, spans or positions do not add up, BULK frames whose length,
+ * span or second part do not. Plus the helpers the kernels
  * parse their arguments with (hex, names, CURVE key files).
  */
 #define _GNU_SOURCE
@@ -212,6 +213,67 @@ static void malformed_data_is_refused(void **state)
 	assert_int_equal(bridge_decode(buf, (size_t)n, &f), -EBADMSG);
 }
 
+/* BULK: the header of one large message whose bytes are a second part. */
+#define BULK_LEN (BRIDGE_BULK_MIN + 5)
+static uint8_t bulk_bytes[BULK_LEN + 1];
+
+static void bulk_round_trips(void **state)
+{
+	(void)state;
+	uint8_t buf[64];
+	int n = bridge_encode_bulk(buf, sizeof(buf), 7, 5000, BULK_LEN, BULK_LEN + 8 + 16);
+	assert_int_equal(n, BRIDGE_BULK_HDR);
+	struct bridge_frame f;
+	assert_int_equal(bridge_decode(buf, (size_t)n, &f), 0);
+	assert_int_equal(f.type, BRIDGE_BULK);
+	assert_int_equal(f.session, 7);
+	assert_string_equal(bridge_type_name(f.type), "BULK");
+	struct bridge_msg m;
+	assert_int_equal(bridge_data_next(&f, &m), 0); /* no bytes until attached */
+	assert_int_equal(bridge_bulk_attach(&f, bulk_bytes, BULK_LEN - 1), -EBADMSG);
+	assert_int_equal(bridge_bulk_attach(&f, bulk_bytes, BULK_LEN + 1), -EBADMSG);
+	assert_int_equal(bridge_bulk_attach(&f, bulk_bytes, BULK_LEN), 0);
+	assert_int_equal(bridge_bulk_attach(&f, bulk_bytes, BULK_LEN), -EBADMSG); /* once */
+	assert_int_equal(bridge_data_next(&f, &m), 1);
+	assert_true(m.seq == 5000 && m.end == 5000 + BULK_LEN + 24 && m.len == BULK_LEN &&
+		    m.buf == bulk_bytes);
+	assert_int_equal(bridge_data_next(&f, &m), 0);
+	assert_prefixes_refused(buf, n);
+	assert_trailing_refused(buf, n);
+	/* Only BULK takes a second part. */
+	n = bridge_encode_pos(buf, sizeof(buf), BRIDGE_ACK, 7, 1);
+	assert_int_equal(bridge_decode(buf, (size_t)n, &f), 0);
+	assert_int_equal(bridge_bulk_attach(&f, bulk_bytes, BULK_LEN), -EBADMSG);
+}
+
+static void assert_bulk_refused_with(uint64_t seq, uint32_t len, uint32_t span)
+{
+	uint8_t buf[BRIDGE_BULK_HDR];
+	int n = bridge_encode_bulk(buf, sizeof(buf), 1, 0, BULK_LEN, BULK_LEN + 8);
+	assert_int_equal(n, BRIDGE_BULK_HDR);
+	for (int i = 0; i < 8; i++)
+		buf[BRIDGE_HDR + i] = (uint8_t)(seq >> (8 * i));
+	put32(buf + BRIDGE_HDR + 8, len);
+	put32(buf + BRIDGE_HDR + 12, span);
+	struct bridge_frame f;
+	assert_int_equal(bridge_decode(buf, sizeof(buf), &f), -EBADMSG);
+	assert_int_equal(bridge_encode_bulk(buf, sizeof(buf), 1, seq, len, span), -EINVAL);
+}
+
+static void malformed_bulk_is_refused(void **state)
+{
+	(void)state;
+	assert_bulk_refused_with(0, BRIDGE_BULK_MIN - 1, BRIDGE_BULK_MIN + 7); /* batched size */
+	assert_bulk_refused_with(0, 0, 8);
+	assert_bulk_refused_with(0, BULK_LEN, BULK_LEN + 7);     /* span short of its record */
+	assert_bulk_refused_with(0, UINT32_MAX, UINT32_MAX);
+	assert_bulk_refused_with(UINT64_MAX - 100, BULK_LEN, BULK_LEN + 8); /* wraps */
+	uint8_t buf[BRIDGE_BULK_HDR];
+	assert_int_equal(bridge_encode_bulk(buf, sizeof(buf) - 1, 1, 0, BULK_LEN, BULK_LEN + 8),
+			 -ENOSPC);
+	assert_int_equal(bridge_encode_bulk(buf, sizeof(buf), 1, 0, BULK_LEN, 1ull << 32), -EINVAL);
+}
+
 static void headers_are_checked(void **state)
 {
 	(void)state;
@@ -373,6 +435,8 @@ int main(void)
 		cmocka_unit_test(refuse_round_trips_and_cuts_its_text),
 		cmocka_unit_test(data_round_trips),
 		cmocka_unit_test(malformed_data_is_refused),
+		cmocka_unit_test(bulk_round_trips),
+		cmocka_unit_test(malformed_bulk_is_refused),
 		cmocka_unit_test(headers_are_checked),
 		cmocka_unit_test(hello_names_are_checked),
 		cmocka_unit_test(encoders_refuse_what_decoders_would),
