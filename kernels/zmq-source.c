@@ -694,8 +694,10 @@ static int sleep_once(struct source *s)
 	int rc = 1;
 	if (s->pending) /* wait on the ring for room, a slice at a time */
 		deliver(s, timeout < 0 || timeout > FULL_WAIT_MS ? FULL_WAIT_MS : timeout);
-	else if (timeout != 0)
+	else if (timeout != 0) {
+		shmring_flush(s->out); /* nothing held back while we sleep (batch) */
 		rc = shmring_io_wait(s->io, timeout);
+	}
 	struct shmring_io_done d;
 	while (shmring_io_complete(s->io, &d) > 0) {
 		if (d.tag == TAG_ROUTER)
@@ -710,6 +712,12 @@ static void attach(struct source *s)
 {
 	s->k = k_attach();
 	s->out = k_port(s->k, "out");
+	/* The messages of a frame are published together, not one by one: a
+	 * consumer asleep on this core is woken once a batch, not once a
+	 * message (the profile of 64 B edges on one core each: ~40 % of the
+	 * source's time in futex_wake). Nothing stays held: the checkpoint at
+	 * the end of each burst and every wait publish what is pending. */
+	shmring_set_batch(s->out, 64);
 	s->io = k_io(s->k);
 	for (int i = 0; i < M_COUNT; i++)
 		s->m[i] = shmring_kernel_metric(s->k, metric_names[i]);

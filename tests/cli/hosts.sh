@@ -55,10 +55,14 @@ ip netns add "$ns_b" && ip netns add "$ns_c" &&
   ip -n "$ns_a" link set "va$$" up && ip -n "$ns_b" link set "vb$$" up &&
   ip -n "$ns_b" link set "vbc$$" up && ip -n "$ns_c" link set "vc$$" up ||
   { fail "namespaces made, but the links between them could not be set up"; finish; }
-# Up means addresses usable: wait until a reaches b and b reaches c.
+# Up means carrier on every end (ping may not be installed; the bridges
+# retry their connections anyway).
+link_up() { # NS DEV
+  ip -n "$1" -o link show "$2" | grep -q LOWER_UP
+}
 for _ in $(seq 50); do
-  ip netns exec "$ns_a" ping -c1 -W1 10.77.0.2 > /dev/null 2>&1 &&
-    ip netns exec "$ns_b" ping -c1 -W1 10.77.1.3 > /dev/null 2>&1 && break
+  link_up "$ns_a" "va$$" && link_up "$ns_b" "vb$$" && link_up "$ns_b" "vbc$$" &&
+    link_up "$ns_c" "vc$$" && break
   sleep 0.1
 done
 
