@@ -431,7 +431,9 @@ int shmring_peek_ahead(struct shmring *r, uint64_t *cursor, uint64_t *at, const 
 	if (r->role != SHMRING_ROLE_CONSUMER)
 		return -EBADF;
 	uint64_t c = (int64_t)(*cursor - r->pos) < 0 ? r->pos : *cursor;
-	if (c - r->pos > r->cap || (c & 7u))
+	/* A ring's worth past our position is our own oldest record again
+	 * (the producer never fills the last 8 bytes): no cursor gets there. */
+	if (c - r->pos >= r->cap || (c & 7u))
 		return -EINVAL; /* not a position of this ring's window */
 	for (;;) {
 		uint64_t off = c & r->mask;
@@ -468,7 +470,10 @@ int shmring_release_to(struct shmring *r, uint64_t pos)
 	if (r->role != SHMRING_ROLE_CONSUMER)
 		return -EBADF;
 	uint64_t msgs, bytes;
-	if (smr_walk_records(r, r->pos, pos, &msgs, &bytes) < 0)
+	/* Only what was read ahead: releasing records never handed out would
+	 * lose them unseen. */
+	uint64_t reach = (int64_t)(r->ahead - r->pos) > 0 ? r->ahead : r->pos;
+	if ((int64_t)(pos - reach) > 0 || smr_walk_records(r, r->pos, pos, &msgs, &bytes) < 0)
 		return -EINVAL;
 	if (pos == r->pos)
 		return 0;

@@ -1089,6 +1089,9 @@ static void read_ahead_keeps_a_window_until_release_to(void **s)
 	/* a position inside a record, or past the window, is refused */
 	assert_int_equal(shmring_release_to(p.cons, starts[1] + 8), -EINVAL);
 	assert_int_equal(shmring_release_to(p.cons, ends[5] + 4096), -EINVAL);
+	/* a cursor a ring's worth ahead would read our own oldest record again */
+	uint64_t far = starts[0] + 4096;
+	assert_int_equal(shmring_peek_ahead(p.cons, &far, &at, &b, &len, 0), -EINVAL);
 	assert_int_equal(shmring_release_to(p.cons, starts[0]), 0); /* nothing */
 	assert_int_equal(shmring_release_to(p.cons, ends[1]), 0);
 	assert_int_equal(shmring_stats(p.owner, &st), 0);
@@ -1122,6 +1125,30 @@ static void read_ahead_keeps_a_window_until_release_to(void **s)
 	assert_int_equal(shmring_peek_ahead(p.cons, &cur, &at, &b, &len, 0), 0);
 	assert_int_equal(shmring_release_to(p.cons, cur), 0);
 	assert_int_equal(shmring_peek(p.cons, &b, &len, 0), 0);
+	tu_pair_close(&p);
+}
+
+static void release_to_refuses_what_was_not_read_ahead(void **s)
+{
+	(void)s;
+	struct tu_pair p;
+	pair_open(&p, 4096);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(shmring_send(p.prod, "abcd", 4, 0), 0);
+	uint64_t cur = 0, one, two;
+	const void *b;
+	size_t len;
+	assert_int_equal(shmring_peek_ahead(p.cons, &cur, NULL, &b, &len, 0), 4);
+	one = cur;
+	assert_int_equal(shmring_peek_ahead(p.cons, &cur, NULL, &b, &len, 0), 4);
+	two = cur;
+	/* the window is two messages: the third was never handed out */
+	assert_int_equal(shmring_release_to(p.cons, two + 16), -EINVAL);
+	assert_int_equal(shmring_release_to(p.cons, one), 0);
+	assert_int_equal(shmring_release_to(p.cons, two), 0);
+	struct shmring_stats st;
+	assert_int_equal(shmring_stats(p.owner, &st), 0);
+	assert_int_equal(st.msgs_out, 2);
 	tu_pair_close(&p);
 }
 
@@ -1208,6 +1235,7 @@ int main(void)
 		cmocka_unit_test(message_peeked_by_crashed_consumer_is_delivered_again),
 		cmocka_unit_test(read_ahead_keeps_a_window_until_release_to),
 		cmocka_unit_test(window_of_a_crashed_consumer_is_delivered_again),
+		cmocka_unit_test(release_to_refuses_what_was_not_read_ahead),
 	};
 	return cmocka_run_group_tests_name("ring", tests, NULL, NULL);
 }
