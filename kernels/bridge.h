@@ -135,6 +135,7 @@
 #ifndef SHMRING_KERNELS_BRIDGE_H
 #define SHMRING_KERNELS_BRIDGE_H
 
+#include <time.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -291,5 +292,13 @@ int bridge_read_key(const char *path, unsigned line, char key[41]);
  * exists. The heap then stays at its peak, which the window bounds.
  */
 void bridge_keep_heap(void);
+
+/* Milliseconds of CLOCK_MONOTONIC: the bridges' heartbeat and liveness clock. */
+static inline uint64_t bridge_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 #endif

@@ -112,13 +112,6 @@ struct sink {
 	uint64_t count[M_COUNT]; /* this process's share, for its last line */
 };
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void metric_add(struct sink *s, int i, uint64_t v)
 {
 	shmring_kernel_metric_add(s->k, s->m[i], v);
@@ -286,7 +279,7 @@ static void sink_hello(struct sink *s)
 	uint8_t buf[BRIDGE_HDR + 64 + 3 * (BRIDGE_NAME_MAX + 1)];
 	send_small(s, buf, bridge_encode_hello(buf, sizeof(buf), s->session, &h));
 	s->state = S_HELLO;
-	s->hello_at = now_ms();
+	s->hello_at = bridge_now_ms();
 	s->cursor = s->released;
 	s->frames = 0;
 }
@@ -371,7 +364,7 @@ static int acked_to(struct sink *s, uint64_t pos)
 	if (pos > s->sent_hi)
 		return -EPROTO;
 	if (pos > s->acked)
-		s->progress_at = now_ms();
+		s->progress_at = bridge_now_ms();
 	s->acked = pos;
 	if (s->cursor < pos)
 		s->cursor = pos;
@@ -420,7 +413,7 @@ static int welcomed(struct sink *s, uint64_t pos)
  * source says it holds nothing (IDLE): they were lost on the way. */
 static int stalled(struct sink *s)
 {
-	return s->cursor != s->acked && now_ms() - s->progress_at >= BRIDGE_DEAD_MS;
+	return s->cursor != s->acked && bridge_now_ms() - s->progress_at >= BRIDGE_DEAD_MS;
 }
 
 /* Send again from what the source holds (go-back-N). */
@@ -428,7 +421,7 @@ static void go_back(struct sink *s)
 {
 	s->cursor = s->acked;
 	s->frames = 0;
-	s->progress_at = now_ms();
+	s->progress_at = bridge_now_ms();
 }
 
 static void refused(struct sink *s, const struct bridge_frame *f)
@@ -446,7 +439,7 @@ static void rehello_later(struct sink *s)
 {
 	malformed(s, "a position this side never sent, or a frame out of place");
 	s->state = S_HELLO;
-	s->hello_at = now_ms();
+	s->hello_at = bridge_now_ms();
 	s->cursor = s->acked;
 	s->frames = 0;
 }
@@ -459,7 +452,7 @@ static void on_frame(struct sink *s, const struct bridge_frame *f)
 	}
 	if (f->session != s->session)
 		return; /* of an old connection */
-	s->last_rx = now_ms();
+	s->last_rx = bridge_now_ms();
 	int rc = 0, ack = f->type == BRIDGE_ACK || f->type == BRIDGE_RESEND ||
 			  f->type == BRIDGE_IDLE;
 	if (f->type == BRIDGE_WELCOME && s->state == S_HELLO)
@@ -546,7 +539,7 @@ static int gather(struct sink *s, struct item *it, uint64_t *end, uint64_t *payl
 static void sent(struct sink *s, const struct item *it, int n, uint64_t end, uint64_t payload)
 {
 	if (s->cursor == s->acked)
-		s->progress_at = now_ms(); /* in flight from now */
+		s->progress_at = bridge_now_ms(); /* in flight from now */
 	uint64_t resent = 0;
 	for (int i = 0; i < n && s->cursor < s->sent_hi; i++) {
 		resent++;
@@ -674,7 +667,7 @@ static int sleep_once(struct sink *s)
 	}
 	if (zmq_events(s) & ZMQ_POLLIN)
 		return 1; /* ZMQ_FD is edge-triggered: never sleep on a pending message */
-	uint64_t now = now_ms(), since = s->state == S_HELLO ? s->hello_at : s->last_rx;
+	uint64_t now = bridge_now_ms(), since = s->state == S_HELLO ? s->hello_at : s->last_rx;
 	int timeout = (int)(since + BRIDGE_DEAD_MS > now ? since + BRIDGE_DEAD_MS - now : 1);
 	int idle = s->state == S_STREAM && s->cursor == s->released && !s->eos;
 	int rc;
@@ -714,7 +707,7 @@ int main(int argc, char **argv)
 	bridge_keep_heap();
 	attach(&s);
 	open_socket(&s);
-	s.silent_since = now_ms();
+	s.silent_since = bridge_now_ms();
 	/* Sessions of a successor must not be taken for its predecessor's,
 	 * whose frames may still be on their way: start somewhere else. */
 	struct timespec ts;
@@ -726,7 +719,7 @@ int main(int argc, char **argv)
 		send_data(&s);
 		if (s.state == S_DONE)
 			break;
-		check_timers(&s, now_ms());
+		check_timers(&s, bridge_now_ms());
 		if (!sleep_once(&s))
 			break;
 	}

@@ -99,13 +99,6 @@ struct source {
 	uint64_t count[M_COUNT]; /* this process's share, for its last line */
 };
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void metric_add(struct source *s, int i, uint64_t v)
 {
 	shmring_kernel_metric_add(s->k, s->m[i], v);
@@ -288,7 +281,7 @@ static void send_pos(struct source *s, uint8_t type, uint64_t pos)
 	uint8_t buf[BRIDGE_HDR + 8];
 	send_to(s, s->peer, s->peer_len, buf,
 		bridge_encode_pos(buf, sizeof(buf), type, s->session, pos));
-	s->last_tx = now_ms();
+	s->last_tx = bridge_now_ms();
 }
 
 /* ---- ZAP: the CURVE client keys let in ------------------------------------ */
@@ -452,7 +445,7 @@ static void malformed(struct source *s, const char *what)
  * BRIDGE_RESEND_MS, to go back to delivered. */
 static void gap(struct source *s)
 {
-	uint64_t now = now_ms();
+	uint64_t now = bridge_now_ms();
 	if (s->resend_at && now - s->resend_at < BRIDGE_RESEND_MS)
 		return;
 	s->resend_at = now;
@@ -536,7 +529,7 @@ static int deliver(struct source *s, int timeout)
  * nothing held (IDLE: what is in flight beyond delivered did not come). */
 static void heartbeat(struct source *s)
 {
-	uint64_t now = now_ms();
+	uint64_t now = bridge_now_ms();
 	if (s->resend_at && now - s->resend_at >= BRIDGE_RESEND_MS) {
 		s->resend_at = now;
 		send_pos(s, BRIDGE_RESEND, s->st.delivered);
@@ -688,7 +681,7 @@ static int sleep_once(struct source *s)
 	if ((!s->pending && (events_of(s->router) & ZMQ_POLLIN)) ||
 	    (s->zap && (events_of(s->zap) & ZMQ_POLLIN)))
 		return 1; /* ZMQ_FD is edge-triggered: never sleep on a pending message */
-	uint64_t now = now_ms();
+	uint64_t now = bridge_now_ms();
 	int timeout = s->peer_len ? (int)(s->last_tx + BRIDGE_HEARTBEAT_MS > now
 					  ? s->last_tx + BRIDGE_HEARTBEAT_MS - now : 0) : -1;
 	int rc = 1;
@@ -744,7 +737,7 @@ int main(int argc, char **argv)
 			deliver(&s, 0);
 		receive(&s);
 		serve_zap(&s);
-		if (s.peer_len && now_ms() - s.last_tx >= BRIDGE_HEARTBEAT_MS)
+		if (s.peer_len && bridge_now_ms() - s.last_tx >= BRIDGE_HEARTBEAT_MS)
 			heartbeat(&s);
 		if (s.finished || !sleep_once(&s))
 			break;
