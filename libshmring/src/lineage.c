@@ -265,7 +265,9 @@ static int load_limits(struct smr_lin *l)
 			if (!smr_jnl_lineage_get(je, l->out[o]->pos, &p, &n))
 				continue;
 			/* An input position past anything its producer wrote,
-			 * or a generation never published, is no answer. */
+			 * or a generation never published, is no answer. The
+			 * head is a hint (ring_io.c); acquire pairs with nothing,
+			 * relaxed would do: only a bound is taken from it. */
 			uint64_t reach = i < l->nin ? smr_load_acquire(&l->in[i]->hdr->head.pos) +
 							  l->in[i]->cap : l->gen;
 			if (p > reach || n == 0)
