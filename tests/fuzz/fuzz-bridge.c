@@ -13,6 +13,7 @@
  *
  * Input: one frame, as one ZeroMQ message body. Seeds: tests/fuzz/seeds/bridge/.
  */
+#define _GNU_SOURCE /* clock_gettime in bridge.h's bridge_now_ms */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
