@@ -175,9 +175,9 @@ else fail "file-sink left '$dir/never' behind"; fi
 # says nothing more than once, stops and exits 2.
 config() { # name, pipeline, kernel, its line (fixed string)
   local name=$1 pipeline=$2 kernel=$3 line=$4
-  ls /dev/shm | sort > "$dir/shm.before"
+  ls /dev/shm | grep "^shmring" | sort > "$dir/shm.before"
   timeout 60 "$sup" run -e "$pipeline" > "$dir/out" 2>&1; local rc=$?
-  ls /dev/shm | sort > "$dir/shm.after"
+  ls /dev/shm | grep "^shmring" | sort > "$dir/shm.after"
   local said; said=$(grep -cF -- "$line" "$dir/out")
   # new entries only: other tests may create and remove their own meanwhile
   if grep -qE "^shmring-supervisor: .*$kernel.* 78\b" "$dir/out" && [ "$said" -ge 1 ] &&
