@@ -26,6 +26,7 @@ static_assert(SHMRING_AGENT_REC_TYPE_SHIFT == SHMRING_REC_TYPE_SHIFT,
 	      "agent.h: where the type sits in a record header");
 static_assert(SHMRING_AGENT_REC_MSG == SHMRING_REC_MSG, "agent.h: message record type");
 static_assert(SHMRING_AGENT_REC_PAD == SHMRING_REC_PAD, "agent.h: pad record type");
+static_assert(SHMRING_AGENT_REC_PIECE == SHMRING_REC_PIECE, "agent.h: piece record type");
 
 /* The words agent.h loads and stores, at the offsets shmring_mapping gives
  * (offsetof these members): 64-bit indices, counters and peek position,

@@ -28,9 +28,14 @@
  * A record is an 8-byte header followed by the payload, padded to 8 bytes:
  *   uint32 len   payload length in bytes (for a PAD record: bytes skipped
  *                after the header, up to the end of the data area)
- *   uint32 type  SHMRING_REC_MSG or SHMRING_REC_PAD
- * A message never wraps: when it does not fit before the end of the data
+ *   uint32 type  SHMRING_REC_MSG, SHMRING_REC_PAD or SHMRING_REC_PIECE
+ * A record never wraps: when it does not fit before the end of the data
  * area, the producer writes a PAD record there and starts again at 0.
+ *
+ * A message larger than max_msg is sent (shmring_send) as consecutive PIECE
+ * records (ring_piece.c). A piece's payload starts with struct smr_piece_hdr
+ * (where its bytes go in the message, and the message's length), then
+ * carries the message bytes.
  */
 #ifndef SHMRING_SRC_LAYOUT_H
 #define SHMRING_SRC_LAYOUT_H
@@ -42,7 +47,7 @@
 #include "atomics.h"
 
 #define SHMRING_MAGIC          0x31474e4952524d53ull /* "SMRRING1" little-endian */
-#define SHMRING_LAYOUT_VERSION 2u
+#define SHMRING_LAYOUT_VERSION 3u
 #define SHMRING_BLOCK          128u
 #define SHMRING_DATA_OFFSET    4096u
 #define SHMRING_REC_HDR        8u
@@ -50,6 +55,7 @@
 #define SHMRING_REC_TYPE_SHIFT 32  /* header word: len in the low half, type above */
 #define SHMRING_REC_MSG        0x4d53u /* "SM" */
 #define SHMRING_REC_PAD        0x4150u /* "PA" */
+#define SHMRING_REC_PIECE      0x4950u /* "PI" */
 
 /* Capacity limits: a page at least; at most 1 GiB so a record length always
  * fits the 32-bit header field with room to spare. */
@@ -108,7 +114,12 @@ struct smr_end_counters {
 	 * Carved from the padding: a segment without them reads 0. */
 	_Atomic uint64_t suppressed;
 	_Atomic uint64_t skipped;
-	uint8_t  pad_[SHMRING_BLOCK - 88];
+	/* Consumer only: the tail its current holder took the role at, stored
+	 * before `attaches` is released (ring.c). A producer in the middle of
+	 * a message in pieces compares it with where the message starts, to
+	 * tell whether the new consumer needs the message again (ring_piece.c). */
+	_Atomic uint64_t taken_at;
+	uint8_t  pad_[SHMRING_BLOCK - 96];
 };
 
 struct smr_index {
@@ -143,7 +154,18 @@ static_assert(offsetof(struct smr_header, cons) == 640, "consumer control");
 static_assert(offsetof(struct smr_header, cons_ctr) == 768, "consumer counters");
 static_assert(offsetof(struct smr_end_counters, suppressed) == 72, "suppressed counter");
 static_assert(offsetof(struct smr_end_counters, skipped) == 80, "skipped counter");
+static_assert(offsetof(struct smr_end_counters, taken_at) == 88, "taken_at word");
 static_assert(sizeof(struct smr_header) <= SHMRING_DATA_OFFSET, "header fits before data");
+
+/* The start of a PIECE record's payload; the message bytes follow. Written
+ * by the producer before the record's header release (R1), read by the
+ * consumer after its acquire (C1), and bound-checked like every length. */
+struct smr_piece_hdr {
+	uint64_t total;   /* the whole message's length, 1..SHMRING_MSG_MAX */
+	uint64_t offset;  /* where this piece's bytes go in it */
+};
+#define SHMRING_PIECE_HDR 16u
+static_assert(sizeof(struct smr_piece_hdr) == SHMRING_PIECE_HDR, "piece header");
 
 static inline uint64_t smr_rec_size(uint64_t len)
 {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "ring_internal.h"
+#include "ring_piece.h"
 #include "sys.h"
 
 #define SHM_PREFIX "/shmring."
@@ -141,14 +142,22 @@ static int bind_role(struct shmring *r)
 		give_role_back(r);
 		return rc;
 	}
-	if (r->role == SHMRING_ROLE_CONSUMER)
+	if (r->role == SHMRING_ROLE_CONSUMER) {
 		smr_count_redelivered(r, tail);
+		/* Where we start, for a producer in the middle of a message in
+		 * pieces (ring_piece.c). Relaxed: the release below orders it. */
+		smr_store_relaxed(&r->my_ctr->taken_at, tail);
+	}
 	/* A new holder reopens its end. Relaxed, both: nothing is published
 	 * with them; the consumer learns of new data through the record headers
 	 * and wait_strategy is for display only. */
 	smr_store_relaxed(&r->me->closed, 0u);
 	smr_store_relaxed(&r->me->wait_strategy, (uint32_t)r->wait);
-	smr_counter_add(&r->my_ctr->attaches, 1);
+	/* T1: release (single writer, so a load and a store): taken_at is
+	 * visible before the new count; pairs with the producer's acquire of
+	 * attaches (T2, ring_piece.c). Before any tail we publish (C2), so a
+	 * producer whose P2 sees our releases sees the count too. */
+	smr_store_release(&r->my_ctr->attaches, smr_load_relaxed(&r->my_ctr->attaches) + 1);
 	return 0;
 }
 
@@ -167,6 +176,7 @@ static struct shmring *handle_new(const char *name)
 
 static void handle_free(struct shmring *r)
 {
+	smr_piece_free(r);
 	if (r->hdr)
 		munmap(r->hdr, r->map_len);
 	if (r->fd >= 0)

@@ -44,6 +44,9 @@ struct shmring {
 	struct smr_lin_port *lin;
 	int       suppress;
 	int       discard;
+	/* Messages in pieces (ring_piece.c): this end's state while one is
+	 * sent or received, NULL when none ever was. */
+	struct smr_piece *piece;
 	_Atomic uint64_t *my_index;   /* head (producer) or tail (consumer) */
 	_Atomic uint64_t *peer_index; /* producer: the consumer's tail */
 	struct smr_end_control  *me, *peer;

@@ -27,6 +27,10 @@
  *   P2 producer: load-acquire of `tail`, then overwrites the freed bytes
  *      C2 -> P2: the producer never overwrites bytes still being read
  *
+ * Messages longer than a record travel as PIECE records (ring_piece.c):
+ * ordinary records to everything here, with their own type, so the only
+ * cost on this path is peek's type check, in its cold branch.
+ *
  * `head` is still stored (before the header release, so tail <= head always)
  * for space accounting, statistics and a producer taking over; nothing
  * synchronises on it.
@@ -37,6 +41,7 @@
 
 #include "journal.h"
 #include "ring_internal.h"
+#include "ring_piece.h"
 
 #define COLD __attribute__((noinline, cold))
 
@@ -154,18 +159,10 @@ static COLD int reserve_repeat(struct shmring *r, size_t len, void **buf)
 	return 0;
 }
 
-int shmring_reserve(struct shmring *r, size_t len, void **buf, int timeout_ms)
+/* Room for a record of payload len at our position (reserve after its
+ * checks; the pieces of a large message). */
+static inline int reserve_rec(struct shmring *r, size_t len, void **buf, int timeout_ms)
 {
-	if (r->role != SHMRING_ROLE_PRODUCER)
-		return -EBADF;
-	if (r->cur_rec || len == 0)
-		return -EINVAL; /* one reservation at a time; no empty messages */
-	if (__builtin_expect(r->closed, 0))
-		return -EPIPE; /* after end of stream nobody would read it */
-	if (len > r->max_msg)
-		return -EMSGSIZE;
-	if (__builtin_expect(r->suppress, 0) && smr_lin_suppress(r))
-		return reserve_repeat(r, len, buf);
 	uint64_t rec = smr_rec_size(len);
 	uint64_t need = space_needed(r, rec);
 	if (__builtin_expect(r->cap - (r->pos - r->peer_pos) < need, 0)) {
@@ -194,6 +191,41 @@ int shmring_reserve(struct shmring *r, size_t len, void **buf, int timeout_ms)
 	return 0;
 }
 
+int shmring_reserve(struct shmring *r, size_t len, void **buf, int timeout_ms)
+{
+	if (r->role != SHMRING_ROLE_PRODUCER)
+		return -EBADF;
+	if (r->cur_rec || len == 0)
+		return -EINVAL; /* one reservation at a time; no empty messages */
+	if (__builtin_expect(r->closed, 0))
+		return -EPIPE; /* after end of stream nobody would read it */
+	if (len > r->max_msg)
+		return -EMSGSIZE;
+	if (__builtin_expect(r->suppress, 0) && smr_lin_suppress(r))
+		return reserve_repeat(r, len, buf);
+	return reserve_rec(r, len, buf, timeout_ms);
+}
+
+int smr_rec_reserve(struct shmring *r, uint64_t len, void **buf, int timeout_ms)
+{
+	return reserve_rec(r, (size_t)len, buf, timeout_ms);
+}
+
+/* A message piece commits with its own type, published at once: the
+ * consumer copies it while we write the next (ring_piece.c). */
+void smr_piece_commit(struct shmring *r, uint64_t len)
+{
+	uint64_t at = r->pos, rec = smr_rec_size(len);
+	/* Z, relaxed: ordered by the header release below. */
+	smr_store_relaxed(hdr_at(r, at + rec), 0);
+	r->pos = at + rec;
+	r->cur_rec = 0;
+	smr_store_relaxed(r->my_index, r->pos); /* head before header: tail <= head */
+	/* R1: the piece header, its bytes and the zero above are visible
+	 * before the record is; pairs with the consumer's C1. */
+	smr_store_release(hdr_at(r, at), smr_rec_pack((uint32_t)len, SHMRING_REC_PIECE));
+}
+
 /* A kernel's output commits the record ending at head_after: the pair it
  * answers counts one more, and its journal entry says so (lineage.c has
  * the slow case: a restarted kernel still under what the ring held). */
@@ -216,6 +248,11 @@ static inline void lineage_commit(struct shmring *r, uint64_t head_after, uint64
 		e->seen = 1;
 	}
 	smr_jnl_lineage_write(&h->entries[i], head_after, e->p, e->n, published);
+}
+
+void smr_piece_lineage(struct shmring *r, uint64_t head_after)
+{
+	lineage_commit(r, head_after, r->pos);
 }
 
 int shmring_commit(struct shmring *r, size_t len)
@@ -263,6 +300,11 @@ int shmring_commit(struct shmring *r, size_t len)
 int shmring_send(struct shmring *r, const void *buf, size_t len, int timeout_ms)
 {
 	void *dst;
+	/* Longer than a record can be: in pieces, which both ends copy at
+	 * once, of any length (ring_piece.c). Where reserve says -EMSGSIZE, so
+	 * every message that went as one record still does. */
+	if (__builtin_expect(len > r->max_msg, 0))
+		return smr_piece_send(r, buf, len, timeout_ms);
 	int rc = shmring_reserve(r, len, &dst, timeout_ms);
 	if (rc < 0)
 		return rc;
@@ -309,6 +351,11 @@ static COLD int peek_slow(struct shmring *r, int timeout_ms)
 	return rc < 0 ? rc : 1;
 }
 
+int smr_peek_wait(struct shmring *r, int timeout_ms)
+{
+	return peek_slow(r, timeout_ms);
+}
+
 int shmring_peek(struct shmring *r, const void **buf, size_t *len, int timeout_ms)
 {
 	if (r->role != SHMRING_ROLE_CONSUMER)
@@ -342,6 +389,8 @@ int shmring_peek(struct shmring *r, const void **buf, size_t *len, int timeout_m
 			*len = n;
 			return (int)n;
 		}
+		if (type == SHMRING_REC_PIECE) /* a large message (ring_piece.c) */
+			return smr_piece_refuse(r, off);
 		/* A pad runs exactly to the end of the data area, and is shorter
 		 * than the largest record (a longer one could never be needed):
 		 * so two pads never follow each other and this loop ends. */
@@ -379,6 +428,14 @@ int shmring_release(struct shmring *r)
  * checked, as peek checks it. For release_to and a restarted kernel's skip
  * of what its checkpoint covers (lineage.c).
  */
+/* A PIECE header that bounds-checks (its own piece header is checked where
+ * it is used). */
+static inline int piece_ok(const struct shmring *r, uint64_t off, uint32_t type, uint32_t len)
+{
+	return type == SHMRING_REC_PIECE && len > SHMRING_PIECE_HDR && len <= r->max_msg &&
+	       off + smr_rec_size(len) <= r->cap;
+}
+
 int smr_walk_records(const struct shmring *r, uint64_t from, uint64_t to, uint64_t *msgs,
 		     uint64_t *bytes)
 {
@@ -396,6 +453,13 @@ int smr_walk_records(const struct shmring *r, uint64_t from, uint64_t to, uint64
 			step = smr_rec_size(len);
 			n++;
 			b += len;
+		} else if (piece_ok(r, off, type, len)) {
+			/* A message counts at its last piece, and by its bytes. */
+			struct smr_piece_hdr ph;
+			memcpy(&ph, r->data + off + SHMRING_REC_HDR, sizeof(ph));
+			step = smr_rec_size(len);
+			n += ph.offset + (len - SHMRING_PIECE_HDR) == ph.total;
+			b += len - SHMRING_PIECE_HDR;
 		} else if (type == SHMRING_REC_PAD && (uint64_t)len + SHMRING_REC_HDR == r->cap - off) {
 			step = r->cap - off;
 		} else {
@@ -458,6 +522,8 @@ int shmring_peek_ahead(struct shmring *r, uint64_t *cursor, uint64_t *at, const 
 			*len = n;
 			return (int)n;
 		}
+		if (type == SHMRING_REC_PIECE)
+			return smr_piece_refuse(r, off);
 		if (type != SHMRING_REC_PAD || (uint64_t)n + SHMRING_REC_HDR != r->cap - off ||
 		    r->cap - off > r->cap / 2)
 			return corrupt(r, off, type, n);
@@ -491,8 +557,8 @@ ssize_t shmring_recv(struct shmring *r, void *buf, size_t cap, int timeout_ms)
 	const void *src = NULL; /* set by a peek > 0; the compiler cannot see that */
 	size_t len = 0;
 	int rc = shmring_peek(r, &src, &len, timeout_ms);
-	if (rc <= 0)
-		return rc;
+	if (rc <= 0) /* -EMSGSIZE from peek: a message in pieces */
+		return rc == -EMSGSIZE ? smr_piece_recv(r, buf, cap, timeout_ms) : rc;
 	if (len > cap) {
 		r->cur_rec = 0; /* leave it in the ring: nothing is lost */
 		return -EMSGSIZE;
@@ -528,8 +594,8 @@ int smr_producer_resume(struct shmring *r, uint64_t tail)
 			break;
 		uint32_t n = (uint32_t)h, type = (uint32_t)(h >> 32);
 		uint64_t step;
-		if (type == SHMRING_REC_MSG && n != 0 && n <= r->max_msg &&
-		    off + smr_rec_size(n) <= r->cap)
+		if ((type == SHMRING_REC_MSG && n != 0 && n <= r->max_msg &&
+		     off + smr_rec_size(n) <= r->cap) || piece_ok(r, off, type, n))
 			step = smr_rec_size(n);
 		else if (type == SHMRING_REC_PAD && (uint64_t)n + SHMRING_REC_HDR == r->cap - off)
 			step = r->cap - off;
@@ -566,6 +632,9 @@ void smr_count_redelivered(struct shmring *r, uint64_t tail)
 		if (type == SHMRING_REC_MSG && len != 0 && len <= r->max_msg &&
 		    off + smr_rec_size(len) <= r->cap) {
 			n++;
+			pos += smr_rec_size(len);
+		} else if (piece_ok(r, off, type, len)) {
+			n += smr_piece_walk_count(r, pos, len);
 			pos += smr_rec_size(len);
 		} else if (type == SHMRING_REC_PAD && off != 0) {
 			pos += r->cap - off;

@@ -9,7 +9,10 @@
  *
  *   ring-stress [--wait spin|yield|futex|adaptive] [--messages N]
  *               [--capacity BYTES] [--watchdog SECONDS] [--threads] [--batch N]
- *               [--crash-consumer K]
+ *               [--crash-consumer K] [--pieces]
+ *
+ * --pieces: 1 in 64 messages of the copying path is up to 3 rings long, so
+ * send and recv carry it in pieces, across pads, wrap-around and batches.
  *
  * --crash-consumer K kills the consumer with SIGKILL K times mid-stream and
  * starts a new one each time: it takes the role over and must see every
@@ -38,7 +41,7 @@
 
 #define USAGE "usage: ring-stress [--wait spin|yield|futex|adaptive] [--messages N] " \
 	      "[--capacity BYTES] [--watchdog SECONDS] [--threads] [--batch N] " \
-	      "[--crash-consumer K]\n"
+	      "[--crash-consumer K] [--pieces]\n"
 
 struct cfg {
 	enum shmring_wait wait;
@@ -74,12 +77,18 @@ static uint64_t mix(uint64_t x)
 	return x ^ (x >> 33);
 }
 
+/* --pieces: the longest message, sent in pieces (0: none). */
+static size_t piece_max;
+
 /* Deterministic size of message seq: mostly small, 1 in 32 up to the
- * largest the ring takes, so records land everywhere and wrap often. */
+ * largest the ring takes, so records land everywhere and wrap often; with
+ * --pieces, half of those on the copying path (odd seq) up to piece_max. */
 static size_t msg_len(uint64_t seq, size_t max_len)
 {
 	uint64_t x = mix(seq);
 	size_t min = sizeof(struct msg_hdr);
+	if ((x & 31) == 0 && piece_max && (seq & 1) && (x & 32))
+		return min + (size_t)((x >> 8) % (piece_max - min + 1));
 	if ((x & 31) == 0)
 		return min + (size_t)((x >> 8) % (max_len - min + 1));
 	return min + (size_t)((x >> 8) % 241);
@@ -161,7 +170,7 @@ static struct shmring *open_end(const struct cfg *c, enum shmring_role role, uin
 	}
 	shmring_set_wait(r, c->wait, 20);
 	shmring_set_batch(r, c->batch);
-	*copy = malloc(c->max_len);
+	*copy = malloc(c->max_len > piece_max ? c->max_len : piece_max);
 	if (!*copy) {
 		shmring_detach(r);
 		return NULL;
@@ -239,7 +248,7 @@ static int consume(void *arg)
 		if (zero_copy) {
 			n = shmring_peek(r, &p, &len, 30000);
 		} else {
-			n = shmring_recv(r, copy, c->max_len, 30000);
+			n = shmring_recv(r, copy, c->max_len > piece_max ? c->max_len : piece_max, 30000);
 			p = copy;
 			len = (size_t)n;
 		}
@@ -419,10 +428,11 @@ int main(int argc, char **argv)
 		{ "threads", no_argument, NULL, 't' },
 		{ "batch", required_argument, NULL, 'b' },
 		{ "crash-consumer", required_argument, NULL, 'k' },
+		{ "pieces", no_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 } };
 	int o;
-	while ((o = getopt_long(argc, argv, "w:n:c:d:tb:k:h", lo, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "w:n:c:d:tb:k:ph", lo, NULL)) != -1) {
 		switch (o) {
 		case 'w':
 			if (parse_wait(optarg, &c.wait)) {
@@ -436,6 +446,7 @@ int main(int argc, char **argv)
 		case 't': c.threads = 1; break;
 		case 'b': c.batch = (unsigned)number("--batch", optarg); break;
 		case 'k': c.crash_consumer = (unsigned)number("--crash-consumer", optarg); break;
+		case 'p': piece_max = 1; break;
 		case 'h': fputs(USAGE, stdout); return 0;
 		default: fputs(USAGE, stderr); return 100;
 		}
@@ -444,6 +455,9 @@ int main(int argc, char **argv)
 			: c.watchdog == 0 ? "--watchdog must be at least 1 second"
 			: c.batch == 0 ? "--batch must be at least 1"
 			: c.crash_consumer && c.threads ? "--crash-consumer needs processes, not --threads"
+			: c.crash_consumer && piece_max ? "--crash-consumer reads with peek, which "
+							  "refuses pieces: leave --pieces out (ring-test "
+							  "crashes consumers in the middle of a message)"
 			: NULL;
 	if (bad) {
 		fprintf(stderr, "ring-stress: %s\n" USAGE, bad);
@@ -463,6 +477,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	c.max_len = shmring_max_message(owner);
+	if (piece_max)
+		piece_max = 3 * shmring_capacity(owner) + 5;
 	snprintf(c.where, sizeof(c.where), "fd:%d", shmring_fd(owner));
 
 	uint64_t t0 = tu_now_ns();

@@ -610,12 +610,13 @@ static void ring_rejects_message_larger_than_capacity(void **s)
 	size_t max = shmring_max_message(p.prod);
 	assert_int_equal(max, 2048 - 8);
 	assert_int_equal(shmring_reserve(p.prod, max + 1, &w, 0), -EMSGSIZE);
-	assert_int_equal(shmring_send(p.prod, big, sizeof(big), -1), -EMSGSIZE);
-	/* the largest message always fits an empty ring, wherever its position */
+	/* (send takes larger messages, in pieces: see the pieced_* tests) */
+	/* the largest record always fits an empty ring, wherever its position */
 	for (int i = 0; i < 10; i++) {
 		assert_int_equal(shmring_send(p.prod, big, 1 + (size_t)i * 37, 0), 0);
 		assert_int_equal(shmring_recv(p.cons, big, sizeof(big), 0), 1 + i * 37);
-		assert_int_equal(shmring_send(p.prod, big, max, 0), 0);
+		assert_int_equal(shmring_reserve(p.prod, max, &w, 0), 0);
+		assert_int_equal(shmring_commit(p.prod, max), 0);
 		assert_int_equal(shmring_recv(p.cons, big, sizeof(big), 0), (ssize_t)max);
 	}
 	tu_pair_close(&p);
@@ -1197,6 +1198,340 @@ static void window_of_a_crashed_consumer_is_delivered_again(void **s)
 	shmring_detach(owner);
 }
 
+/* ---- messages in pieces ---- */
+
+/* The bytes of message seq of length len: a test can tell any two apart. */
+static void piece_fill(uint8_t *b, size_t len, uint32_t seq)
+{
+	for (size_t i = 0; i < len; i++)
+		b[i] = (uint8_t)(i * 131u + (i >> 8) + seq * 29u);
+	if (len >= 4)
+		memcpy(b, &seq, 4);
+}
+
+/* Send and receive one message in this one thread: both calls with timeout
+ * 0, one after the other, each carrying on after -EAGAIN as documented.
+ * Returns what recv returned last. */
+static ssize_t pump(struct tu_pair *p, const uint8_t *out, size_t len, uint8_t *in, size_t cap)
+{
+	int sent = 0;
+	ssize_t got = -EAGAIN;
+	for (int i = 0; i < 1000000 && (!sent || got == -EAGAIN); i++) {
+		if (!sent) {
+			int rc = shmring_send(p->prod, out, len, 0);
+			if (rc == 0)
+				sent = 1;
+			else if (rc != -EAGAIN)
+				return rc;
+		}
+		if (got == -EAGAIN)
+			got = shmring_recv(p->cons, in, cap, 0);
+	}
+	return sent ? got : -ETIMEDOUT;
+}
+
+static void pieced_messages_around_every_boundary_arrive_whole(void **s)
+{
+	(void)s;
+	static const size_t caps[] = { 4096, 65536 };
+	for (size_t k = 0; k < 2; k++) {
+		size_t cap = caps[k];
+		/* a quarter (a piece's size), the largest record, the ring */
+		const size_t sizes[] = { cap / 4 - 8, cap / 4, cap / 4 + 8, cap / 2 - 8,
+					 cap / 2 - 7, cap, cap + 1, 10 * cap };
+		uint8_t *out = malloc(11 * cap), *in = malloc(11 * cap);
+		struct tu_pair p;
+		pair_open(&p, cap);
+		uint64_t bytes = 0;
+		/* twice round, so the pieces start at every kind of position */
+		for (uint32_t seq = 0; seq < 16; seq++) {
+			size_t len = sizes[seq % 8] + (seq >= 8 ? 3 : 0);
+			piece_fill(out, len, seq);
+			memset(in, 0, len);
+			assert_int_equal(pump(&p, out, len, in, 11 * cap), (ssize_t)len);
+			assert_memory_equal(in, out, len);
+			bytes += len;
+		}
+		struct shmring_stats st;
+		assert_int_equal(shmring_stats(p.owner, &st), 0);
+		assert_int_equal(st.msgs_in, 16);
+		assert_int_equal(st.msgs_out, 16);
+		assert_int_equal(st.bytes_in, bytes);
+		assert_int_equal(st.bytes_out, bytes);
+		assert_int_equal(st.redelivered, 0);
+		assert_int_equal(st.fill, 0);
+		tu_pair_close(&p);
+		free(out);
+		free(in);
+	}
+}
+
+static void pieced_send_limits_and_zero_copy_limit(void **s)
+{
+	(void)s;
+	struct tu_pair p;
+	void *w;
+	uint8_t b[8] = { 0 };
+	pair_open(&p, 4096);
+	/* reserve stays within a record; send carries up to SHMRING_MSG_MAX */
+	assert_int_equal(shmring_reserve(p.prod, shmring_max_message(p.prod) + 1, &w, 0), -EMSGSIZE);
+	assert_int_equal(shmring_send(p.prod, b, (size_t)SHMRING_MSG_MAX + 1, 0), -EMSGSIZE);
+	assert_non_null(strstr(shmring_errmsg(), "split it"));
+	/* a reservation open: a send in pieces is refused as reserve is */
+	assert_int_equal(shmring_reserve(p.prod, 8, &w, 0), 0);
+	assert_int_equal(shmring_send(p.prod, b, 4096, 0), -EINVAL);
+	assert_int_equal(shmring_commit(p.prod, 8), 0);
+	assert_int_equal(shmring_send(p.cons, b, 4096, 0), -EBADF);
+	tu_pair_close(&p);
+}
+
+static void pieced_recv_into_small_buffer_keeps_the_message(void **s)
+{
+	(void)s;
+	struct tu_pair p;
+	size_t len = 5000;
+	uint8_t *out = malloc(len), *in = malloc(len);
+	piece_fill(out, len, 7);
+	pair_open(&p, 4096);
+	/* as much as fits now */
+	assert_int_equal(shmring_send(p.prod, out, len, 0), -EAGAIN);
+	assert_int_equal(shmring_recv(p.cons, in, len - 1, 0), -EMSGSIZE);
+	assert_non_null(strstr(shmring_errmsg(), "message of 5000 bytes"));
+	assert_int_equal(shmring_recv(p.cons, in, len - 1, 0), -EMSGSIZE); /* still there */
+	assert_int_equal(pump(&p, out, len, in, len), (ssize_t)len);
+	assert_memory_equal(in, out, len);
+	struct shmring_stats st;
+	assert_int_equal(shmring_stats(p.owner, &st), 0);
+	assert_int_equal(st.msgs_out, 1);
+	tu_pair_close(&p);
+	free(out);
+	free(in);
+}
+
+static void peek_refuses_a_piece_and_peek_piece_walks_it(void **s)
+{
+	(void)s;
+	struct tu_pair p;
+	size_t len = 3 * 4096 + 100;
+	uint8_t *out = malloc(len), *in = calloc(1, len);
+	piece_fill(out, len, 3);
+	pair_open(&p, 4096);
+	/* batched releases: a piece's release is published all the same */
+	assert_int_equal(shmring_set_batch(p.cons, 8), 0);
+	assert_int_equal(shmring_send(p.prod, out, len, 0), -EAGAIN);
+	const void *r;
+	size_t n;
+	assert_int_equal(shmring_peek(p.cons, &r, &n, 0), -EMSGSIZE);
+	assert_non_null(strstr(shmring_errmsg(), "in pieces: read it with shmring_recv or "
+					       "shmring_peek_piece"));
+	uint64_t cursor = 0;
+	assert_int_equal(shmring_peek_ahead(p.cons, &cursor, NULL, &r, &n, 0), -EMSGSIZE);
+	struct shmring_piece info;
+	uint64_t want = 0;
+	int pieces = 0, sent = 0;
+	struct shmring_stats st;
+	for (int i = 0; i < 100000 && want < len; i++) {
+		if (!sent && shmring_send(p.prod, out, len, 0) == 0)
+			sent = 1;
+		int rc = shmring_peek_piece(p.cons, &r, &n, &info, 0);
+		if (rc == -EAGAIN)
+			continue;
+		assert_true(rc > 0);
+		assert_int_equal(n, (size_t)rc);
+		assert_int_equal(info.total, len);
+		assert_int_equal(info.offset, want);
+		/* peeking again before release hands out the same piece */
+		const void *r2;
+		struct shmring_piece i2;
+		assert_int_equal(shmring_peek_piece(p.cons, &r2, &n, &i2, 0), rc);
+		assert_ptr_equal(r2, r);
+		assert_int_equal(i2.offset, want);
+		memcpy(in + info.offset, r, n);
+		want += n;
+		pieces++;
+		assert_int_equal(shmring_release(p.cons), 0);
+		assert_int_equal(shmring_stats(p.owner, &st), 0);
+		assert_int_equal(st.msgs_out, want == len ? 1 : 0); /* one message, at its end */
+	}
+	assert_int_equal(want, len);
+	assert_true(pieces >= 13); /* pieces of a quarter of the ring at most */
+	assert_memory_equal(in, out, len);
+	assert_int_equal(shmring_send(p.prod, out, len, 0), 0); /* the rendezvous is met */
+	assert_int_equal(shmring_stats(p.owner, &st), 0);
+	assert_int_equal(st.bytes_out, len);
+	assert_int_equal(st.msgs_in, 1);
+	/* a plain message is one piece */
+	assert_int_equal(shmring_send(p.prod, "plain", 5, 0), 0);
+	assert_int_equal(shmring_peek_piece(p.cons, &r, &n, &info, 0), 5);
+	assert_int_equal(info.offset, 0);
+	assert_int_equal(info.total, 5);
+	assert_memory_equal(r, "plain", 5);
+	assert_int_equal(shmring_release(p.cons), 0);
+	assert_int_equal(shmring_peek_piece(p.cons, &r, &n, &info, 0), -EAGAIN);
+	tu_pair_close(&p);
+	free(out);
+	free(in);
+}
+
+static void end_of_stream_follows_a_pieced_message(void **s)
+{
+	(void)s;
+	struct tu_pair p;
+	size_t len = 9000;
+	uint8_t *out = malloc(len), *in = malloc(len);
+	piece_fill(out, len, 1);
+	pair_open(&p, 4096);
+	assert_int_equal(pump(&p, out, len, in, len), (ssize_t)len);
+	assert_memory_equal(in, out, len);
+	assert_int_equal(shmring_send(p.prod, "tail", 4, 0), 0);
+	assert_int_equal(shmring_close(p.prod), 0);
+	assert_int_equal(shmring_recv(p.cons, in, len, 0), 4);
+	assert_memory_equal(in, "tail", 4);
+	assert_int_equal(shmring_recv(p.cons, in, len, 0), 0);
+	assert_int_equal(shmring_send(p.prod, out, len, 0), -EPIPE);
+	tu_pair_close(&p);
+	free(out);
+	free(in);
+}
+
+static void message_given_up_half_sent_is_dropped_by_the_consumer(void **s)
+{
+	(void)s;
+	struct tu_pair p;
+	size_t len = 5000;
+	uint8_t *a = malloc(len), *b = malloc(len), *in = malloc(len);
+	piece_fill(a, len, 1);
+	piece_fill(b, len, 2);
+	pair_open(&p, 4096);
+	assert_int_equal(shmring_send(p.prod, a, len, 0), -EAGAIN);
+	assert_int_equal(shmring_recv(p.cons, in, len, 0), -EAGAIN); /* half of a */
+	/* another message: a is given up, and the consumer drops its half */
+	assert_int_equal(pump(&p, b, len, in, len), (ssize_t)len);
+	assert_memory_equal(in, b, len);
+	assert_int_equal(shmring_recv(p.cons, in, len, 0), -EAGAIN);
+	tu_pair_close(&p);
+	free(a);
+	free(b);
+	free(in);
+}
+
+/* One run: a producer, a consumer killed in message 2, its successor. */
+#define PIECE_CAP  16384u
+#define PIECE_MAX  (PIECE_CAP * 7 / 2)
+#define PIECE_MSGS 6u
+struct piece_run {
+	const char *where;
+	size_t len;  /* of every message */
+	int hold;    /* the piece of message 2 the consumer dies holding */
+	int fd;      /* where it reports the messages it got */
+};
+
+/* PIECE_MSGS messages through "fd:N". A send cut short by a dead consumer
+ * is called again with the same message until a successor takes over, as
+ * ring.h says. */
+static int piece_producer(void *arg)
+{
+	struct piece_run *v = arg;
+	struct shmring *r;
+	alarm(60);
+	if (shmring_attach(v->where, SHMRING_ROLE_PRODUCER, &r) < 0)
+		return 1;
+	uint8_t *b = malloc(v->len);
+	for (uint32_t seq = 0; seq < PIECE_MSGS; seq++) {
+		piece_fill(b, v->len, seq);
+		int rc;
+		while ((rc = shmring_send(r, b, v->len, 10000)) == -EOWNERDEAD)
+			tu_sleep_ms(5);
+		if (rc < 0)
+			return 2;
+	}
+	shmring_close(r);
+	shmring_detach(r);
+	return 0;
+}
+
+/* A consumer that reads messages 0 and 1 whole, reports them through a
+ * pipe, then reads message 2 piece by piece with peek_piece, releasing
+ * each, and is killed holding piece v->hold. */
+static int piece_victim(void *arg)
+{
+	struct piece_run *v = arg;
+	struct shmring *r;
+	alarm(60);
+	if (shmring_attach(v->where, SHMRING_ROLE_CONSUMER, &r) < 0)
+		return 1;
+	uint8_t *in = malloc(v->len), *want = malloc(v->len);
+	for (uint32_t seq = 0; seq < 2; seq++) {
+		piece_fill(want, v->len, seq);
+		if (shmring_recv(r, in, v->len, 10000) != (ssize_t)v->len ||
+		    memcmp(in, want, v->len))
+			return 2;
+		if (write(v->fd, &seq, sizeof(seq)) != sizeof(seq))
+			return 3;
+	}
+	const void *b;
+	size_t n;
+	struct shmring_piece info;
+	for (int i = 0;; i++) {
+		if (shmring_peek_piece(r, &b, &n, &info, 10000) <= 0)
+			return 4;
+		if (i == v->hold)
+			kill(getpid(), SIGKILL);
+		shmring_release(r);
+	}
+}
+
+static void consumer_killed_in_the_middle_of_a_message_gets_it_whole_again(void **s)
+{
+	(void)s;
+	/* Killed holding the first piece: the successor reads the message
+	 * from the ring, and it must not come twice (10000 bytes: all its
+	 * pieces are written before the kill). Holding the third: the two
+	 * before are gone, and the producer sends the message again. */
+	static const struct { size_t len; int hold; } runs[] = {
+		{ PIECE_MAX, 0 }, { 10000, 0 }, { PIECE_MAX, 2 }, { 10000, 2 } };
+	for (size_t k = 0; k < 4; k++) {
+		struct shmring_opts o;
+		struct shmring *owner, *c;
+		char where[32];
+		int fds[2];
+		shmring_opts_init(&o);
+		o.capacity = PIECE_CAP;
+		assert_int_equal(shmring_create(NULL, &o, &owner), 0);
+		snprintf(where, sizeof(where), "fd:%d", shmring_fd(owner));
+		assert_int_equal(pipe(fds), 0);
+		struct piece_run v = { where, runs[k].len, runs[k].hold, fds[1] };
+		pid_t victim = tu_fork(piece_victim, &v);
+		pid_t prod = tu_fork(piece_producer, &v);
+		close(fds[1]);
+		assert_int_equal(tu_reap(victim), 128 + SIGKILL);
+		uint32_t got[2];
+		assert_int_equal(read(fds[0], got, sizeof(got)), sizeof(got));
+		close(fds[0]);
+		assert_int_equal(got[0], 0);
+		assert_int_equal(got[1], 1);
+		/* the successor: every other message, whole, once, in order */
+		assert_int_equal(shmring_attach(where, SHMRING_ROLE_CONSUMER, &c), 0);
+		uint8_t *in = malloc(PIECE_MAX), *want = malloc(PIECE_MAX);
+		for (uint32_t seq = 2; seq < PIECE_MSGS; seq++) {
+			piece_fill(want, v.len, seq);
+			assert_int_equal(shmring_recv(c, in, PIECE_MAX, 10000), (ssize_t)v.len);
+			assert_memory_equal(in, want, v.len);
+		}
+		assert_int_equal(shmring_recv(c, in, PIECE_MAX, 10000), 0); /* end of stream */
+		assert_int_equal(tu_reap(prod), 0);
+		struct shmring_stats st;
+		assert_int_equal(shmring_stats(owner, &st), 0);
+		assert_int_equal(st.redelivered, 1);
+		assert_int_equal(st.msgs_in, PIECE_MSGS);
+		assert_int_equal(st.msgs_out, PIECE_MSGS);
+		free(in);
+		free(want);
+		shmring_detach(c);
+		shmring_detach(owner);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1236,6 +1571,13 @@ int main(void)
 		cmocka_unit_test(read_ahead_keeps_a_window_until_release_to),
 		cmocka_unit_test(window_of_a_crashed_consumer_is_delivered_again),
 		cmocka_unit_test(release_to_refuses_what_was_not_read_ahead),
+		cmocka_unit_test(pieced_messages_around_every_boundary_arrive_whole),
+		cmocka_unit_test(pieced_send_limits_and_zero_copy_limit),
+		cmocka_unit_test(pieced_recv_into_small_buffer_keeps_the_message),
+		cmocka_unit_test(peek_refuses_a_piece_and_peek_piece_walks_it),
+		cmocka_unit_test(end_of_stream_follows_a_pieced_message),
+		cmocka_unit_test(message_given_up_half_sent_is_dropped_by_the_consumer),
+		cmocka_unit_test(consumer_killed_in_the_middle_of_a_message_gets_it_whole_again),
 	};
 	return cmocka_run_group_tests_name("ring", tests, NULL, NULL);
 }

@@ -88,12 +88,16 @@ extern "C" {
  * A record: an 8-byte header, {u32 len (low half), u32 type (high half)},
  * then the payload, padded to 8 bytes.
  */
-#define SHMRING_AGENT_LAYOUT_VERSION 2u
+#define SHMRING_AGENT_LAYOUT_VERSION 3u
 #define SHMRING_AGENT_REC_HDR        8u
 #define SHMRING_AGENT_REC_ALIGN      8u
 #define SHMRING_AGENT_REC_TYPE_SHIFT 32
 #define SHMRING_AGENT_REC_MSG        0x4d53u /* "SM" */
 #define SHMRING_AGENT_REC_PAD        0x4150u /* "PA" */
+/* A piece of a message larger than max_msg (shmring_send).
+ * An agent does not reassemble them: its peek reports one as
+ * SHMRING_AGENT_CORRUPT. Keep an agent's messages within max_message. */
+#define SHMRING_AGENT_REC_PIECE      0x4950u /* "PI" */
 
 /* Results besides a length / 1. */
 #define SHMRING_AGENT_EMPTY   0   /* nothing now: poll again */

@@ -28,6 +28,10 @@ extern "C" {
 #define SHMRING_VERSION_MAJOR 0
 #define SHMRING_VERSION_MINOR 1
 
+/* Longest message shmring_send and shmring_recv carry (1 TiB); messages
+ * longer than shmring_max_message (half the ring) travel in pieces. */
+#define SHMRING_MSG_MAX (1ull << 40)
+
 /* Longest ring name (without the terminating NUL). */
 #define SHMRING_NAME_MAX 63
 
@@ -111,6 +115,7 @@ SHMRING_API int shmring_commit(struct shmring *ring, size_t len);
  * stream (producer closed and everything was read). Peeking again before
  * release returns the same message.
  * Errors: -EBADF (not the consumer), -EAGAIN / -ETIMEDOUT (empty),
+ * -EMSGSIZE (the next message is in pieces: shmring_peek_piece or recv),
  * -EOWNERDEAD (producer died without closing, ring drained), -EBADMSG (a
  * record in shared memory is corrupt), -ECANCELED (a kernel's port: a stop
  * was requested while it waited).
@@ -126,7 +131,7 @@ SHMRING_API int shmring_release(struct shmring *ring);
  * *cursor is a position (shmring_position); one before this end's position
  * (0 included) starts at it. peek_ahead returns the message at *cursor like
  * peek (its length, 0 at end of stream, -EAGAIN / -ETIMEDOUT, -EBADMSG,
- * -EOWNERDEAD, -ECANCELED), with *cursor moved past it and *at (may be NULL)
+ * -EOWNERDEAD, -ECANCELED, -EMSGSIZE for a message in pieces), with *cursor moved past it and *at (may be NULL)
  * set to the message's own position; the buffer stays valid until it is
  * released. release_to releases every message before pos, a position a
  * peek_ahead returned in *cursor (or this end's position: nothing); 0,
@@ -139,11 +144,40 @@ SHMRING_API int shmring_peek_ahead(struct shmring *ring, uint64_t *cursor, uint6
 				   const void **buf, size_t *len, int timeout_ms);
 SHMRING_API int shmring_release_to(struct shmring *ring, uint64_t pos);
 
-/* Copying wrappers. send: 0 or as reserve (-ECANCELED included). recv: the
+/*
+ * Copying wrappers. send: 0 or as reserve (-ECANCELED included). recv: the
  * message length, 0 at end of stream, -EMSGSIZE if cap is too small (the
- * message stays in the ring), or as peek (-ECANCELED included). */
+ * message stays in the ring), or as peek (-ECANCELED included).
+ *
+ * Messages longer than shmring_max_message, up to SHMRING_MSG_MAX, go in
+ * pieces (docs/ring.md, "Messages in pieces"): both ends copy at the same
+ * time and the receiver gets one message. Such a send returns 0 only once
+ * the consumer has released the whole message: a consumer that takes over
+ * in the middle gets it again from the start (counted in redelivered). A
+ * send or recv that returns early in the middle of one (-EAGAIN,
+ * -ETIMEDOUT, -EOWNERDEAD, -ECANCELED) keeps its place: call it again with
+ * the same buffer and length to carry on. A send of another message gives
+ * the first up; its consumer drops what it had of it.
+ */
 SHMRING_API int     shmring_send(struct shmring *ring, const void *buf, size_t len, int timeout_ms);
 SHMRING_API ssize_t shmring_recv(struct shmring *ring, void *buf, size_t cap, int timeout_ms);
+
+/*
+ * Consumer, zero-copy, for messages in pieces: the next piece of the
+ * message being read, in order, in place, valid until shmring_release.
+ * *info says where it goes: info->offset in a message of info->total bytes;
+ * offset 0 starts a message (drop any half-read one: its producer gave it
+ * up), offset + length = total ends it. A plain message is one piece
+ * (offset 0, total its length). Returns the piece's length (> 0), 0 at end
+ * of stream, or as peek. shmring_peek and shmring_peek_ahead refuse a
+ * piece with -EMSGSIZE.
+ */
+struct shmring_piece {
+	uint64_t offset;
+	uint64_t total;
+};
+SHMRING_API int shmring_peek_piece(struct shmring *ring, const void **buf, size_t *len,
+				   struct shmring_piece *info, int timeout_ms);
 
 /* Publish pending commits (producer) or releases (consumer) now. */
 SHMRING_API int shmring_flush(struct shmring *ring);
