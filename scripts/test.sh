@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: unit and multi-process tests in a
 # normal build, under AddressSanitizer+UBSan and under ThreadSanitizer; the
+# Python package installed into .venv by pip and its pytest suite; the
 # installed library used from an out-of-tree project; the fuzz targets for a
 # bounded time; the benchmark in smoke mode (no timing claims).
 #
@@ -37,6 +38,18 @@ ctest_in() { # dir
 
 step "build (RelWithDebInfo)" build build-ci
 step "tests" ctest_in build-ci
+# The Python package as a user installs it (pip, into .venv: the pinned
+# requirements, then the extension built by scikit-build-core), its tests
+# running Python kernels under build-ci's supervisor. pip's cache keeps
+# this to the build of the extension after the first run.
+python_tests() {
+  { [ -x .venv/bin/python ] || python3 -m venv .venv; } &&
+    .venv/bin/pip install -q -r python/requirements.txt &&
+    .venv/bin/pip install -q --no-build-isolation --no-deps --force-reinstall . &&
+    SHMRING_BUILD="$PWD/build-ci" timeout 600 .venv/bin/python -m pytest -q -p no:cacheprovider \
+      tests/python
+}
+step "python: pytest" python_tests
 step "build (address,undefined)" build build-asan -DSHMRING_SANITIZE=address,undefined \
   -DCMAKE_BUILD_TYPE=Debug
 step "tests under ASan+UBSan" ctest_in build-asan
