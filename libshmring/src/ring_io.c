@@ -297,6 +297,22 @@ int shmring_commit(struct shmring *r, size_t len)
 	return 0;
 }
 
+int shmring_abandon(struct shmring *r)
+{
+	if (r->role != SHMRING_ROLE_PRODUCER)
+		return -EBADF;
+	if (!r->cur_rec)
+		return -EINVAL;
+	/* Nothing of the record was published (a pad reserve wrote before it
+	 * is a record of its own, and harmless); our position did not move
+	 * past it, so the next reserve hands the same room out again. A
+	 * suppressed repeat (discard) was not counted yet: lineage.c counts
+	 * at commit, and smr_lin_suppress only looks. */
+	r->cur_rec = 0;
+	r->discard = 0;
+	return 0;
+}
+
 int shmring_send(struct shmring *r, const void *buf, size_t len, int timeout_ms)
 {
 	void *dst;

@@ -31,8 +31,6 @@ typedef struct RingObject {
 	PyObject *kernel;         /* owning KernelObject (borrowed), or NULL */
 	PyObject *held;           /* MsgObject of the message peeked, or NULL */
 	PyObject *reservation;    /* MsgObject of the open reservation, or NULL */
-	void *parked;             /* a reservation abandoned by an exception */
-	size_t parked_len;
 	char *unlink_name;        /* created here: unlinked on close */
 	int role;
 	int busy;                 /* a call of another thread waits in it */

@@ -20,8 +20,6 @@ RingObject *ring_new(struct shmring *ring, PyObject *kernel, int role, const cha
 	r->ring = ring;
 	r->kernel = kernel; /* borrowed: a flag; the kernel forgets its ports before it goes */
 	r->held = r->reservation = NULL;
-	r->parked = NULL;
-	r->parked_len = 0;
 	r->unlink_name = NULL;
 	r->role = role;
 	r->busy = r->eos = 0;
@@ -64,7 +62,6 @@ int ring_drop_open(RingObject *r)
 		v->ring = NULL, v->done = 1;
 	Py_CLEAR(r->held);
 	Py_CLEAR(r->reservation);
-	r->parked = NULL;
 	return 0;
 }
 
@@ -372,24 +369,6 @@ static int no_reservation(RingObject *r, const char *op)
 	return -1;
 }
 
-/* The room an exception's abandon left (libshmring has no call to give a
- * reservation back, so it stays reserved, unpublished, for the next
- * message that fits). NULL with an exception if len does not fit. */
-static void *take_parked(RingObject *r, size_t len, const char *op)
-{
-	if (len <= r->parked_len) {
-		void *p = r->parked;
-		r->parked = NULL;
-		return p;
-	}
-	shm_raisef(ShmInvalid, EINVAL,
-		     "%s of %zu bytes on %s: a reservation of %zu bytes was abandoned, and until "
-		     "a message of at most that size reuses its room no larger one can be "
-		     "reserved (the library has no call to give a reservation back)",
-		     op, len, r->label, r->parked_len);
-	return NULL;
-}
-
 static PyObject *ring_send(RingObject *r, PyObject *args, PyObject *kw)
 {
 	static char *kwlist[] = { "data", "timeout", NULL };
@@ -408,17 +387,8 @@ static PyObject *ring_send(RingObject *r, PyObject *args, PyObject *kw)
 					       "of 1 byte or more", r->label);
 		goto out;
 	}
-	int rc;
-	if (r->parked) {
-		void *p = take_parked(r, (size_t)b.len, "send");
-		if (!p)
-			goto out;
-		memcpy(p, b.buf, (size_t)b.len);
-		rc = shmring_commit(r->ring, (size_t)b.len);
-	} else {
-		struct send_op op = { r->ring, b.buf, (size_t)b.len };
-		rc = ring_wait(r, send_op, &op, s);
-	}
+	struct send_op op = { r->ring, b.buf, (size_t)b.len };
+	int rc = ring_wait(r, send_op, &op, s);
 	if (rc < 0)
 		wait_error(r, rc, "send");
 	else
@@ -443,24 +413,18 @@ static PyObject *ring_reserve(RingObject *r, PyObject *args, PyObject *kw)
 		return PyErr_Format(PyExc_ValueError, "reserve(%zd) on %s: give 1 byte or more", n,
 				    r->label);
 	struct reserve_op op = { r->ring, (size_t)n, NULL };
-	if (r->parked) {
-		if (!(op.buf = take_parked(r, (size_t)n, "reserve")))
-			return NULL;
-	} else {
-		int rc = ring_wait(r, reserve_op, &op, s);
-		if (rc == -EMSGSIZE)
-			return shm_raisef(ShmTooLarge, EMSGSIZE,
-					    "reserve(%zd) on %s: larger than the %zu bytes a message in "
-					    "this ring may have (half its capacity): give the ring more "
-					    "capacity, or send() it (in pieces)",
-					    n, r->label, shmring_max_message(r->ring));
-		if (rc < 0)
-			return wait_error(r, rc, "reserve");
-	}
+	int rc = ring_wait(r, reserve_op, &op, s);
+	if (rc == -EMSGSIZE)
+		return shm_raisef(ShmTooLarge, EMSGSIZE,
+				    "reserve(%zd) on %s: larger than the %zu bytes a message in "
+				    "this ring may have (half its capacity): give the ring more "
+				    "capacity, or send() it (in pieces)",
+				    n, r->label, shmring_max_message(r->ring));
+	if (rc < 0)
+		return wait_error(r, rc, "reserve");
 	MsgObject *m = msg_new((PyObject *)r, op.buf, (size_t)n, 1);
-	if (!m) { /* keep the room for the next message */
-		r->parked = op.buf;
-		r->parked_len = (size_t)n;
+	if (!m) {
+		shmring_abandon(r->ring); /* nothing written: give the room back */
 		return NULL;
 	}
 	r->reservation = Py_NewRef((PyObject *)m);
@@ -486,11 +450,15 @@ int ring_abandon_reservation(RingObject *r, MsgObject *m)
 {
 	if (ring_check(r) < 0 || msg_invalidate(m) < 0)
 		return -1;
-	r->parked = m->buf;
-	r->parked_len = (size_t)m->len;
+	/* Publishes nothing; the next reserve reuses the room. */
+	int rc = shmring_abandon(r->ring);
 	m->ring = NULL;
 	m->done = 1;
 	Py_CLEAR(r->reservation);
+	if (rc < 0) {
+		shm_raise_ring(r, rc, "abandon");
+		return -1;
+	}
 	return 0;
 }
 

@@ -114,7 +114,7 @@ def test_exception_in_reserve_block_publishes_nothing_and_room_is_reused(pair):
             raise RuntimeError("boom")
     with pytest.raises(shmring.Timeout):
         cons.recv(timeout=0)  # nothing half-written was published
-    prod.send(b"next")  # fits the abandoned room
+    prod.send(b"next")  # the abandoned room, given back
     with prod.reserve(8) as buf:
         buf[:] = b"12345678"
     assert cons.recv() == b"next"

@@ -600,6 +600,48 @@ static void zero_copy_commit_may_shrink_the_reservation(void **s)
 	tu_pair_close(&p);
 }
 
+/* An abandoned reservation publishes nothing, its room is reused, and a
+ * wrap it caused (a pad) stays harmless. */
+static void abandon_publishes_nothing_and_frees_the_room(void **s)
+{
+	(void)s;
+	struct tu_pair p;
+	void *w, *w2;
+	const void *r;
+	size_t len;
+	pair_open(&p, 4096);
+	assert_int_equal(shmring_abandon(p.prod), -EINVAL); /* nothing open */
+	assert_int_equal(shmring_abandon(p.cons), -EBADF);
+	assert_int_equal(shmring_reserve(p.prod, 100, &w, 0), 0);
+	memcpy(w, "half-written", 12);
+	assert_int_equal(shmring_abandon(p.prod), 0);
+	assert_int_equal(shmring_commit(p.prod, 12), -EINVAL); /* gone */
+	assert_int_equal(shmring_peek(p.cons, &r, &len, 0), -EAGAIN);
+	assert_int_equal(shmring_reserve(p.prod, 200, &w2, 0), 0);
+	assert_ptr_equal(w, w2); /* the same room again */
+	memcpy(w2, "whole", 5);
+	assert_int_equal(shmring_commit(p.prod, 5), 0);
+	assert_int_equal(shmring_peek(p.cons, &r, &len, 0), 5);
+	assert_memory_equal(r, "whole", 5);
+	assert_int_equal(shmring_release(p.cons), 0);
+	/* Near the end of the data area: the reservation that wraps writes a
+	 * pad first; abandoning it leaves the pad, which the consumer skips. */
+	static uint8_t fill[1500];
+	memset(fill, 7, sizeof(fill));
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(shmring_send(p.prod, fill, sizeof(fill), 0), 0);
+		assert_int_equal(shmring_recv(p.cons, fill, sizeof(fill), 0), (ssize_t)sizeof(fill));
+	}
+	assert_int_equal(shmring_reserve(p.prod, 1500, &w, 0), 0);
+	assert_int_equal(shmring_abandon(p.prod), 0);
+	assert_int_equal(shmring_peek(p.cons, &r, &len, 0), -EAGAIN);
+	assert_int_equal(shmring_send(p.prod, "after", 5, 0), 0);
+	assert_int_equal(shmring_peek(p.cons, &r, &len, 0), 5);
+	assert_memory_equal(r, "after", 5);
+	assert_int_equal(shmring_release(p.cons), 0);
+	tu_pair_close(&p);
+}
+
 static void ring_rejects_message_larger_than_capacity(void **s)
 {
 	(void)s;
@@ -1553,6 +1595,7 @@ int main(void)
 		cmocka_unit_test(peek_rejects_corrupt_records),
 		cmocka_unit_test(send_recv_roundtrip_preserves_every_byte),
 		cmocka_unit_test(zero_copy_commit_may_shrink_the_reservation),
+		cmocka_unit_test(abandon_publishes_nothing_and_frees_the_room),
 		cmocka_unit_test(ring_rejects_message_larger_than_capacity),
 		cmocka_unit_test(ring_rejects_zero_length_message),
 		cmocka_unit_test(calls_out_of_order_are_einval),

@@ -108,6 +108,10 @@ SHMRING_API int shmring_set_batch(struct shmring *ring, uint32_t batch);
  */
 SHMRING_API int shmring_reserve(struct shmring *ring, size_t len, void **buf, int timeout_ms);
 SHMRING_API int shmring_commit(struct shmring *ring, size_t len);
+/* Give the open reservation back unpublished (the writer failed half-way);
+ * the next reserve reuses its room. -EINVAL if none is open, -EBADF if not
+ * the producer. */
+SHMRING_API int shmring_abandon(struct shmring *ring);
 
 /*
  * Consumer, zero-copy: peek returns the length of the next message (> 0),
