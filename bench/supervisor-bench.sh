@@ -108,15 +108,20 @@ done
 
 # Scaling with the number of kernels: a chain of N sharing the cores.
 echo
-echo "| chain of N kernels, 64 KiB rings, 16 B messages | M msg/s end to end (median of $rounds) | M hops/s (x N-1 rings) |"
-echo "| ---: | ---: | ---: |"
+# Past 2 kernels they share the cpus (docs/supervisor.md, "Kernels sharing a
+# cpu"); the last column is hops/s against the 2-kernel chain's, same run.
+echo "| chain of N kernels, 64 KiB rings, 16 B messages | M msg/s end to end (median of $rounds) | M hops/s (x N-1 rings) | hops/s vs 2 kernels |"
+echo "| ---: | ---: | ---: | ---: |"
+hops2=
 for n in 2 4 8 16 32 64; do
   count=$(( msgs / (n > 8 ? 10 : 2) ))
   f=$(chain $n $count)
   v=()
   for ((r = 0; r < rounds; r++)); do v+=("$("$sup" run "$f" 2>&1 | rate)"); done
   m=$(printf '%s\n' "${v[@]}" | median)
-  echo "| $n | $m | $(awk -v a="$m" -v k=$((n - 1)) 'BEGIN {printf "%.2f", a * k}') |"
+  hops=$(awk -v a="$m" -v k=$((n - 1)) 'BEGIN {printf "%.2f", a * k}')
+  [ -z "$hops2" ] && hops2=$hops
+  echo "| $n | $m | $hops | $(awk -v a="$hops" -v b="$hops2" 'BEGIN {printf "%.2fx", a / b}') |"
 done
 
 # Scaling with ring capacity: the 3-stage doubler.

@@ -1,10 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 #define _GNU_SOURCE
+#include <assert.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "placement.h"
+#include "control.h"
+
+static_assert(TOPO_SHARED_FROM == SMR_CTL_SHARED_FROM && TOPO_SHARED_TO == SMR_CTL_SHARED_TO,
+	      "placement.h speaks the control segment's bits");
 
 void topo_plan_free(struct topo_plan *p)
 {
@@ -17,6 +23,7 @@ void topo_plan_free(struct topo_plan *p)
 	free(p->placed_auto);
 	free(p->ring_numa);
 	free(p->ring_cache);
+	free(p->shares_cpu);
 	free(p);
 }
 
@@ -82,6 +89,55 @@ static const char *shared_level(hwloc_topology_t hw, int a, int b)
 	}
 }
 
+/* p->shares_cpu: kernels with a cpu in another kernel's set, and unbound
+ * kernels when the kernels outnumber the cpus. Linear: a count of kernels
+ * per cpu (each kernel once, even if its list repeats a cpu). */
+static int mark_shared(struct topo_plan *p, int npus)
+{
+	int maxcpu = -1;
+	for (size_t i = 0; i < p->nkernels; i++)
+		for (size_t j = 0; j < p->ncpus[i]; j++)
+			if (p->cpus[i][j] > maxcpu)
+				maxcpu = p->cpus[i][j];
+	size_t n = (size_t)maxcpu + 1;
+	unsigned *users = calloc(n ? n : 1, sizeof(*users));
+	size_t *last = malloc((n ? n : 1) * sizeof(*last));
+	if (!users || !last) {
+		free(users);
+		free(last);
+		return -ENOMEM;
+	}
+	for (size_t c = 0; c < n; c++)
+		last[c] = SIZE_MAX;
+	for (size_t i = 0; i < p->nkernels; i++)
+		for (size_t j = 0; j < p->ncpus[i]; j++) {
+			int c = p->cpus[i][j];
+			if (c >= 0 && last[c] != i) {
+				last[c] = i;
+				users[c]++;
+			}
+		}
+	int crowded = npus <= 0 || p->nkernels > (size_t)npus;
+	for (size_t i = 0; i < p->nkernels; i++) {
+		p->shares_cpu[i] = !p->ncpus[i] && crowded;
+		for (size_t j = 0; j < p->ncpus[i]; j++)
+			if (p->cpus[i][j] >= 0 && users[p->cpus[i][j]] > 1)
+				p->shares_cpu[i] = 1;
+	}
+	free(users);
+	free(last);
+	return 0;
+}
+
+unsigned topo_plan_ring_shared(const struct topology *t, const struct topo_plan *p, size_t r)
+{
+	const struct topo_ring *g = &t->rings[r];
+	if (g->wait_set)
+		return 0;
+	return (p->shares_cpu[g->from_kernel] ? TOPO_SHARED_FROM : 0) |
+	       (p->shares_cpu[g->to_kernel] ? TOPO_SHARED_TO : 0);
+}
+
 int topo_place(const struct topology *t, hwloc_topology_t hw, struct topo_plan **out,
 	       char *err, size_t errlen)
 {
@@ -102,7 +158,9 @@ int topo_place(const struct topology *t, hwloc_topology_t hw, struct topo_plan *
 	p->placed_auto = calloc(t->nkernels, sizeof(int));
 	p->ring_numa = calloc(t->nrings + 1, sizeof(int));
 	p->ring_cache = calloc(t->nrings + 1, sizeof(char *));
-	if (!p->cpus || !p->ncpus || !p->placed_auto || !p->ring_numa || !p->ring_cache)
+	p->shares_cpu = calloc(t->nkernels + 1, sizeof(int));
+	if (!p->cpus || !p->ncpus || !p->placed_auto || !p->ring_numa || !p->ring_cache ||
+	    !p->shares_cpu)
 		goto done;
 
 	for (size_t i = 0; i < t->nkernels; i++) {
@@ -142,6 +200,8 @@ int topo_place(const struct topology *t, hwloc_topology_t hw, struct topo_plan *
 		p->ncpus[i] = 1;
 		p->placed_auto[i] = 1;
 	}
+	if (mark_shared(p, npus) < 0)
+		goto done;
 	for (size_t r = 0; r < t->nrings; r++) {
 		const struct topo_ring *g = &t->rings[r];
 		int from = p->ncpus[g->from_kernel] ? p->cpus[g->from_kernel][0] : -1;
@@ -189,6 +249,29 @@ static void print_priorities(FILE *f, const struct topology *t)
 	}
 }
 
+/* The kernels that share a cpu, on one line, and what that changes: the
+ * rings they use wait without spinning and wake in batches. */
+static void print_shared(FILE *f, const struct topology *t, const struct topo_plan *p)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < t->nkernels; i++)
+		n += p->shares_cpu[i] != 0;
+	if (!n)
+		return;
+	fprintf(f, "\n%zu of %zu kernels share a cpu with another kernel:", n, t->nkernels);
+	for (size_t i = 0, shown = 0; i < t->nkernels; i++) {
+		if (!p->shares_cpu[i])
+			continue;
+		if (shown++ == 8) {
+			fprintf(f, " ...");
+			break;
+		}
+		fprintf(f, " %s", t->kernels[i].name);
+	}
+	fprintf(f, "\n(on rings without wait: they sleep at once and are woken in batches, "
+		"at most 2 ms late)\n");
+}
+
 void topo_plan_print(FILE *f, const struct topology *t, const struct topo_plan *p)
 {
 	static const char *const waits[] = { "adaptive", "spin", "yield", "futex" };
@@ -203,6 +286,7 @@ void topo_plan_print(FILE *f, const struct topology *t, const struct topo_plan *
 			t->kernels[i].exec);
 	}
 	print_priorities(f, t);
+	print_shared(f, t, p);
 	if (!t->nrings)
 		return;
 	fprintf(f, "\n%-36s %10s %-9s %-5s %s\n", "ring", "capacity", "wait", "numa", "shared by the ends");

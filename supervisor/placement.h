@@ -15,6 +15,11 @@ struct topo_plan {
 	int   *placed_auto; /* per kernel: 1 if the planner chose */
 	int   *ring_numa;   /* per ring: NUMA node of the consumer's cpu, -1 unknown */
 	const char **ring_cache; /* per ring: closest level producer and consumer share */
+	/* per kernel: 1 if it may have to share a cpu with another kernel (a
+	 * cpu of its set is in another kernel's set, or it is unbound and the
+	 * kernels outnumber the cpus). Its rings then wait without spinning
+	 * and wake in batches (docs/supervisor.md, "Kernels sharing a cpu"). */
+	int   *shares_cpu;
 };
 
 /*
@@ -29,6 +34,14 @@ int  topo_place(const struct topology *t, hwloc_topology_t hw, struct topo_plan 
 		char *err, size_t errlen);
 void topo_plan_print(FILE *f, const struct topology *t, const struct topo_plan *p);
 void topo_plan_free(struct topo_plan *p);
+
+/* Bits of topo_plan_ring_shared, the control segment's SMR_CTL_SHARED_*. */
+#define TOPO_SHARED_FROM 1u /* the producer's kernel shares its cpu */
+#define TOPO_SHARED_TO   2u /* the consumer's kernel shares its cpu */
+
+/* TOPO_SHARED_* bits for ring r: its ends whose kernels share a cpu,
+ * unless the topology set the ring's wait itself (then 0: as written). */
+unsigned topo_plan_ring_shared(const struct topology *t, const struct topo_plan *p, size_t r);
 
 /* bytes in the largest unit that holds it exactly: "64KiB", "1MiB", "5000B". */
 void topo_size_str(char *buf, size_t len, uint64_t bytes);

@@ -895,6 +895,7 @@ static int make_control(struct sup *s)
 		cr[r].wait = (uint32_t)tr->wait;
 		cr[r].capacity = shmring_capacity(s->rings[r]);
 		cr[r].to_priority = tr->to_priority;
+		cr[r].shared = topo_plan_ring_shared(t, s->plan, r);
 	}
 	smr_ctl_publish(h); /* release: every field above before "ready" */
 	return 0;

@@ -948,6 +948,7 @@ static int ring_pair(struct ctx *c, const char *key, yaml_node_t *k, yaml_node_t
 	int w = 0;
 	int rc = pick(c, v, "wait strategy", waits, &w);
 	a->r->wait = (enum shmring_wait)w; /* same order as enum shmring_wait */
+	a->r->wait_set = 1;
 	return rc;
 }
 

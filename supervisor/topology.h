@@ -102,6 +102,8 @@ struct topo_ring {
 	uint64_t capacity;       /* bytes the ring holds: topo_ring_capacity(capacity_asked) */
 	uint64_t capacity_asked; /* as the file wrote it */
 	enum shmring_wait wait;
+	int      wait_set;       /* the file wrote wait: (else the supervisor picks,
+				    placement.h topo_plan_ring_shared) */
 	int      to_priority;    /* the consumer input's topo_input_priority */
 	unsigned port;           /* a bridge edge (its ends on two hosts): the
 				    port its consumer host listens on; else 0 */

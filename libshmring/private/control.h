@@ -110,8 +110,20 @@ struct smr_ctl_ring {
 	 * padding, which segments made before it hold as 0: 0 means normal, so
 	 * an older segment reads right and the version stays 1. */
 	int32_t  to_priority;
-	uint8_t  pad_[SHMRING_CTL_BLOCK - 92];
+	/* SMR_CTL_SHARED_*: which ends' kernels the supervisor placed on a
+	 * cpu another kernel uses, when the topology left this ring's wait to
+	 * it. Such an end waits without spinning and sleeps in batch mode
+	 * (wait.c, "Shared cores"). Carved from the padding like to_priority:
+	 * 0 is today's behaviour, so segments either side of it read right
+	 * and the version stays. */
+	uint32_t shared;
+	uint8_t  pad_[SHMRING_CTL_BLOCK - 96];
 };
+
+/* Bits of smr_ctl_ring.shared. */
+#define SMR_CTL_SHARED_FROM 1u /* the producer's kernel shares its cpu */
+#define SMR_CTL_SHARED_TO   2u /* the consumer's kernel shares its cpu */
+#define SMR_CTL_SHARED_ALL  (SMR_CTL_SHARED_FROM | SMR_CTL_SHARED_TO)
 
 /* Values of smr_ctl_ring.to_priority (a topology's priority: high|normal|low). */
 enum smr_priority { SMR_PRIO_LOW = -1, SMR_PRIO_NORMAL = 0, SMR_PRIO_HIGH = 1 };
@@ -122,6 +134,7 @@ static_assert(sizeof(struct smr_ctl_kernel) == SHMRING_CTL_BLOCK, "kernel block"
 static_assert(offsetof(struct smr_ctl_kernel, journal_fd) == 72, "kernel block journal");
 static_assert(sizeof(struct smr_ctl_ring) == SHMRING_CTL_BLOCK, "ring block");
 static_assert(offsetof(struct smr_ctl_ring, to_priority) == 88, "ring block priority");
+static_assert(offsetof(struct smr_ctl_ring, shared) == 92, "ring block shared");
 
 /* Bytes of a segment of nkernels kernels and nrings rings. */
 static inline size_t smr_ctl_size(uint32_t nkernels, uint32_t nrings)
@@ -225,7 +238,8 @@ int smr_ctl_kernel_name(const struct smr_ctl *c, uint32_t i, char *name, char *w
 /*
  * A private copy of ring entry i into *out, then checked: both kernel
  * indices below nkernels, both port names terminated and not empty, fd not
- * negative, wait a known strategy, to_priority -1, 0 or 1. 0; -ERANGE (no ring i; *out zeroed); or
+ * negative, wait a known strategy, to_priority -1, 0 or 1, shared no bits
+ * but SMR_CTL_SHARED_ALL. 0; -ERANGE (no ring i; *out zeroed); or
  * -EBADMSG (corrupt; *out still holds the copy, so a kernel can tell whether
  * the bad entry was one of its own), with one line in why.
  */

@@ -267,6 +267,8 @@ static const char *ring_problem(const struct smr_ctl *c, const struct smr_ctl_ri
 		return "an unknown wait strategy";
 	if (r->to_priority < SMR_PRIO_LOW || r->to_priority > SMR_PRIO_HIGH)
 		return "an unknown input priority";
+	if (r->shared & ~SMR_CTL_SHARED_ALL)
+		return "unknown shared-cpu bits";
 	return NULL;
 }
 

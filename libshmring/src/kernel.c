@@ -53,6 +53,8 @@ struct shmring_kernel {
 	/* What shmring_kernel_wait sleeps on, made at its first sleep (sleep_set) */
 	struct shmring **inputs;
 	struct smr_futex_waitv *w;
+	/* Every port's ring: the wakes a wait flushes (wait.c, "Shared cores") */
+	struct shmring **rings;
 	struct smr_lin *lin;    /* checkpoint and lineage (lineage.c), or NULL */
 	char name[SHMRING_CTL_NAME];
 };
@@ -98,7 +100,8 @@ static int add_port(struct shmring_kernel *k, const struct smr_ctl_ring *cr, int
 {
 	const char *name = input ? cr->to_port : cr->from_port;
 	if (!smr_ctl_name_ok(name) || cr->fd < 0 || cr->wait > SHMRING_WAIT_FUTEX ||
-	    (input && (cr->to_priority < SMR_PRIO_LOW || cr->to_priority > SMR_PRIO_HIGH))) {
+	    (input && (cr->to_priority < SMR_PRIO_LOW || cr->to_priority > SMR_PRIO_HIGH)) ||
+	    (cr->shared & ~SMR_CTL_SHARED_ALL)) {
 		smr_seterr("kernel '%s': a ring entry in the control segment is corrupt: "
 			   "restart the topology", k->name);
 		return -EPROTO;
@@ -115,6 +118,11 @@ static int add_port(struct shmring_kernel *k, const struct smr_ctl_ring *cr, int
 	 * from this kernel to itself come from the same descriptor. */
 	shmring_set_wait(p->ring, (enum shmring_wait)cr->wait, 50);
 	p->ring->cancel = &k->me->stop; /* blocking ring calls end on a stop */
+	/* The supervisor placed this end's kernel on a cpu another kernel
+	 * uses (and the topology left the ring's wait to it): wait without
+	 * spinning, sleep in batch mode (wait.c, "Shared cores"). */
+	p->ring->shared = (cr->shared & (input ? SMR_CTL_SHARED_TO : SMR_CTL_SHARED_FROM)) != 0;
+	p->ring->peer_shared = (cr->shared & (input ? SMR_CTL_SHARED_FROM : SMR_CTL_SHARED_TO)) != 0;
 	memcpy(p->name, name, SHMRING_CTL_NAME);
 	p->fd = cr->fd;
 	p->input = input;
@@ -134,6 +142,18 @@ static int make_scan(struct shmring_kernel *k)
 		for (unsigned i = 0; i < k->ninputs; i++)
 			if (k->ports[i].priority == prio)
 				k->scan[n++] = k->ports[i].ring;
+	return 0;
+}
+
+/* Every port's ring, registered with wait.c: any wait of this process
+ * pays the wakes its ports deferred before it spins or sleeps. */
+static int make_wake_list(struct shmring_kernel *k)
+{
+	if (!(k->rings = malloc((k->nports ? k->nports : 1) * sizeof(*k->rings))))
+		return -ENOMEM;
+	for (unsigned i = 0; i < k->nports; i++)
+		k->rings[i] = k->ports[i].ring;
+	smr_wake_register(k->rings, k->nports);
 	return 0;
 }
 
@@ -183,6 +203,11 @@ static int is_eventfd(int fd)
 
 static void free_kernel(struct shmring_kernel *k, int close_ports)
 {
+	if (k->rings) { /* no wait flushes these any more */
+		for (unsigned i = 0; i < k->nports; i++)
+			smr_wake_owed(k->rings[i]);
+		smr_wake_register(NULL, 0);
+	}
 	smr_lin_close(k->lin); /* unhooks the ports first */
 	/* Outputs (the last ports) first: what the kernel sent is published
 	 * before the release of the input it came from, should we die here. */
@@ -193,6 +218,7 @@ static void free_kernel(struct shmring_kernel *k, int close_ports)
 	}
 	free(k->ports);
 	free(k->scan);
+	free(k->rings);
 	free(k->inputs);
 	free(k->w);
 	if (k->io)
@@ -371,6 +397,8 @@ int shmring_kernel_attach(struct shmring_kernel **out)
 	free(rings);
 	rings = NULL;
 	if ((rc = make_scan(k)) < 0)
+		goto fail;
+	if ((rc = make_wake_list(k)) < 0)
 		goto fail;
 	close_inherited(k);
 	if ((rc = open_journal(k)) < 0)
@@ -624,7 +652,7 @@ static int spin(struct shmring_kernel *k, uint64_t deadline, struct shmring **re
 	uint64_t spin_ns = 0, now = smr_now_ns();
 	for (unsigned i = 0; i < k->ninputs; i++) {
 		const struct shmring *r = k->ports[i].ring;
-		uint64_t ns = r->wait == SHMRING_WAIT_FUTEX ? 0
+		uint64_t ns = r->wait == SHMRING_WAIT_FUTEX || r->shared ? 0
 			: r->wait == SHMRING_WAIT_ADAPTIVE ? (uint64_t)r->spin_us * 1000ull : UINT64_MAX;
 		if (ns > spin_ns)
 			spin_ns = ns;
@@ -665,15 +693,19 @@ wait_inputs(struct shmring_kernel *k, int timeout_ms, struct shmring **ready, un
 	int n = fill_ready(k, ready, cap);
 	if (n)
 		return n;
+	/* Shared cores: pay the wakes we deferred before we spin or sleep
+	 * (the sleep flushes again, cheaply: nothing is owed by then). */
+	smr_wake_flush_all();
 	if (timeout_ms == 0)
 		return -EAGAIN;
-	uint64_t now = smr_now_ns();
+	uint64_t now = smr_now_ns(), start = now;
 	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : now + (uint64_t)timeout_ms * 1000000ull;
 	if ((n = spin(k, deadline, ready, cap)) != -EAGAIN)
 		return n;
 	struct smr_sleep_set s;
 	if ((n = sleep_set(k, &s)) < 0)
 		return n;
+	const uint64_t idle = smr_shared_idle_ns();
 	for (;;) {
 		/* The ring protocol's S1-S6 over every input and the stop flag
 		 * (wait.c), in slices of SHMRING_PEER_CHECK_MS (100 ms) so the
@@ -681,6 +713,9 @@ wait_inputs(struct shmring_kernel *k, int timeout_ms, struct shmring **ready, un
 		now = smr_now_ns();
 		uint64_t slice = deadline <= now ? 0
 			: deadline - now < k->slice_ns ? deadline - now : k->slice_ns;
+		/* Shared inputs sleep in batch mode for a while, then ask to
+		 * be woken at once: an idle kernel costs no periodic wake-ups. */
+		s.batch = now - start < idle;
 		smr_sleep(&s, slice);
 		/* Acquire: pairs with the supervisor's release of the flag. */
 		if (smr_load_acquire(&k->me->stop))

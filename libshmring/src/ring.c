@@ -459,6 +459,7 @@ void shmring_detach(struct shmring *r)
 	if (r->role == SHMRING_ROLE_PRODUCER || r->role == SHMRING_ROLE_CONSUMER) {
 		if (r->pending)
 			smr_publish(r);
+		smr_wake_owed(r); /* the peer must not wait for our next call */
 		give_role_back(r);
 	}
 	handle_free(r);

@@ -51,6 +51,15 @@ struct shmring {
 	_Atomic uint64_t *peer_index; /* producer: the consumer's tail */
 	struct smr_end_control  *me, *peer;
 	struct smr_end_counters *my_ctr;
+	/* Shared cores (wait.c, "Shared cores"). shared: this end's kernel
+	 * shares its cpu, so it waits without spinning and sleeps announcing
+	 * SMR_SLEEP_BATCH. owed: the peer sleeps in batch mode and was not yet
+	 * woken for what this end published since owed_from (a position). Any
+	 * thread of the process may flush it, hence atomic. */
+	_Atomic uint32_t owed;   /* read at every publication */
+	int       shared;
+	int       peer_shared; /* the peer's end is `shared`: publish without W2 */
+	uint64_t  owed_from;
 
 	/* cold */
 	struct smr_header *hdr;
@@ -78,6 +87,14 @@ struct shmring {
 SMR_EXPORT void smr_seterr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* wait.c */
+/* What a sleeping end stores in its `sleeping` flag (S2): wake me at the
+ * next publication, or (a kernel on a shared cpu) wake me once a quarter of
+ * the ring has moved or you are about to wait; I look again by myself
+ * within SMR_SHARED_SLICE_NS. A waker clears the flag when it wakes. */
+#define SMR_SLEEP_NOW   1u
+#define SMR_SLEEP_BATCH 2u
+#define SMR_SHARED_SLICE_NS 2000000ull   /* the bound on an unseen message: 2 ms */
+#define SMR_SHARED_IDLE_NS  50000000ull  /* idle this long: ask for SMR_SLEEP_NOW */
 typedef int (*smr_ready_fn)(struct shmring *r);
 int  smr_wait(struct shmring *r, int timeout_ms, smr_ready_fn ready);
 
@@ -93,6 +110,10 @@ struct smr_sleep_set {
 	int (*recheck)(void *arg);   /* S4: non-zero ends the wait (no sleep) */
 	void *arg;
 	struct smr_futex_waitv *w;   /* scratch, n + 1 entries */
+	/* Ends with `shared` set announce SMR_SLEEP_BATCH and the sleep is at
+	 * most SMR_SHARED_SLICE_NS; 0: every end announces SMR_SLEEP_NOW (a
+	 * wait idle for SMR_SHARED_IDLE_NS asks to be woken at once again). */
+	int batch;
 	/* S5 in this io_uring, through the table io.c gave the kernel
 	 * (io_internal.h), or NULL: smr_futex_sleep. */
 	struct shmring_io *io;
@@ -106,6 +127,13 @@ int  smr_sleep(const struct smr_sleep_set *s, uint64_t slice_ns);
 SMR_EXPORT void smr_futex_sleep(struct smr_futex_waitv *w, unsigned n, uint64_t slice_ns);
 void smr_wake_peer(struct shmring *r);
 void smr_wake_peer_always(struct shmring *r);
+/* Shared cores (wait.c): the wake this end owes its peer, now. */
+void smr_wake_owed(struct shmring *r);
+/* The rings whose owed wakes every wait of this process flushes before it
+ * spins or sleeps (a kernel's ports; NULL, 0 to forget them). */
+void smr_wake_register(struct shmring *const *rings, unsigned n);
+void smr_wake_flush_all(void);
+uint64_t smr_shared_idle_ns(void);
 uint64_t smr_owner_word_self(void);
 SMR_EXPORT uint64_t smr_peer_check_ms(void);
 bool smr_owner_alive(uint64_t owner);

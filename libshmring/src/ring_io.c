@@ -590,6 +590,7 @@ int shmring_flush(struct shmring *r)
 		return -EBADF;
 	if (r->pending)
 		smr_publish(r);
+	smr_wake_owed(r); /* a wake deferred towards a sleeper on a shared cpu */
 	return 0;
 }
 
@@ -785,4 +786,5 @@ void shmring_notify(struct shmring *r)
 	if (r->role != SHMRING_ROLE_PRODUCER && r->role != SHMRING_ROLE_CONSUMER)
 		return;
 	smr_wake_peer(r); /* W2..W4 */
+	smr_wake_owed(r); /* an explicit notify always wakes */
 }

@@ -48,6 +48,39 @@
  * 6.7), smr_futex_sleep sleeps on the first 128 words and looks at the rest
  * every SMR_POLL_SLICE_NS: correct, with up to 1 ms of latency on those
  * inputs. This library makes no io_uring of its own: it links no liburing.
+ *
+ * Shared cores. When the supervisor places kernels on a cpu another kernel
+ * also uses, spinning takes the cpu from the kernel that has work, and a
+ * wake per message costs a system call and often a context switch per
+ * message. It marks those ring ends `shared` (control.h, SMR_CTL_SHARED_*)
+ * unless the topology set the ring's wait, and then:
+ *   P1 a shared end never spins: its waits go straight to the protocol.
+ *   P2 it announces SMR_SLEEP_BATCH at S2 instead of SMR_SLEEP_NOW and
+ *      sleeps at most SMR_SHARED_SLICE_NS (2 ms) before it looks again;
+ *      after smr_shared_idle_ns() (50 ms) of one wait it announces NOW
+ *      again, so an idle kernel makes no periodic wake-ups.
+ *   P3 its peer publishes without the W2 fence. A W3 that misses an
+ *      announcement, or an S4 that misses a store still in flight, costs
+ *      at most the slice: every S5 of a shared end sleeps at most
+ *      SMR_SHARED_SLICE_NS first, re-checks, and only then sleeps on,
+ *      still announced, so any later W3 sees the flag.
+ *   P4 a waker that finds SMR_SLEEP_BATCH does not wake at once: it owes
+ *      the wake (r->owed) until a quarter of the ring has moved since, or
+ *      until this process is about to wait or sleep on any ring (every
+ *      wait flushes the kernel's ports first, smr_wake_flush_all), or it
+ *      detaches its kernel. A producer that commits and then goes quiet
+ *      without calling the library has its message seen within the slice.
+ *   P5 a waker that wakes takes the flag back to 0 (an exchange: one waker
+ *      per flag, the ring's other end), so of the publications made before
+ *      the sleeper runs again only the first pays for a FUTEX_WAKE.
+ * The rule a user can rely on: a message committed on a ring between
+ * kernels that share a cpu is seen by its consumer within 2 ms, however
+ * its producer behaves afterwards (more precisely: within the slice plus
+ * the time a store takes to become visible, nanoseconds); anywhere else,
+ * as soon as the consumer runs. P3 relies on that visibility, which C11
+ * asks of every implementation ("within a reasonable amount of time")
+ * and every cpu provides; the Dekker pair S3/W2 still guards every ring
+ * whose sleeper may sleep longer.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -79,6 +112,24 @@ uint64_t smr_peer_check_ms(void)
 	return 100;
 }
 
+/* How long a shared end's wait sleeps in batch mode before it asks to be
+ * woken at once: SMR_SHARED_IDLE_NS, or SHMRING_SHARED_IDLE_MS (1 to
+ * 3600000) from the environment (tests make it long, so that a slow
+ * machine cannot turn their batch sleeps into immediate ones). Read by
+ * each wait that goes to sleep, a slow path. */
+uint64_t smr_shared_idle_ns(void)
+{
+	uint64_t v = SMR_SHARED_IDLE_NS;
+	const char *e = getenv("SHMRING_SHARED_IDLE_MS");
+	if (e && *e) {
+		char *end;
+		unsigned long long ms = strtoull(e, &end, 10);
+		if (!*end && ms >= 1 && ms <= 3600000)
+			v = ms * 1000000ull;
+	}
+	return v;
+}
+
 uint64_t smr_owner_word_self(void)
 {
 	return smr_owner_word(getpid());
@@ -102,17 +153,67 @@ bool smr_owner_alive(uint64_t owner)
 	return (uint32_t)owner == 0 || (uint32_t)st.start_ticks == (uint32_t)owner;
 }
 
+/* W4 for a sleeper seen at W3: take its flag back to 0 first, so that of
+ * the publications made before it runs again (on a shared cpu that can be
+ * milliseconds) only the first pays for a FUTEX_WAKE. One waker per flag
+ * (the ring's other end), so the exchange reading 0 means the sleeper has
+ * left (S6) and re-checks by itself. Acquire-release: reading its S2 orders
+ * the sleeper's S1 before the increment in smr_wake_peer_always. */
+static void wake_claimed(struct shmring *r)
+{
+	smr_store_relaxed(&r->owed, 0u); /* relaxed: this process's own flag */
+	if (atomic_exchange_explicit(&r->peer->sleeping, 0u, memory_order_acq_rel))
+		smr_wake_peer_always(r);
+}
+
 void smr_wake_peer(struct shmring *r)
 {
 	/* W2: full fence. Orders the caller's store-release (W1: a header or
 	 * tail) before the load of the peer's sleeping flag; pairs with the
 	 * sleeper's S3 fence. Without it the store could sit in the store buffer
-	 * while we read a stale 0, and the sleeper would miss it. */
-	smr_fence_full();
+	 * while we read a stale 0, and the sleeper would miss it.
+	 * Not towards a shared peer (wait.c, "Shared cores"): it never sleeps
+	 * longer than SMR_SHARED_SLICE_NS without looking again, so a store it
+	 * missed is seen then, and the fence, which waits for every store in
+	 * flight, was a third of a stage's time in the 8-stage pipeline. */
+	if (!r->peer_shared)
+		smr_fence_full();
 	/* W3: acquire pairs with the sleeper's S2 store-release, so the sleeper's
 	 * S1 read of futex_seq happens before our increment below. */
-	if (smr_load_acquire(&r->peer->sleeping))
-		smr_wake_peer_always(r);
+	uint32_t s = smr_load_acquire(&r->peer->sleeping);
+	if (__builtin_expect(s == 0, 1)) {
+		/* Awake: nothing owed any more (it re-checks before it sleeps).
+		 * Relaxed: this process's own flag, read by its own flushes. */
+		if (smr_load_relaxed(&r->owed))
+			smr_store_relaxed(&r->owed, 0u);
+		return;
+	}
+	if (s == SMR_SLEEP_BATCH) {
+		/* Shared cores: defer until a quarter of the ring has moved
+		 * since the peer was first seen asleep; a wait of this process
+		 * flushes it sooner (smr_wake_flush_all), and the peer looks by
+		 * itself within SMR_SHARED_SLICE_NS. */
+		if (!smr_load_relaxed(&r->owed)) {
+			r->owed_from = r->pos;
+			smr_store_relaxed(&r->owed, 1u);
+			return;
+		}
+		if (r->pos - r->owed_from < r->cap / 4)
+			return;
+	}
+	wake_claimed(r);
+}
+
+void smr_wake_owed(struct shmring *r)
+{
+	/* Relaxed: this process's own flag; the exchange decides. */
+	if (!smr_load_relaxed(&r->owed))
+		return;
+	/* W2 again: the records were published with a fence already, but a
+	 * flush may come from another thread; the fence keeps this a plain
+	 * W2-W4 with no reasoning about what that thread's fence ordered. */
+	smr_fence_full();
+	wake_claimed(r);
 }
 
 void smr_wake_peer_always(struct shmring *r)
@@ -125,6 +226,35 @@ void smr_wake_peer_always(struct shmring *r)
 	 * wake of one could land there and miss the thread that sleeps. */
 	if (smr_futex_wake(&r->peer->futex_seq, INT_MAX) >= 0)
 		smr_counter_add(&r->my_ctr->wakes, 1);
+}
+
+/* The rings a kernel registered (its ports): set once at attach, cleared at
+ * detach, read by any wait of any thread, hence atomic. */
+struct wake_list {
+	struct shmring *const *rings;
+	unsigned n;
+};
+static _Atomic(const struct wake_list *) wake_list;
+
+void smr_wake_register(struct shmring *const *rings, unsigned n)
+{
+	static struct wake_list l; /* one kernel per process */
+	if (!rings) {
+		/* Release: nobody reads l after seeing NULL. */
+		atomic_store_explicit(&wake_list, NULL, memory_order_release);
+		return;
+	}
+	l = (struct wake_list){ .rings = rings, .n = n };
+	/* Release: pairs with the acquire in smr_wake_flush_all; l is
+	 * complete before anybody can see it. */
+	atomic_store_explicit(&wake_list, &l, memory_order_release);
+}
+
+void smr_wake_flush_all(void)
+{
+	const struct wake_list *l = atomic_load_explicit(&wake_list, memory_order_acquire);
+	for (unsigned i = 0; l && i < l->n; i++)
+		smr_wake_owed(l->rings[i]);
 }
 
 /* Acquire: pairs with the supervisor's release of the stop flag. */
@@ -184,9 +314,37 @@ void smr_futex_sleep(struct smr_futex_waitv *w, unsigned n, uint64_t slice_ns)
 	smr_futex_wait((void *)(uintptr_t)w[n - 1].uaddr, (uint32_t)w[n - 1].val, &ts);
 }
 
+/* S5 once. */
+static void sleep_once(const struct smr_sleep_set *s, unsigned nw, uint64_t slice_ns)
+{
+	if (s->io)
+		s->io_ops->sleep(s->io, s->w, nw, slice_ns);
+	else
+		smr_futex_sleep(s->w, nw, slice_ns);
+}
+
+/* Is every word still what S1 read? Then nobody woke us and a second S5
+ * with the same values is still covered by the announcements. Relaxed:
+ * FUTEX_WAIT compares them again. */
+static int sleep_on(const struct smr_sleep_set *s, unsigned nw)
+{
+	for (unsigned i = 0; i < nw; i++)
+		if (smr_load_relaxed((_Atomic uint32_t *)(uintptr_t)s->w[i].uaddr) !=
+		    (uint32_t)s->w[i].val)
+			return 0;
+	return 1;
+}
+
 int smr_sleep(const struct smr_sleep_set *s, uint64_t slice_ns)
 {
 	unsigned nw = 0;
+	int shared = 0;
+	/* Shared cores: a process about to sleep first pays every wake it
+	 * deferred, or a consumer waiting for those records and we waiting
+	 * for it would wait on each other until a slice ends. */
+	smr_wake_flush_all();
+	for (unsigned i = 0; i < s->n; i++)
+		smr_wake_owed(s->ends[i]);
 	/* The stop flag first, so a cut-down vector (smr_futex_sleep) keeps
 	 * it. Expected 0: a stop stored before the sleep ends it at once. */
 	if (s->stop)
@@ -198,7 +356,11 @@ int smr_sleep(const struct smr_sleep_set *s, uint64_t slice_ns)
 		 * nothing below may be hoisted above it. */
 		uint32_t seq = smr_load_acquire(&me->futex_seq);
 		/* S2: announce. Release orders S1 before it (see the top). */
-		smr_store_release(&me->sleeping, 1u);
+		shared |= s->ends[i]->shared;
+		int batch = s->batch && s->ends[i]->shared;
+		smr_store_release(&me->sleeping, batch ? SMR_SLEEP_BATCH : SMR_SLEEP_NOW);
+		if (batch && slice_ns > SMR_SHARED_SLICE_NS)
+			slice_ns = SMR_SHARED_SLICE_NS; /* the bound we promised */
 		s->w[nw++] = (struct smr_futex_waitv){ .val = seq, .uaddr = (uintptr_t)&me->futex_seq,
 						       .flags = FUTEX_32 };
 	}
@@ -211,14 +373,20 @@ int smr_sleep(const struct smr_sleep_set *s, uint64_t slice_ns)
 		for (unsigned i = 0; i < s->n; i++)
 			smr_counter_add(&s->ends[i]->my_ctr->sleeps, 1);
 		/* S5; any result (woken, timed out, interrupted): the caller
-		 * re-checks everything. */
-		if (s->io)
-			s->io_ops->sleep(s->io, s->w, nw, slice_ns);
-		else
-			smr_futex_sleep(s->w, nw, slice_ns);
+		 * re-checks everything. A shared end's peer publishes without
+		 * W2, so S4 may have missed a store still on its way: look
+		 * again after SMR_SHARED_SLICE_NS, announced all along, before
+		 * the rest of a longer slice ("Shared cores", P3). */
+		uint64_t first = shared && slice_ns > SMR_SHARED_SLICE_NS
+			? SMR_SHARED_SLICE_NS : slice_ns;
+		sleep_once(s, nw, first);
+		if (first < slice_ns && sleep_on(s, nw) && (rc = s->recheck(s->arg)) == 0 &&
+		    !(s->stop && smr_load_acquire(s->stop)))
+			sleep_once(s, nw, slice_ns - first);
 	}
-	/* S6. Relaxed: only this end writes its flag; a stale 1 seen by the
-	 * peer costs it one spurious wake, nothing more. */
+	/* S6. Relaxed: besides this end only the waker writes the flag, and
+	 * only 0 (P5); a stale 1 seen by the peer costs it one spurious wake,
+	 * nothing more. */
 	for (unsigned i = 0; i < s->n; i++)
 		smr_store_relaxed(&s->ends[i]->me->sleeping, 0u);
 	return rc;
@@ -277,15 +445,24 @@ int smr_wait(struct shmring *r, int timeout_ms, smr_ready_fn ready)
 	uint64_t next_check = start + r->peer_check_ms * 1000000ull;
 	int rc;
 
-	if (r->wait != SHMRING_WAIT_FUTEX && (rc = spin(r, ready, start, deadline, &next_check)) != 0)
+	/* Shared cores: what we owe our peer (r itself, when it is a
+	 * producer waiting for room) and the kernel's other ports, before we
+	 * spin on a cpu they may need. */
+	smr_wake_flush_all();
+	smr_wake_owed(r);
+	/* A shared end never spins: the cpu is its peer's too. */
+	if (r->wait != SHMRING_WAIT_FUTEX && !r->shared &&
+	    (rc = spin(r, ready, start, deadline, &next_check)) != 0)
 		return rc;
 	struct shmring *const ends[1] = { r };
 	struct smr_futex_waitv w[2];
 	struct ring_recheck c = { .r = r, .ready = ready };
-	const struct smr_sleep_set s = { .ends = ends, .n = 1, .stop = r->cancel,
-					 .recheck = ring_recheck, .arg = &c, .w = w };
+	struct smr_sleep_set s = { .ends = ends, .n = 1, .stop = r->cancel,
+				   .recheck = ring_recheck, .arg = &c, .w = w };
+	const uint64_t idle = r->shared ? smr_shared_idle_ns() : 0;
 	for (;;) {
 		uint64_t now = smr_now_ns(), slice = r->peer_check_ms * 1000000ull;
+		s.batch = now - start < idle;
 		if (deadline != UINT64_MAX)
 			slice = deadline <= now ? 0 : deadline - now < slice ? deadline - now : slice;
 		if ((rc = smr_sleep(&s, slice)) != 0)

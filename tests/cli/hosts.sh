@@ -141,10 +141,14 @@ grep -q "'doubler-a' active: 3 kernels" "$dir/a.out" && grep -q "'doubler-b' act
 topology big.yaml 2000000 a a b
 kill_bridge() { # host, bridge executable
   local side=$1 victim=$2 vpid sinkpid spid
-  start b big.yaml --host b; start a big.yaml --host a
-  wait_for "connected to" "$dir/a.out" 20 || fail "$victim case: the bridge never connected"
+  # The sink is held before host a starts: the stream takes well under a
+  # second, so stopping it once data flows may come too late.
+  start b big.yaml --host b
+  wait_for "'doubler-b' active" "$dir/b.out" 20 || fail "$victim case: host b never went active"
   sinkpid=$(pgrep -P "$pid_b" -x sink)
   kill -STOP "$sinkpid"
+  start a big.yaml --host a
+  wait_for "connected to" "$dir/a.out" 20 || fail "$victim case: the bridge never connected"
   sleep 1.5
   spid=pid_$side
   vpid=$(pgrep -P "${!spid}" -f "^$rdir/$victim ")

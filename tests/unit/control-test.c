@@ -315,6 +315,7 @@ static void fd_negative(struct smr_ctl_ring *r) { r->fd = -1; }
 static void wait_unknown(struct smr_ctl_ring *r) { r->wait = 9; }
 static void priority_above_high(struct smr_ctl_ring *r) { r->to_priority = SMR_PRIO_HIGH + 1; }
 static void priority_below_low(struct smr_ctl_ring *r) { r->to_priority = INT32_MIN; }
+static void shared_unknown_bit(struct smr_ctl_ring *r) { r->shared = 4; }
 
 static void ring_entries_are_checked_copies(void **st)
 {
@@ -328,6 +329,27 @@ static void ring_entries_are_checked_copies(void **st)
 	ring_refused(wait_unknown, "an unknown wait strategy");
 	ring_refused(priority_above_high, "an unknown input priority");
 	ring_refused(priority_below_low, "an unknown input priority");
+	ring_refused(shared_unknown_bit, "unknown shared-cpu bits");
+}
+
+/* Which ends share a cpu reads back as the supervisor wrote it; 0 (what a
+ * segment made before the field holds there) is neither. */
+static void ring_shared_bits_read_back(void **st)
+{
+	(void)st;
+	struct seg s;
+	make_seg(&s, "shared");
+	struct smr_ctl c;
+	assert_int_equal(attach_why(s.fd, &c, ""), 0);
+	struct smr_ctl_ring r;
+	char why[200];
+	for (uint32_t bits = 0; bits <= SMR_CTL_SHARED_ALL; bits++) {
+		smr_ctl_rings(s.c.h)->shared = bits;
+		assert_int_equal(smr_ctl_ring_get(&c, 0, &r, why, sizeof(why)), 0);
+		assert_int_equal(r.shared, bits);
+	}
+	smr_ctl_detach(&c);
+	free_seg(&s);
 }
 
 /* Each priority a topology can give an input reads back as written; 0 (what
@@ -458,6 +480,7 @@ int main(void)
 		cmocka_unit_test(kernel_names_are_checked_copies),
 		cmocka_unit_test(ring_entries_are_checked_copies),
 		cmocka_unit_test(ring_priorities_read_back),
+		cmocka_unit_test(ring_shared_bits_read_back),
 		cmocka_unit_test(counts_changed_after_attach_bound_nothing),
 		cmocka_unit_test(discovery_finds_a_published_segment),
 		cmocka_unit_test(proc_stat_reads_this_process),

@@ -237,6 +237,59 @@ static void the_plan_prints_the_capacity_each_ring_is_made_with(void **s)
 	assert_string_equal(b, "3MiB");
 }
 
+/* The planner marks the kernels that share a cpu, and their rings' ends,
+ * unless the file set the ring's wait: those wait without spinning and
+ * wake in batches (wait.c, "Shared cores"). */
+static void kernels_sharing_a_cpu_get_rings_that_wait_without_spinning(void **s)
+{
+	(void)s;
+	hwloc_topology_t hw = machine("core:2 pu:1");
+	/* Two kernels on two cpus: nobody shares, nothing changes. */
+	struct topology *t = chain(2, -1);
+	struct topo_plan *p;
+	assert_int_equal(topo_place(t, hw, &p, err, sizeof(err)), 0);
+	assert_false(p->shares_cpu[0] || p->shares_cpu[1]);
+	assert_int_equal(topo_plan_ring_shared(t, p, 0), 0);
+	char *out = plan_text(t, p);
+	assert_null(strstr(out, "share a cpu"));
+	free(out);
+	topo_plan_free(p);
+	topo_free(t);
+	/* Three on two: k0 and k2 take turns on cpu 0, k1 has cpu 1. */
+	t = chain(3, -1);
+	assert_int_equal(topo_place(t, hw, &p, err, sizeof(err)), 0);
+	assert_int_equal(p->cpus[0][0], p->cpus[2][0]);
+	assert_true(p->shares_cpu[0] && !p->shares_cpu[1] && p->shares_cpu[2]);
+	assert_int_equal(topo_plan_ring_shared(t, p, 0), TOPO_SHARED_FROM);
+	assert_int_equal(topo_plan_ring_shared(t, p, 1), TOPO_SHARED_TO);
+	out = plan_text(t, p);
+	assert_non_null(strstr(out, "2 of 3 kernels share a cpu with another kernel: k0 k2"));
+	free(out);
+	topo_plan_free(p);
+	topo_free(t);
+	hwloc_topology_destroy(hw);
+	/* Pinned to the same cpu on a big machine: they share; a ring whose
+	 * wait the file set keeps it (no bits); the third kernel is alone. */
+	hw = machine(BIG);
+	static const char y[] =
+		"topology: pinned\nkernels:\n"
+		"  - { name: a, exec: /bin/true, cpu: 3, outputs: [o1, o2] }\n"
+		"  - { name: b, exec: /bin/true, cpu: [5, 3], inputs: [i] }\n"
+		"  - { name: c, exec: /bin/true, inputs: [i] }\n"
+		"rings:\n"
+		"  - { from: a.o1, to: b.i }\n"
+		"  - { from: a.o2, to: c.i, wait: spin }\n";
+	if (topo_parse("pinned.yaml", y, sizeof(y) - 1, &t, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_int_equal(topo_place(t, hw, &p, err, sizeof(err)), 0);
+	assert_true(p->shares_cpu[0] && p->shares_cpu[1] && !p->shares_cpu[2]);
+	assert_int_equal(topo_plan_ring_shared(t, p, 0), TOPO_SHARED_FROM | TOPO_SHARED_TO);
+	assert_int_equal(topo_plan_ring_shared(t, p, 1), 0); /* wait: spin, as written */
+	topo_plan_free(p);
+	topo_free(t);
+	hwloc_topology_destroy(hw);
+}
+
 static void the_largest_topology_is_planned_in_linear_time(void **s)
 {
 	(void)s;
@@ -303,6 +356,7 @@ int main(void)
 		cmocka_unit_test(a_cpu_the_machine_lacks_is_an_error),
 		cmocka_unit_test(fan_out_places_workers_next_to_their_source),
 		cmocka_unit_test(the_plan_prints_the_capacity_each_ring_is_made_with),
+		cmocka_unit_test(kernels_sharing_a_cpu_get_rings_that_wait_without_spinning),
 		cmocka_unit_test(the_largest_topology_is_planned_in_linear_time),
 	};
 	return cmocka_run_group_tests_name("placement", tests, NULL, NULL);

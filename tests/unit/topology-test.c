@@ -102,8 +102,10 @@ static void a_full_topology_parses_into_the_model(void **s)
 	assert_string_equal(t->rings[0].to_port, "in");
 	assert_int_equal(t->rings[0].capacity, 64 * 1024);
 	assert_int_equal(t->rings[0].wait, SHMRING_WAIT_SPIN);
+	assert_true(t->rings[0].wait_set); /* as written: kept on a shared cpu too */
 	assert_int_equal(t->rings[1].capacity, 1u << 20); /* default */
 	assert_int_equal(t->rings[1].wait, SHMRING_WAIT_ADAPTIVE);
+	assert_false(t->rings[1].wait_set); /* the supervisor's to choose (placement.h) */
 	assert_int_equal(t->rings[1].line, 28);
 	topo_free(t);
 }
@@ -937,6 +939,7 @@ static void each_host_gets_its_kernels_and_a_bridge_per_edge(void **s)
 	assert_string_equal(a->rings[1].to_port, "in");
 	assert_int_equal(a->rings[1].capacity, 64 * 1024);
 	assert_int_equal(a->rings[1].wait, SHMRING_WAIT_SPIN);
+	assert_true(a->rings[1].wait_set);
 	assert_int_equal(b->nkernels, 3); /* sink, two bridges */
 	const struct topo_kernel *rx = kernel_named(b, "sink-x-rx");
 	assert_string_equal(rx->exec, "/x/shmring-zmq-source");
