@@ -57,6 +57,11 @@
 #define SHMRING_REC_PAD        0x4150u /* "PA" */
 #define SHMRING_REC_PIECE      0x4950u /* "PI" */
 
+/* identity.flags, set by the creator before it publishes the version. */
+/* Wakers on this ring may skip the W2 fence: every sleeper on it calls
+ * membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) after announcing (wait.c). */
+#define SHMRING_ID_ASYM_WAKE   1u
+
 /* Capacity limits: a page at least; at most 1 GiB so a record length always
  * fits the 32-bit header field with room to spare. */
 #define SHMRING_MIN_CAPACITY   4096ull

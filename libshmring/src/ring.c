@@ -289,6 +289,13 @@ int shmring_create(const char *name, const struct shmring_opts *opts_in, struct 
 	id->created_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
 	id->creator_pid = (uint32_t)getpid();
 	snprintf(id->name, sizeof(id->name), "%s", r->name);
+	/* Asymmetric wakes where this kernel has membarrier (wait.c);
+	 * SHMRING_ASYM_WAKE=0 in the creator's environment turns them off. */
+	const char *asym = getenv("SHMRING_ASYM_WAKE");
+	if (!(asym && !strcmp(asym, "0")) && smr_asym_register() == 0) {
+		id->flags |= SHMRING_ID_ASYM_WAKE;
+		r->asym_sleep = r->asym_wake = 1;
+	}
 	/* Release: every identity field above is visible before a reader that
 	 * load-acquires version (validate_header) sees it non-zero. */
 	smr_store_release(&id->version, SHMRING_LAYOUT_VERSION);
@@ -341,6 +348,9 @@ static int validate_header(struct shmring *r, off_t size)
 	}
 	r->cap = cap;
 	r->max_msg = cap / 2 - SHMRING_REC_HDR;
+	/* Unknown bits are ignored: each flag only adds work for this end. */
+	r->asym_sleep = (id->flags & SHMRING_ID_ASYM_WAKE) != 0;
+	r->asym_wake = r->asym_sleep && smr_asym_register() == 0;
 	return 0;
 }
 

@@ -36,6 +36,11 @@ struct shmring {
 	uint64_t  ahead;      /* consumer: read-ahead cursor (shmring_peek_ahead); waits
 				 look there when it is past pos */
 	int       held;
+	/* Asymmetric wake (wait.c): asym_wake, W2 is a compiler barrier (the
+	 * ring says so and this process is registered for membarrier);
+	 * asym_sleep, the ring says so, so sleeps call membarrier. */
+	int       asym_wake;
+	int       asym_sleep;
 	int       closed;     /* this end called shmring_close */
 	/* A kernel's port with a journal (lineage.c), NULL for plain rings.
 	 * suppress (producer): a restarted kernel's sends may repeat what the
@@ -126,6 +131,9 @@ int  smr_sleep(const struct smr_sleep_set *s, uint64_t slice_ns);
 /* S5 without io_uring: futex_waitv on w (any n; see wait.c for n > 128). */
 SMR_EXPORT void smr_futex_sleep(struct smr_futex_waitv *w, unsigned n, uint64_t slice_ns);
 void smr_wake_peer(struct shmring *r);
+/* 0 once this process is registered for membarrier's global expedited
+ * barrier (again after a fork), -1 where the kernel refuses it. */
+int  smr_asym_register(void);
 void smr_wake_peer_always(struct shmring *r);
 /* Shared cores (wait.c): the wake this end owes its peer, now. */
 void smr_wake_owed(struct shmring *r);

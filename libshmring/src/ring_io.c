@@ -52,7 +52,23 @@ static inline _Atomic uint64_t *hdr_at(const struct shmring *r, uint64_t pos)
 
 /* ---- publication ------------------------------------------------------- */
 
-int smr_publish(struct shmring *r)
+/* W2..W4 (wait.c), its common case inline: on a ring with asymmetric
+ * wakes, a peer that is awake and no wake owed cost a compiler barrier and
+ * two loads of lines that stay in this cache. */
+static inline void wake_peer(struct shmring *r)
+{
+	if (r->asym_wake) {
+		atomic_signal_fence(memory_order_seq_cst); /* W2, light half */
+		/* W3, acquire as in smr_wake_peer, which does it again when
+		 * there is something to do. */
+		if (!smr_load_acquire(&r->peer->sleeping) && !smr_load_relaxed(&r->owed))
+			return;
+	}
+	smr_wake_peer(r);
+}
+
+/* Publication, inline on the data path; smr_publish for the rest. */
+static inline int publish(struct shmring *r)
 {
 	if (r->role == SHMRING_ROLE_PRODUCER) {
 		if (r->held) {
@@ -78,8 +94,13 @@ int smr_publish(struct shmring *r)
 	smr_store_relaxed(&r->my_ctr->msgs, r->msgs);
 	smr_store_relaxed(&r->my_ctr->bytes, r->bytes);
 	r->pending = 0;
-	smr_wake_peer(r); /* W2..W4: fence, then wake only if the peer sleeps */
+	wake_peer(r); /* W2..W4: wake only if the peer sleeps */
 	return 0;
+}
+
+int smr_publish(struct shmring *r)
+{
+	return publish(r);
 }
 
 /* ---- producer ---------------------------------------------------------- */
@@ -293,7 +314,7 @@ int shmring_commit(struct shmring *r, size_t len)
 		smr_store_release(hdr_at(r, at), h); /* R1 */
 	}
 	if (++r->pending >= r->batch)
-		return smr_publish(r);
+		return publish(r);
 	return 0;
 }
 
@@ -431,7 +452,7 @@ int shmring_release(struct shmring *r)
 	if (r->lin && r->lin->hot->staged) /* a checkpoint goes with this release */
 		smr_lin_released(r);
 	if (++r->pending >= r->batch)
-		return smr_publish(r);
+		return publish(r);
 	return 0;
 }
 
