@@ -47,7 +47,11 @@ static_assert(sizeof(struct sum_state) == 24, "a fixed layout, no padding");
 static int pass_on(struct shmring *out, const void *m, size_t len)
 {
 	void *w;
-	int r = shmring_reserve(out, len, &w, -1);
+	int r;
+	/* A consumer that died is restarted by the supervisor: its successor
+	 * takes the ring over, and the wait goes on (a stop ends it). */
+	while ((r = shmring_reserve(out, len, &w, -1)) == -EOWNERDEAD)
+		;
 	if (r == -ECANCELED)
 		return r;
 	if (r == -EMSGSIZE)

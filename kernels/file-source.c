@@ -85,6 +85,8 @@ static int stream(struct shmring_kernel *k, struct shmring *out, int fd, const c
 	while (!shmring_kernel_should_stop(k)) {
 		void *buf;
 		int r = shmring_reserve(out, chunk, &buf, -1);
+		if (r == -EOWNERDEAD)
+			continue; /* the consumer died: its successor takes the ring over */
 		if (r == -ECANCELED)
 			break; /* stop */
 		if (r == -EPIPE) {

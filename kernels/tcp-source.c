@@ -121,7 +121,9 @@ int main(int argc, char **argv)
 			break;
 		}
 		void *buf;
-		r = shmring_reserve(out, len, &buf, -1);
+		/* A consumer that died: its successor takes the ring over. */
+		while ((r = shmring_reserve(out, len, &buf, -1)) == -EOWNERDEAD)
+			;
 		if (r == -ECANCELED)
 			goto stopped;
 		if (r < 0) {

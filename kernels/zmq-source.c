@@ -472,8 +472,8 @@ static int deliver_one(struct source *s, const struct bridge_msg *m, int timeout
 			 "give the ring a larger capacity", s->a.edge, m->len, shmring_max_message(s->out));
 	void *buf;
 	int rc = shmring_reserve(s->out, m->len, &buf, timeout);
-	if (rc == -EAGAIN || rc == -ETIMEDOUT || rc == -ECANCELED)
-		return 0;
+	if (rc == -EAGAIN || rc == -ETIMEDOUT || rc == -ECANCELED || rc == -EOWNERDEAD)
+		return 0; /* -EOWNERDEAD: the consumer died; its successor takes over */
 	if (rc < 0) {
 		fprintf(stderr, "edge %s: %s\n", s->a.edge,
 			rc == -EPIPE ? "the consumer closed its input" : strerror(-rc));
