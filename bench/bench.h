@@ -81,6 +81,9 @@ extern const struct bcase lat_raw_line, lat_futex_both, lat_futex_paced, lat_eve
 extern const struct bcase tput_unix, tput_zmq, tput_raw;
 /* iceoryx (peer-iceoryx.c, when built with it) */
 extern const struct bcase lat_iox, tput_iox;
+/* the peers in their fastest lossless settings (docs/benchmarks.md, "Peers
+ * at their best"): peers.c and peer-iceoryx.c */
+extern const struct bcase tput_zmq_tuned, tput_iox_tuned;
 void bench_memcpy(struct bctx *c);
 
 #endif

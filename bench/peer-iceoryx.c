@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <iceoryx_binding_c/config.h>
 #include <iceoryx_binding_c/enums.h>
 #include <iceoryx_binding_c/log.h>
 #include <iceoryx_binding_c/publisher.h>
@@ -213,3 +214,139 @@ static void iox_rx(struct bctx *c)
 }
 
 const struct bcase tput_iox = { "iceoryx", setup_iox, { iox_tx, iox_rx }, NULL };
+
+/*
+ * iceoryx at its best, still lossless (docs/benchmarks.md, "Peers at their
+ * best"). What the default row leaves to iceoryx, this one takes over:
+ *
+ * - the subscriber queue is the largest the library allows
+ *   (iox_cfg_max_subscriber_queue_capacity(), 256 in Debian's build) up to
+ *   64 KiB, as many as RouDi's pools hold above (16, as in the plain row);
+ * - the subscriber busy-polls and keeps up to TUNED_HOLD chunks before it
+ *   releases them together (it releases at once whenever the queue is
+ *   empty), so the pool's free list changes hands in bursts;
+ * - the publisher never meets a full queue: a credit window in memory the
+ *   two sides share (the receiver publishes how many chunks it has taken
+ *   every 1/16 of the window) makes it spin with `pause` before a publish
+ *   that would not fit, where iceoryx's blocking publisher would retake
+ *   its lock and call sched_yield in a loop (chunk_distributor.inl).
+ *
+ * The receiver checks every chunk's sequence number (first 8 bytes) and,
+ * at the end, that iceoryx lost none (iox_sub_has_lost_chunks).
+ */
+enum { TUNED_HOLD = 32 };
+
+static uint32_t tuned_queue(const struct bctx *c)
+{
+	return c->size > 65536 ? 16 : iox_cfg_max_subscriber_queue_capacity();
+}
+
+/* The receiver reports its count every 1/16 of the window, so the sender
+ * refills the queue long before it runs dry. */
+static uint32_t tuned_step(const struct bctx *c)
+{
+	uint32_t step = tuned_queue(c) / 16;
+	return step ? step : 1;
+}
+
+static void iox_tuned_tx(struct bctx *c)
+{
+	struct iox_end e = { 0 };
+	start("tx");
+	open_pub(c, &e, "data");
+	uint32_t window = tuned_queue(c), taken = 0;
+	if (connected(c, &e) == 0)
+		for (uint64_t i = 0; i < c->warmup + c->iters; i++) {
+			/* Relaxed: word_b is a count, no data is published through
+			 * it (iceoryx's queue orders the chunks themselves); a stale
+			 * value only makes us wait a little longer. */
+			while ((uint32_t)i - taken >= window && !__atomic_load_n(&c->failed, __ATOMIC_RELAXED)) {
+				__builtin_ia32_pause();
+				taken = __atomic_load_n(&c->word_b, __ATOMIC_RELAXED);
+			}
+			if (c->failed)
+				break;
+			void *p;
+			if (iox_pub_loan_chunk(e.pub, &p, (uint32_t)c->size) != AllocationResult_SUCCESS) {
+				bench_fail(c, "iceoryx: no %zu-byte chunk (RouDi's pools: "
+					   "bench/iceoryx-roudi.toml)", c->size);
+				break;
+			}
+			bench_fill(c, p, i);
+			memcpy(p, &i, sizeof(i)); /* the sequence number */
+			iox_pub_publish_chunk(e.pub, p);
+		}
+	while (!c->failed && !__atomic_load_n(&c->ready, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	finish(c, &e);
+}
+
+static void release_held(struct iox_end *e, const void **held, unsigned *n)
+{
+	for (unsigned k = 0; k < *n; k++)
+		iox_sub_release_chunk(e->sub, held[k]);
+	*n = 0;
+}
+
+/* The next chunk, its sequence checked; NULL (and the case failed) if not i. */
+static const void *tuned_take(struct bctx *c, struct iox_end *e, uint64_t i,
+			      const void **held, unsigned *nheld)
+{
+	const void *p;
+	uint64_t seq;
+	while (iox_sub_take_chunk(e->sub, &p) != ChunkReceiveResult_SUCCESS) {
+		release_held(e, held, nheld); /* give the pool back before we wait */
+		if (__atomic_load_n(&c->failed, __ATOMIC_RELAXED)) /* the sender gave up */
+			return NULL;
+		__builtin_ia32_pause();
+	}
+	memcpy(&seq, p, sizeof(seq));
+	if (seq == i)
+		return p;
+	bench_fail(c, "iceoryx tuned: chunk %llu arrived as %llu (lost or reordered)",
+		   (unsigned long long)i, (unsigned long long)seq);
+	iox_sub_release_chunk(e->sub, p);
+	return NULL;
+}
+
+static void iox_tuned_rx(struct bctx *c)
+{
+	struct iox_end e = { 0 };
+	iox_sub_options_t o;
+	const void *held[TUNED_HOLD];
+	unsigned nheld = 0, hold = c->size > 65536 ? 1 : TUNED_HOLD;
+	uint32_t step = tuned_step(c);
+	start("rx");
+	iox_sub_options_init(&o);
+	o.queueCapacity = tuned_queue(c);
+	o.historyRequest = 0;
+	o.queueFullPolicy = QueueFullPolicy_BLOCK_PRODUCER;
+	e.sub = iox_sub_init(&e.sub_s, "shmring-bench", c->endpoint, "data", &o);
+	uint64_t t0 = 0, sink = 0, n = c->warmup + c->iters;
+	if (connected(c, &e) == 0) {
+		for (uint64_t i = 0; i < n; i++) {
+			if (i == c->warmup)
+				t0 = tu_now_ns();
+			const void *r = tuned_take(c, &e, i, held, &nheld);
+			if (!r)
+				break;
+			sink += bench_read(c, r, c->size);
+			held[nheld++] = r;
+			if (nheld == hold)
+				release_held(&e, held, &nheld);
+			/* Relaxed: a count for the sender's window, see iox_tuned_tx. */
+			if ((i + 1) % step == 0)
+				__atomic_store_n(&c->word_b, (uint32_t)(i + 1), __ATOMIC_RELAXED);
+		}
+		c->elapsed_ns = tu_now_ns() - t0;
+		release_held(&e, held, &nheld);
+		if (!c->failed && iox_sub_has_lost_chunks(e.sub))
+			bench_fail(c, "iceoryx tuned: the subscriber lost chunks");
+	}
+	(void)sink;
+	__atomic_store_n(&c->ready, 1, __ATOMIC_RELEASE);
+	finish(c, &e);
+}
+
+const struct bcase tput_iox_tuned = { "iceoryx tuned", setup_iox, { iox_tuned_tx, iox_tuned_rx },
+				      NULL };

@@ -305,6 +305,107 @@ static void zmq_rx(struct bctx *c)
 
 const struct bcase tput_zmq = { "ZeroMQ ipc://", setup_zmq, { zmq_tx, zmq_rx }, unlink_zmq };
 
+/*
+ * ZeroMQ at its best, still lossless: the throughput settings libzmq
+ * documents (zmq_setsockopt(3)), on both ends: no high-water mark (0: the
+ * PUSH never blocks on a count, PULL queues what arrives), socket buffers
+ * as large as the kernel allows (net.core.wmem_max / rmem_max cap them),
+ * and the batch sizes of its encoder and decoder raised where the library
+ * takes them (ZMQ_IN/OUT_BATCH_SIZE are draft options: a stable build,
+ * like Debian's, answers EINVAL and keeps its 8 KiB). Messages are built
+ * and read in place (zmq_msg_init_size + zmq_msg_send, zmq_msg_recv), so
+ * the application makes no copy of its own, like shmring's zero-copy rows:
+ * the sender writes every byte, the receiver reads every cache line. The
+ * receiver checks every message: its size and its sequence number (first
+ * 8 bytes); a lost, short or reordered message fails the case.
+ */
+#ifndef ZMQ_IN_BATCH_SIZE
+#define ZMQ_IN_BATCH_SIZE 101
+#define ZMQ_OUT_BATCH_SIZE 102
+#endif
+
+static void *zsock_tuned(struct bctx *c, void **ctx, int type, int bind)
+{
+	*ctx = zmq_ctx_new();
+	void *s = zmq_socket(*ctx, type);
+	int hwm = 0, buf = 4 << 20, batch = 256 << 10;
+	zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+	zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+	zmq_setsockopt(s, ZMQ_SNDBUF, &buf, sizeof(buf));
+	zmq_setsockopt(s, ZMQ_RCVBUF, &buf, sizeof(buf));
+	/* EINVAL on a build without draft options: its default stays. */
+	(void)zmq_setsockopt(s, ZMQ_IN_BATCH_SIZE, &batch, sizeof(batch));
+	(void)zmq_setsockopt(s, ZMQ_OUT_BATCH_SIZE, &batch, sizeof(batch));
+	if ((bind ? zmq_bind(s, c->endpoint) : zmq_connect(s, c->endpoint)) != 0) {
+		bench_fail(c, "zmq %s %s: %s", bind ? "bind" : "connect", c->endpoint,
+			   zmq_strerror(zmq_errno()));
+		return NULL;
+	}
+	return s;
+}
+
+static void zmq_tuned_tx(struct bctx *c)
+{
+	void *ctx, *s = zsock_tuned(c, &ctx, ZMQ_PUSH, 0);
+	for (uint64_t i = 0; s && i < c->warmup + c->iters && !c->failed; i++) {
+		zmq_msg_t m;
+		zmq_msg_init_size(&m, c->size);
+		bench_fill(c, zmq_msg_data(&m), i); /* c->touch: every byte */
+		memcpy(zmq_msg_data(&m), &i, sizeof(i)); /* the sequence number */
+		if (zmq_msg_send(&m, s, 0) < 0) {
+			zmq_msg_close(&m);
+			break;
+		}
+	}
+	/* libzmq's I/O thread delivers what is queued while we wait for the
+	 * receiver's verdict (it has everything, or it failed and left: then
+	 * nothing would take the rest, and linger 0 drops it). */
+	while (s && !__atomic_load_n(&c->ready, __ATOMIC_ACQUIRE) &&
+	       !__atomic_load_n(&c->failed, __ATOMIC_RELAXED))
+		usleep(1000);
+	if (s) {
+		int linger = c->failed ? 0 : -1;
+		zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+		zmq_close(s);
+	}
+	zmq_ctx_term(ctx);
+}
+
+static void zmq_tuned_rx(struct bctx *c)
+{
+	void *ctx, *s = zsock_tuned(c, &ctx, ZMQ_PULL, 1);
+	uint64_t t0 = 0, sink = 0, i;
+	zmq_msg_t m;
+	zmq_msg_init(&m);
+	for (i = 0; s && i < c->warmup + c->iters; i++) {
+		uint64_t seq;
+		if (i == c->warmup)
+			t0 = tu_now_ns();
+		if (zmq_msg_recv(&m, s, 0) < 0) {
+			bench_fail(c, "zmq recv: %s", zmq_strerror(zmq_errno()));
+			break;
+		}
+		memcpy(&seq, zmq_msg_data(&m), sizeof(seq));
+		if (zmq_msg_size(&m) != c->size || seq != i) {
+			bench_fail(c, "ZeroMQ tuned: message %llu arrived as %llu, %zu bytes (lost, "
+				   "reordered or cut)", (unsigned long long)i,
+				   (unsigned long long)seq, zmq_msg_size(&m));
+			break;
+		}
+		sink += bench_read(c, zmq_msg_data(&m), c->size); /* every line */
+	}
+	c->elapsed_ns = tu_now_ns() - t0;
+	(void)sink; /* the reads are volatile */
+	__atomic_store_n(&c->ready, 1, __ATOMIC_RELEASE); /* pairs with the sender's wait */
+	zmq_msg_close(&m);
+	if (s)
+		zmq_close(s);
+	zmq_ctx_term(ctx);
+}
+
+const struct bcase tput_zmq_tuned = { "ZeroMQ ipc:// tuned", setup_zmq,
+				      { zmq_tuned_tx, zmq_tuned_rx }, unlink_zmq };
+
 /* Single-core memcpy into a destination as large as the benchmark's ring, so
  * the footprint (and the cache misses) match the ring's copying path. */
 void bench_memcpy(struct bctx *c)
