@@ -162,6 +162,67 @@ static_assert(offsetof(struct smr_end_counters, skipped) == 80, "skipped counter
 static_assert(offsetof(struct smr_end_counters, taken_at) == 88, "taken_at word");
 static_assert(sizeof(struct smr_header) <= SHMRING_DATA_OFFSET, "header fits before data");
 
+/*
+ * Broadcast rings (ring_bcast.c): one producer, up to SHMRING_BCAST_MAX
+ * consumers, the same data area and record format. Their own magic, so an
+ * SPSC attach (of any version of this library) refuses one rather than
+ * misreading it; the layout version word is shared with the SPSC ring (the
+ * record format is the same one).
+ *
+ *   offset          size   block
+ *   0               512    identity, head, producer control and counters
+ *                          (exactly as in struct smr_header)
+ *   512 + 384*i     384    consumer i: tail, control, counters (consumer 0
+ *                          sits where the SPSC consumer does)
+ *   6656            128    broadcast info: consumer count and policies
+ *   8192            cap    data
+ *
+ * 16 consumers: the issue asks for 16, and the producer's refresh reads every
+ * consumer's tail line when it finds the ring full, so the count is kept to
+ * what fits before the data in two pages.
+ */
+#define SHMRING_BCAST_MAGIC       0x3154534342524d53ull /* "SMRBCST1" little-endian */
+#define SHMRING_BCAST_MAX 16 /* as in shmring/bcast.h, token for token */
+#define SHMRING_BCAST_DATA_OFFSET 8192u
+#define SHMRING_BCAST_BLOCK_POLICY 0u
+#define SHMRING_BCAST_DROP_POLICY  1u
+
+struct smr_bcast_cons {
+	struct smr_index        tail; /* this consumer writes (the producer too,
+					 by CAS, for a drop or closed consumer) */
+	struct smr_end_control  ctl;
+	struct smr_end_counters ctr;
+};
+
+struct smr_bcast_info {
+	uint32_t consumers;                  /* 1..SHMRING_BCAST_MAX */
+	uint32_t policy[SHMRING_BCAST_MAX];  /* SHMRING_BCAST_*_POLICY each */
+	uint8_t  pad_[SHMRING_BLOCK - 4 - 4 * SHMRING_BCAST_MAX];
+};
+
+struct smr_bcast_header {
+	struct smr_identity     id;
+	struct smr_index        head;
+	struct smr_end_control  prod;
+	struct smr_end_counters prod_ctr;
+	struct smr_bcast_cons   cons[SHMRING_BCAST_MAX];
+	struct smr_bcast_info   info;
+};
+
+static_assert(sizeof(struct smr_bcast_cons) == 3 * SHMRING_BLOCK, "consumer blocks");
+static_assert(sizeof(struct smr_bcast_info) == SHMRING_BLOCK, "broadcast info block");
+static_assert(offsetof(struct smr_bcast_header, head) == offsetof(struct smr_header, head),
+	      "broadcast head where the SPSC head is");
+static_assert(offsetof(struct smr_bcast_header, prod_ctr) == offsetof(struct smr_header, prod_ctr),
+	      "broadcast producer counters where the SPSC ones are");
+static_assert(offsetof(struct smr_bcast_header, cons[0].tail) == offsetof(struct smr_header, tail),
+	      "consumer 0's tail where the SPSC tail is");
+static_assert(offsetof(struct smr_bcast_header, cons[0].ctr) == offsetof(struct smr_header, cons_ctr),
+	      "consumer 0's counters where the SPSC ones are");
+static_assert(offsetof(struct smr_bcast_header, info) == 6656, "broadcast info");
+static_assert(sizeof(struct smr_bcast_header) <= SHMRING_BCAST_DATA_OFFSET,
+	      "broadcast header fits before data");
+
 /* The start of a PIECE record's payload; the message bytes follow. Written
  * by the producer before the record's header release (R1), read by the
  * consumer after its acquire (C1), and bound-checked like every length. */

@@ -117,7 +117,11 @@ static int bind_role(struct shmring *r)
 	r->data = (uint8_t *)h + SHMRING_DATA_OFFSET;
 	r->mask = r->cap - 1;
 	r->batch = 1;
-	if (r->role == SHMRING_ROLE_PRODUCER) {
+	if (r->bcast) { /* broadcast: its own blocks (ring_bcast.c) */
+		int rc = smr_bcast_bind(r);
+		if (rc <= 0)
+			return rc; /* an error, or no role to claim (observer) */
+	} else if (r->role == SHMRING_ROLE_PRODUCER) {
 		r->my_index = &h->head.pos;
 		r->peer_index = &h->tail.pos;
 		r->me = &h->prod;
@@ -177,6 +181,7 @@ static struct shmring *handle_new(const char *name)
 static void handle_free(struct shmring *r)
 {
 	smr_piece_free(r);
+	free(r->bcast); /* broadcast state, NULL for SPSC */
 	if (r->hdr)
 		munmap(r->hdr, r->map_len);
 	if (r->fd >= 0)
@@ -184,7 +189,14 @@ static void handle_free(struct shmring *r)
 	free(r);
 }
 
-int shmring_create(const char *name, const struct shmring_opts *opts_in, struct shmring **ring)
+int shmring_create(const char *name, const struct shmring_opts *opts, struct shmring **ring)
+{
+	return smr_ring_create(name, opts, NULL, ring);
+}
+
+/* bc: a broadcast ring's consumers (ring_bcast.c checked them), or NULL. */
+int smr_ring_create(const char *name, const struct shmring_opts *opts_in,
+		    const struct shmring_bcast_opts *bc, struct shmring **ring)
 {
 	struct shmring_opts opts;
 	char path[sizeof(SHM_PREFIX) + SHMRING_NAME_MAX + 1];
@@ -215,7 +227,7 @@ int shmring_create(const char *name, const struct shmring_opts *opts_in, struct 
 		return -ENOMEM;
 	r->cap = round_pow2(opts.capacity);
 	r->max_msg = r->cap / 2 - SHMRING_REC_HDR;
-	r->map_len = SHMRING_DATA_OFFSET + r->cap;
+	r->map_len = (bc ? SHMRING_BCAST_DATA_OFFSET : SHMRING_DATA_OFFSET) + r->cap;
 	r->wait = opts.wait;
 	r->spin_us = opts.spin_us;
 	r->role = opts.role;
@@ -296,6 +308,9 @@ int shmring_create(const char *name, const struct shmring_opts *opts_in, struct 
 		id->flags |= SHMRING_ID_ASYM_WAKE;
 		r->asym_sleep = r->asym_wake = 1;
 	}
+	/* Broadcast: its magic, header size and consumers (ring_bcast.c). */
+	if (bc && (rc = smr_bcast_init(r, bc)) < 0)
+		goto fail;
 	/* Release: every identity field above is visible before a reader that
 	 * load-acquires version (validate_header) sees it non-zero. */
 	smr_store_release(&id->version, SHMRING_LAYOUT_VERSION);
@@ -318,6 +333,8 @@ static int validate_header(struct shmring *r, off_t size)
 	const struct smr_identity *id = &r->hdr->id;
 	/* Acquire pairs with the creator's release of version in shmring_create. */
 	uint32_t version = smr_load_acquire(&((struct smr_identity *)id)->version);
+	if (r->bcast || id->magic == SHMRING_BCAST_MAGIC) /* broadcast (ring_bcast.c) */
+		return smr_bcast_validate(r, version, (uint64_t)size);
 	if (id->magic != SHMRING_MAGIC) {
 		smr_seterr("'%s' is not a shmring segment (bad magic 0x%016llx): check "
 			   "the name", r->name, (unsigned long long)id->magic);
@@ -399,6 +416,14 @@ static int open_segment(struct shmring *r, const char *name_or_fd, int observer,
 
 int shmring_attach(const char *name_or_fd, enum shmring_role role, struct shmring **ring)
 {
+	return smr_ring_attach(name_or_fd, role, -1, ring);
+}
+
+/* bcast_index: -1 for an SPSC ring, else a broadcast ring's consumer index
+ * (0 for its producer or an observer). */
+int smr_ring_attach(const char *name_or_fd, enum shmring_role role, int bcast_index,
+		    struct shmring **ring)
+{
 	int rc, named;
 	struct stat st;
 
@@ -414,6 +439,10 @@ int shmring_attach(const char *name_or_fd, enum shmring_role role, struct shmrin
 	if (!r)
 		return -ENOMEM;
 	r->role = role;
+	if (bcast_index >= 0 && !(r->bcast = smr_bcast_new((unsigned)bcast_index))) {
+		rc = -ENOMEM;
+		goto fail;
+	}
 	if ((rc = open_segment(r, name_or_fd, role == SHMRING_ROLE_OBSERVER, &named)) < 0)
 		goto fail;
 	if (fstat(r->fd, &st) < 0) {
@@ -530,6 +559,8 @@ int shmring_set_batch(struct shmring *r, uint32_t batch)
 
 int shmring_stats(const struct shmring *r, struct shmring_stats *st)
 {
+	if (r->bcast) /* broadcast: this consumer's view (ring_bcast.c) */
+		return smr_bcast_stats(r, st);
 	struct smr_header *h = r->hdr;
 	memset(st, 0, sizeof(*st));
 	st->capacity = r->cap;

@@ -52,6 +52,10 @@ struct shmring {
 	/* Messages in pieces (ring_piece.c): this end's state while one is
 	 * sent or received, NULL when none ever was. */
 	struct smr_piece *piece;
+	/* Broadcast rings (ring_bcast.c): the handle's broadcast state, NULL
+	 * for an SPSC ring, and which hooks apply (SMR_BCAST_*, 0 for none). */
+	struct smr_bcast *bcast;
+	int       bcast_kind;
 	_Atomic uint64_t *my_index;   /* head (producer) or tail (consumer) */
 	_Atomic uint64_t *peer_index; /* producer: the consumer's tail */
 	struct smr_end_control  *me, *peer;
@@ -161,5 +165,27 @@ void smr_count_redelivered(struct shmring *r, uint64_t tail);
 int  smr_walk_records(const struct shmring *r, uint64_t from, uint64_t to, uint64_t *msgs,
 		      uint64_t *bytes);
 int  smr_consumer_ready(struct shmring *r);
+
+/* ring_bcast.c: broadcast rings, reached from ring.c, ring_io.c and wait.c
+ * through these hooks only (each call site is marked "broadcast"). */
+#define SMR_BCAST_PRODUCER 1 /* r->peer is a private dummy; wakes go to every consumer */
+#define SMR_BCAST_BLOCK    2 /* a consumer on the SPSC path, one of several wakers */
+#define SMR_BCAST_DROP     3 /* a consumer whose tail the producer may move (CAS) */
+struct shmring_bcast_opts;
+int  smr_ring_create(const char *name, const struct shmring_opts *opts,
+		     const struct shmring_bcast_opts *bc, struct shmring **ring);
+int  smr_ring_attach(const char *name_or_fd, enum shmring_role role, int bcast_index,
+		     struct shmring **ring);
+struct smr_bcast *smr_bcast_new(unsigned index);
+int  smr_bcast_init(struct shmring *r, const struct shmring_bcast_opts *bc);
+int  smr_bcast_validate(struct shmring *r, uint32_t version, uint64_t size);
+int  smr_bcast_bind(struct shmring *r);
+uint64_t smr_bcast_take_tail(struct shmring *r);
+int  smr_bcast_refresh(struct shmring *r);
+void smr_bcast_wake(struct shmring *r, int always);
+int  smr_bcast_moved(struct shmring *r);
+int  smr_bcast_release(struct shmring *r);
+void smr_bcast_publish_tail(struct shmring *r);
+int  smr_bcast_stats(const struct shmring *r, struct shmring_stats *st);
 
 #endif

@@ -57,6 +57,10 @@ static inline _Atomic uint64_t *hdr_at(const struct shmring *r, uint64_t pos)
  * two loads of lines that stay in this cache. */
 static inline void wake_peer(struct shmring *r)
 {
+	if (__builtin_expect(r->bcast_kind == SMR_BCAST_PRODUCER, 0)) {
+		smr_bcast_wake(r, 0); /* broadcast: every consumer (ring_bcast.c) */
+		return;
+	}
 	if (r->asym_wake) {
 		atomic_signal_fence(memory_order_seq_cst); /* W2, light half */
 		/* W3, acquire as in smr_wake_peer, which does it again when
@@ -87,8 +91,12 @@ static inline int publish(struct shmring *r)
 		if (r->lin && r->lin->hot->nout) /* a kernel's outputs first (lineage.c) */
 			smr_lin_before_tail(r);
 		/* C2: release; pairs with the producer's load-acquire of tail
-		 * (P2) in refresh_tail. Every read of the freed records is done. */
-		smr_store_release(r->my_index, r->pos);
+		 * (P2) in refresh_tail. Every read of the freed records is done.
+		 * A broadcast drop consumer's tail is a CAS (ring_bcast.c). */
+		if (__builtin_expect(r->bcast_kind == SMR_BCAST_DROP, 0))
+			smr_bcast_publish_tail(r);
+		else
+			smr_store_release(r->my_index, r->pos);
 	}
 	/* Relaxed: single writer; counter readers only want a recent value. */
 	smr_store_relaxed(&r->my_ctr->msgs, r->msgs);
@@ -112,6 +120,8 @@ int smr_publish(struct shmring *r)
  */
 static int refresh_tail(struct shmring *r)
 {
+	if (r->bcast) /* broadcast: the slowest consumer's tail (ring_bcast.c) */
+		return smr_bcast_refresh(r);
 	/* P2: acquire; pairs with the consumer's store-release of tail (C2). */
 	uint64_t t = smr_load_acquire(r->peer_index);
 	if (r->pos - t > r->cap || (t & 7u)) {
@@ -147,6 +157,7 @@ static int producer_ready(struct shmring *r)
 /* The ring looked full from our cached tail: look again, then wait. */
 static COLD int reserve_slow(struct shmring *r, uint64_t need, int timeout_ms)
 {
+	r->want = need; /* broadcast: how far a refresh moves drop consumers */
 	int rc = refresh_tail(r);
 	if (rc < 0)
 		return rc;
@@ -358,6 +369,8 @@ int smr_consumer_ready(struct shmring *r)
 	uint64_t at = (int64_t)(r->ahead - r->pos) > 0 ? r->ahead : r->pos;
 	if (smr_load_acquire(hdr_at(r, at)) != 0)
 		return 1;
+	if (r->bcast_kind == SMR_BCAST_DROP && smr_bcast_moved(r))
+		return 1; /* broadcast: overtaken, look at the new position */
 	/* Acquire: pairs with the producer's release of `closed`, which comes
 	 * after its last header release. */
 	return smr_load_acquire(&r->peer->closed) ? 1 : 0;
@@ -402,6 +415,11 @@ int shmring_peek(struct shmring *r, const void **buf, size_t *len, int timeout_m
 		/* C1: acquire; pairs with the producer's header release (R1).
 		 * Read once into a local: a buggy producer may change it. */
 		uint64_t h = smr_load_acquire(hdr_at(r, r->pos));
+		/* Broadcast drop consumer: was our position moved (the producer
+		 * needed the room)? After C1: a header written after the move
+		 * is acquired with the move (ring_bcast.c). */
+		if (__builtin_expect(r->bcast_kind == SMR_BCAST_DROP, 0) && smr_bcast_moved(r))
+			continue;
 		if (__builtin_expect(h == 0, 0)) {
 			int rc = peek_slow(r, timeout_ms);
 			if (rc == 0 && r->lin)
@@ -445,6 +463,8 @@ int shmring_release(struct shmring *r)
 		return -EBADF;
 	if (!r->cur_rec)
 		return -EINVAL; /* nothing peeked */
+	if (__builtin_expect(r->bcast_kind == SMR_BCAST_DROP, 0))
+		return smr_bcast_release(r); /* broadcast: a CAS, or -ESTALE */
 	r->pos += r->cur_rec;
 	r->cur_rec = 0;
 	r->msgs++;
@@ -591,18 +611,22 @@ int shmring_release_to(struct shmring *r, uint64_t pos)
 
 ssize_t shmring_recv(struct shmring *r, void *buf, size_t cap, int timeout_ms)
 {
-	const void *src = NULL; /* set by a peek > 0; the compiler cannot see that */
-	size_t len = 0;
-	int rc = shmring_peek(r, &src, &len, timeout_ms);
-	if (rc <= 0) /* -EMSGSIZE from peek: a message in pieces */
-		return rc == -EMSGSIZE ? smr_piece_recv(r, buf, cap, timeout_ms) : rc;
-	if (len > cap) {
-		r->cur_rec = 0; /* leave it in the ring: nothing is lost */
-		return -EMSGSIZE;
+	for (;;) {
+		const void *src = NULL; /* set by a peek > 0; the compiler cannot see that */
+		size_t len = 0;
+		int rc = shmring_peek(r, &src, &len, timeout_ms);
+		if (rc <= 0) /* -EMSGSIZE from peek: a message in pieces */
+			return rc == -EMSGSIZE ? smr_piece_recv(r, buf, cap, timeout_ms) : rc;
+		if (len > cap) {
+			r->cur_rec = 0; /* leave it in the ring: nothing is lost */
+			return -EMSGSIZE;
+		}
+		memcpy(buf, src, len);
+		/* A broadcast drop consumer's copy may have been overwritten
+		 * while it was made (-ESTALE): take the next message instead. */
+		if (__builtin_expect(shmring_release(r) != -ESTALE, 1))
+			return (ssize_t)len;
 	}
-	memcpy(buf, src, len);
-	shmring_release(r);
-	return (ssize_t)len;
 }
 
 int shmring_flush(struct shmring *r)
@@ -729,6 +753,8 @@ int shmring_mapping(struct shmring *r, struct shmring_mapping *m)
 		return -EBADF;
 	if (r->cur_rec || r->held)
 		return -EBUSY; /* a reservation or peek is open */
+	if (r->bcast)
+		return -EOPNOTSUPP; /* broadcast: no agent layout (yet) */
 	if (r->pending)
 		smr_publish(r);
 	*m = (struct shmring_mapping){
@@ -763,7 +789,8 @@ int smr_take_position(struct shmring *r, uint64_t *tailp)
 	/* Acquire both, tail first (so head >= tail): pairs with the previous
 	 * holder's release of tail (C2) and, for head, with nothing (a hint);
 	 * a producer's records are acquired header by header in the walk. */
-	uint64_t tail = smr_load_acquire(&r->hdr->tail.pos);
+	uint64_t tail = r->bcast ? smr_bcast_take_tail(r) /* broadcast (ring_bcast.c) */
+				 : smr_load_acquire(&r->hdr->tail.pos);
 	uint64_t head = smr_load_acquire(&r->hdr->head.pos);
 	if (head - tail > r->cap || (head & 7u) || (tail & 7u)) {
 		smr_seterr("ring '%s': head %llu and tail %llu are inconsistent: the segment "

@@ -165,6 +165,13 @@ bool smr_owner_alive(uint64_t owner)
 static void wake_claimed(struct shmring *r)
 {
 	smr_store_relaxed(&r->owed, 0u); /* relaxed: this process's own flag */
+	if (r->bcast) {
+		/* Broadcast consumer: one of several wakers of the producer's
+		 * flag, so the exchange's "0 means it left" no longer holds; wake
+		 * without taking the flag (the sleeper clears it at S6). */
+		smr_wake_peer_always(r);
+		return;
+	}
 	if (atomic_exchange_explicit(&r->peer->sleeping, 0u, memory_order_acq_rel))
 		smr_wake_peer_always(r);
 }
@@ -219,6 +226,10 @@ int smr_asym_register(void)
 
 void smr_wake_peer(struct shmring *r)
 {
+	if (r->bcast_kind == SMR_BCAST_PRODUCER) { /* broadcast (ring_bcast.c) */
+		smr_bcast_wake(r, 0);
+		return;
+	}
 	/* W2: full fence. Orders the caller's store-release (W1: a header or
 	 * tail) before the load of the peer's sleeping flag; pairs with the
 	 * sleeper's S3 fence. Without it the store could sit in the store buffer
@@ -271,6 +282,10 @@ void smr_wake_owed(struct shmring *r)
 
 void smr_wake_peer_always(struct shmring *r)
 {
+	if (r->bcast_kind == SMR_BCAST_PRODUCER) { /* broadcast (ring_bcast.c) */
+		smr_bcast_wake(r, 1);
+		return;
+	}
 	/* W4: change the word the sleeper waits on, then wake it. The increment
 	 * makes a FUTEX_WAIT that has not started yet return at once. */
 	smr_fetch_add_release(&r->peer->futex_seq, 1u);

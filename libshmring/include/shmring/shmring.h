@@ -5,5 +5,6 @@
 
 #include <shmring/ring.h>
 #include <shmring/kernel.h>
+#include <shmring/bcast.h>
 
 #endif
