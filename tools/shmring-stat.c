@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <shmring/bcast.h>
 #include <shmring/ring.h>
 #include "control.h"
 #include "discover.h"
@@ -259,15 +260,56 @@ static int sample_topology(const struct running_topo *rt, struct sample *s, char
 }
 
 /* A named ring of the plain API, as a one-ring sample. */
+/* Observer handle of a named ring, single-consumer or broadcast (bcast.h:
+ * an SPSC attach of one says -EPROTO); *nc its consumers, 0 for SPSC. On
+ * failure, why holds the SPSC attach's reason (the one that counts). */
+static int attach_named(const char *name, struct shmring **h, int *nc, char *why, size_t cap)
+{
+	*nc = 0;
+	int rc = shmring_attach(name, SHMRING_ROLE_OBSERVER, h);
+	if (rc == 0)
+		return 0;
+	snprintf(why, cap, "%s", shmring_errmsg());
+	if (rc == -EPROTO && shmring_bcast_attach(name, SHMRING_ROLE_OBSERVER, 0, h) == 0) {
+		*nc = shmring_bcast_consumers(*h, NULL, 0);
+		*nc = *nc < 0 ? 0 : *nc > SHMRING_BCAST_MAX ? SHMRING_BCAST_MAX : *nc;
+		return 0;
+	}
+	return rc;
+}
+
+/* A broadcast ring's consumer i as a row of its own: the ring's figures
+ * with this consumer's side (its skipped: messages a drop policy moved it
+ * past; its fill: what it has still to read). */
+static void bcast_row(struct ring_s *r, const char *name, unsigned i,
+		      const struct shmring_bcast_consumer *c, const struct shmring_stats *ring)
+{
+	snprintf(r->label, sizeof(r->label), "%s[%u]%s", name, i,
+		 c->policy == SHMRING_BCAST_DROP ? " drop" : "");
+	r->st = *ring;
+	r->st.fill = c->lag;
+	r->st.msgs_out = c->msgs;
+	r->st.bytes_out = c->bytes;
+	r->st.redelivered = c->redelivered;
+	r->st.skipped = c->skipped;
+	r->st.empty_events = c->empty_events;
+	r->st.consumer_sleeps = c->sleeps;
+	r->st.consumer_pid = c->pid;
+	r->st.consumer_closed = c->closed;
+	r->ok = 1;
+}
+
 static int sample_named(const char *name, struct sample *s, char *err, size_t cap)
 {
 	memset(s, 0, sizeof(*s));
 	struct shmring *h;
-	if (shmring_attach(name, SHMRING_ROLE_OBSERVER, &h) < 0) {
-		snprintf(err, cap, "%s", shmring_errmsg());
+	struct shmring_bcast_consumer c[SHMRING_BCAST_MAX];
+	int nc; /* a broadcast ring: a row per consumer after the ring's */
+	if (attach_named(name, &h, &nc, err, cap) < 0)
 		return -1;
-	}
-	s->r = calloc(1, sizeof(*s->r));
+	if (nc)
+		nc = shmring_bcast_consumers(h, c, (unsigned)nc) < 0 ? 0 : nc;
+	s->r = calloc(1 + (size_t)nc, sizeof(*s->r));
 	s->k = calloc(1, sizeof(*s->k));
 	if (!s->r || !s->k) {
 		shmring_detach(h);
@@ -275,10 +317,12 @@ static int sample_named(const char *name, struct sample *s, char *err, size_t ca
 		snprintf(err, cap, "out of memory");
 		return -1;
 	}
-	s->nr = 1;
+	s->nr = 1 + (size_t)nc;
 	snprintf(s->name, sizeof(s->name), "%s", name);
-	snprintf(s->r[0].label, sizeof(s->r[0].label), "%s", name);
+	snprintf(s->r[0].label, sizeof(s->r[0].label), "%s%s", name, nc ? " (slowest)" : "");
 	s->r[0].ok = shmring_stats(h, &s->r[0].st) == 0;
+	for (int i = 0; i < nc; i++)
+		bcast_row(&s->r[1 + i], name, (unsigned)i, &c[i], &s->r[0].st);
 	shmring_detach(h);
 	s->t = smr_clock_ns(CLOCK_MONOTONIC);
 	return 0;
@@ -1180,13 +1224,12 @@ static int print_named_one(const struct named *nm, enum fmt fmt, int first, int 
 {
 	struct shmring *h;
 	struct shmring_stats st = { 0 };
-	int ok = shmring_attach(nm->name, SHMRING_ROLE_OBSERVER, &h) == 0;
+	int nc; /* a broadcast ring's consumers (its slowest one is shown) */
 	char why[300] = "", name[SHMRING_NAME_MAX + 1];
+	int ok = attach_named(nm->name, &h, &nc, why, sizeof(why)) == 0;
 	if (ok) {
 		shmring_stats(h, &st);
 		shmring_detach(h);
-	} else {
-		snprintf(why, sizeof(why), "%s", shmring_errmsg());
 	}
 	const char *status = !ok ? "unreadable" : nm->used ? "in use" : "stale";
 	if (fmt == FMT_JSON) {
@@ -1197,9 +1240,12 @@ static int print_named_one(const struct named *nm, enum fmt fmt, int first, int 
 			printf(",\"error\":");
 			json_str(stdout, why);
 		}
-		printf(",\"producer_pid\":%d,\"consumer_pid\":%d,\"capacity\":%llu,\"fill\":%llu}",
+		printf(",\"producer_pid\":%d,\"consumer_pid\":%d,\"capacity\":%llu,\"fill\":%llu",
 		       (int)st.producer_pid, (int)st.consumer_pid, (unsigned long long)st.capacity,
 		       (unsigned long long)st.fill);
+		if (nc > 0)
+			printf(",\"broadcast_consumers\":%d", nc);
+		printf("}");
 		return !ok;
 	}
 	fit(name, nm->name, (size_t)w);
@@ -1210,8 +1256,11 @@ static int print_named_one(const struct named *nm, enum fmt fmt, int first, int 
 	char cap[16], fill[16];
 	num6(cap, sizeof(cap), (double)st.capacity, 1);
 	num6(fill, sizeof(fill), (double)st.fill, 1);
-	printf("%-*s %7d %7d %6s %6s  %s%s\n", w, name, (int)st.producer_pid,
-	       (int)st.consumer_pid, cap, fill, status,
+	char kind[48] = "";
+	if (nc > 0) /* CONS and FILL are its slowest consumer's */
+		snprintf(kind, sizeof(kind), ", broadcast to %d", nc);
+	printf("%-*s %7d %7d %6s %6s  %s%s%s\n", w, name, (int)st.producer_pid,
+	       (int)st.consumer_pid, cap, fill, status, kind,
 	       nm->used ? "" : wide ? " (no process uses it: shmring-stat --clean removes it)"
 				 : " (--clean)");
 	return 0;

@@ -191,6 +191,16 @@ int smr_piece_send(struct shmring *r, const void *buf, size_t len, int timeout_m
 			   (unsigned long long)SHMRING_MSG_MAX);
 		return -EMSGSIZE;
 	}
+	if (r->bcast) {
+		/* The resend after a takeover watches the SPSC consumer block
+		 * only: on a broadcast ring another consumer's successor could
+		 * miss a message. Refused until it watches every consumer. */
+		smr_seterr("shmring '%s': a message of %zu bytes needs pieces (longer than %llu "
+			   "bytes), which broadcast rings do not carry yet: give the ring at "
+			   "least twice the message's capacity", r->name, len,
+			   (unsigned long long)r->max_msg);
+		return -EMSGSIZE;
+	}
 	struct smr_piece *p = state(r);
 	if (!p)
 		return -ENOMEM;

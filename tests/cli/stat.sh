@@ -14,15 +14,16 @@
 # ZeroMQ bridge kernels are given, a bridge edge between two supervisors on
 # 127.0.0.1).
 #
-# Arguments: SUPERVISOR STAT EXAMPLES [METRICS_KERNEL [KERNELS]]; without
-# the last two, the checks that need them say they are skipped.
+# Arguments: SUPERVISOR STAT EXAMPLES [METRICS_KERNEL [KERNELS [BCAST_RING]]];
+# without the last ones, the checks that need them say they are skipped.
+# (BCAST_RING: tests/cli/bcast-ring.c, a named broadcast ring held open.)
 #
 # Other topologies and rings may exist on the machine (other tests, other
 # users): every check looks only at this test's own names, and an exit
 # status is checked against what the listing itself says was unreadable.
 set -u
 sup=$(realpath "$1"); stat=$(realpath "$2"); ex=$(realpath "$3")
-mk=${4:+$(realpath "$4")}; kern=${5:+$(realpath "$5")}
+mk=${4:+$(realpath "$4")}; kern=${5:+$(realpath "$5")}; bc=${6:+$(realpath "$6")}
 show_on_fail="out err sup.out sup2.out"
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -577,5 +578,28 @@ Y
   else fail "bridge edge metrics (sink side $a '$an', source side $b '$bn')"; fi
   kill -TERM $apid $bpid; wait $apid $bpid
 else echo "skip a bridge edge's metrics: no shmring-zmq-sink/-source given (5th argument)"; fi
+
+
+# 9. a named broadcast ring (bcast.h): listed once, with how many consumers;
+# by name, the slowest consumer's row and a row per consumer (its own
+# messages and fill; the drop policy named).
+if [ -n "$bc" ]; then
+  "$bc" bc-$tag 20 > "$dir/bc.out" 2>&1 &
+  bcpid=$!
+  wait_for ready "$dir/bc.out" 10 || fail "bcast-ring never got ready: $(cat "$dir/bc.out")"
+  "$stat" > "$dir/out" 2> "$dir/err"
+  "$stat" bc-$tag > "$dir/out2" 2>> "$dir/err"
+  "$stat" bc-$tag --json > "$dir/json" 2>> "$dir/err"
+  if grep -Eq "^bc-$tag +$bcpid +[0-9]+ +64\.0K +[0-9.]+[KMG]?B +in use, broadcast to 3$" "$dir/out" &&
+     grep -Eq "^bc-$tag \(slowest\) " "$dir/out2" &&
+     grep -Eq "^bc-$tag\[0\] +[0-9]+% +[0-9.]+[KMG]? +[0-9.]+[KMG]?B +2 " "$dir/out2" &&
+     grep -Eq "^bc-$tag\[1\] +[0-9]+% +[0-9.]+[KMG]? +[0-9.]+[KMG]?B +0 " "$dir/out2" &&
+     grep -Eq "^bc-$tag\[2\] drop " "$dir/out2" && grep -q "\"bc-$tag\[1\]\"" "$dir/json" &&
+     ! grep -q "bc-$tag" "$dir/err"
+  then ok "a broadcast ring: listed as broadcast to 3; a row per consumer (consumer 0 read 2, 1 none, 2 drop)"
+  else fail "broadcast ring in shmring-stat"; fi
+  kill $bcpid 2>/dev/null; wait $bcpid 2>/dev/null
+  rm -f "/dev/shm/shmring.bc-$tag"
+else echo "skip a broadcast ring: no bcast-ring given (6th argument)"; fi
 
 finish

@@ -188,6 +188,14 @@ static void create_checks_consumers_and_role(void **s)
 	o.role = SHMRING_ROLE_PRODUCER;
 	assert_int_equal(shmring_bcast_create(NULL, &o, &b, &r), 0);
 	assert_int_equal(shmring_send(r, "x", 1, 0), 0);
+	/* No messages in pieces on a broadcast ring (docs/ring.md): refused
+	 * with one line, nothing sent. */
+	size_t big = shmring_max_message(r) + 1;
+	void *m = calloc(1, big);
+	assert_non_null(m);
+	assert_int_equal(shmring_send(r, m, big, 0), -EMSGSIZE);
+	assert_non_null(strstr(shmring_errmsg(), "broadcast rings do not carry"));
+	free(m);
 	shmring_detach(r);
 }
 
