@@ -59,6 +59,7 @@
 
 #include <linux/futex.h>
 #include <hwloc.h>
+#include <shmring/bcast.h>
 #include <shmring/kernel.h>
 
 #include "control.h"
@@ -576,12 +577,15 @@ static void close_ends_of(struct sup *s, size_t i)
 		const struct topo_ring *tr = &s->t->rings[r];
 		enum shmring_role role = tr->from_kernel == i ? SHMRING_ROLE_PRODUCER
 				       : tr->to_kernel == i ? SHMRING_ROLE_CONSUMER : SHMRING_ROLE_NONE;
-		if (role == SHMRING_ROLE_NONE)
+		/* A broadcast ring's producer end is one for its entries. */
+		if (role == SHMRING_ROLE_NONE ||
+		    (role == SHMRING_ROLE_PRODUCER && tr->bcast_index != 0))
 			continue;
 		char where[32], label[RING_LABEL];
 		struct shmring *h;
 		snprintf(where, sizeof(where), "fd:%d", s->ring_fd[r]);
-		int rc = shmring_attach(where, role, &h);
+		int rc = tr->bcast_n ? shmring_bcast_attach(where, role, tr->bcast_index, &h)
+				     : shmring_attach(where, role, &h);
 		if (rc == 0) {
 			shmring_close(h);
 			shmring_detach(h);
@@ -896,6 +900,8 @@ static int make_control(struct sup *s)
 		cr[r].capacity = shmring_capacity(s->rings[r]);
 		cr[r].to_priority = tr->to_priority;
 		cr[r].shared = topo_plan_ring_shared(t, s->plan, r);
+		cr[r].bcast_n = (uint16_t)tr->bcast_n;
+		cr[r].bcast_index = (uint16_t)tr->bcast_index;
 	}
 	smr_ctl_publish(h); /* release: every field above before "ready" */
 	return 0;
@@ -948,15 +954,33 @@ static const char *fsize_limit(char *buf, size_t cap)
 	return buf;
 }
 
+/* Ring r of the topology: an SPSC ring, or the first entry of a broadcast
+ * ring (its consumers' policies from the entries that follow). */
+static int create_ring(struct sup *s, size_t r)
+{
+	const struct topo_ring *tr = &s->t->rings[r];
+	struct shmring_opts o;
+	shmring_opts_init(&o);
+	o.capacity = tr->capacity;
+	o.wait = tr->wait;
+	if (!tr->bcast_n)
+		return shmring_create(NULL, &o, &s->rings[r]);
+	struct shmring_bcast_opts bo = { .consumers = tr->bcast_n };
+	for (unsigned i = 0; i < tr->bcast_n; i++)
+		bo.policy[i] = (enum shmring_bcast_policy)s->t->rings[r + i].drop;
+	return shmring_bcast_create(NULL, &o, &bo, &s->rings[r]);
+}
+
 static int make_rings(struct sup *s, hwloc_topology_t hw)
 {
 	for (size_t r = 0; r < s->t->nrings; r++) {
 		const struct topo_ring *tr = &s->t->rings[r];
-		struct shmring_opts o;
-		shmring_opts_init(&o);
-		o.capacity = tr->capacity;
-		o.wait = tr->wait;
-		int rc = shmring_create(NULL, &o, &s->rings[r]);
+		if (tr->bcast_index) { /* a later consumer of a broadcast ring: the same ring */
+			s->rings[r] = s->rings[r - tr->bcast_index];
+			s->ring_fd[r] = s->ring_fd[r - tr->bcast_index];
+			continue;
+		}
+		int rc = create_ring(s, r);
 		if (rc < 0) {
 			/* Named by its ends (it has no name), with advice that
 			 * applies to a memfd ring. */
@@ -1019,7 +1043,8 @@ static int make_journals(struct sup *s)
 	const struct topology *t = s->t;
 	for (size_t r = 0; r < t->nrings; r++) {
 		s->k[t->rings[r].to_kernel].nin++;
-		s->k[t->rings[r].from_kernel].nout++;
+		if (t->rings[r].bcast_index == 0) /* a broadcast ring is one output */
+			s->k[t->rings[r].from_kernel].nout++;
 	}
 	for (size_t i = 0; i < t->nkernels; i++) {
 		int fd = smr_jnl_create(t->name, t->kernels[i].name, s->k[i].nin, s->k[i].nout);
@@ -1082,6 +1107,23 @@ static char **build_envp(char **extra, size_t nextra)
 	return envp;
 }
 
+/* A broadcast ring's figures as consumer i sees them: its reads, lag,
+ * redeliveries and skips (what a drop policy moved it past counts as
+ * taken, so the producer's count still balances). */
+static uint64_t consumer_view(const struct shmring *ring, unsigned i, struct shmring_stats *st)
+{
+	struct shmring_bcast_consumer c[SHMRING_BCAST_MAX];
+	int n = shmring_bcast_consumers(ring, c, SHMRING_BCAST_MAX);
+	if (n < 0 || i >= (unsigned)n || i >= SHMRING_BCAST_MAX)
+		return 0;
+	st->msgs_out = c[i].msgs + c[i].skipped;
+	st->bytes_out = c[i].bytes;
+	st->fill = c[i].lag;
+	st->redelivered = c[i].redelivered;
+	st->skipped = 0; /* no checkpoint skips on a broadcast ring: its skips are drops */
+	return c[i].skipped;
+}
+
 /* Per ring with something to say, then per kernel that resumed from a
  * checkpoint (supervise.c words both). */
 static void summary_counts(struct sup *s)
@@ -1093,6 +1135,7 @@ static void summary_counts(struct sup *s)
 		if (!s->rings[r] || shmring_stats(s->rings[r], &st) < 0)
 			continue;
 		const struct topo_ring *tr = &s->t->rings[r];
+		uint64_t dropped = tr->bcast_n ? consumer_view(s->rings[r], tr->bcast_index, &st) : 0;
 		/* Every start of either end may have been killed between a
 		 * publish and its count. */
 		unsigned kills = 2 + atomic_load_explicit(&s->ck[tr->from_kernel].restarts,
@@ -1101,6 +1144,7 @@ static void summary_counts(struct sup *s)
 						      memory_order_relaxed);
 		struct sv_ring_counts c;
 		enum sv_counts how = sv_ring_counts(&st, kills, &c);
+		c.dropped = dropped;
 		ring_label(s, r, label, sizeof(label));
 		if (sv_ring_line(line, sizeof(line), label, how, &c, st.fill != 0))
 			say("shmring-supervisor: %s", line);
@@ -1436,7 +1480,7 @@ static void teardown(struct sup *s)
 {
 	if (s->rings)
 		for (size_t r = 0; r < s->t->nrings; r++)
-			if (s->rings[r])
+			if (s->rings[r] && s->t->rings[r].bcast_index == 0) /* one handle a ring */
 				shmring_detach(s->rings[r]);
 	if (s->ctl)
 		munmap(s->ctl, s->ctl_len);

@@ -275,17 +275,22 @@ size_t sv_ring_line(char *buf, size_t cap, const char *label, enum sv_counts how
 	if (how == SV_COUNTS_CORRUPT)
 		return fitted(snprintf(buf, cap, "ring %s: counters unreadable (ring corrupt?)", label),
 			      cap);
-	if (how == SV_COUNTS_OK && !c->redelivered && !c->left && !c->suppressed && !c->skipped)
+	if (how == SV_COUNTS_OK && !c->redelivered && !c->left && !c->suppressed && !c->skipped &&
+	    !c->dropped)
 		return 0;
 	/* What the exactly-once machinery did, only when it did something:
 	 * a run without restarts reads as before. */
-	char sup[96] = "", skip[96] = "";
+	char sup[96] = "", skip[160] = "";
 	if (c->suppressed)
 		snprintf(sup, sizeof(sup), ", %llu suppressed (restarted producer's duplicates)",
 			 (unsigned long long)c->suppressed);
+	size_t at = 0;
 	if (c->skipped)
-		snprintf(skip, sizeof(skip), ", %llu skipped (covered by a checkpoint)",
-			 (unsigned long long)c->skipped);
+		at = fitted(snprintf(skip, sizeof(skip), ", %llu skipped (covered by a checkpoint)",
+				     (unsigned long long)c->skipped), sizeof(skip));
+	if (c->dropped)
+		snprintf(skip + at, sizeof(skip) - at, ", %llu dropped (slow: drop, it fell behind)",
+			 (unsigned long long)c->dropped);
 	if (how == SV_COUNTS_LAG)
 		return fitted(snprintf(buf, cap, "ring %s: %llu messages, %llu redelivered (consumer "
 				       "taken over)%s%s; the producer's count lags by %llu (it was "

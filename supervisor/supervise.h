@@ -152,6 +152,9 @@ struct sv_ring_counts {
 	uint64_t left;        /* messages never consumed (OK only; 0 when the
 				 ring is empty, whatever the counters say) */
 	uint64_t lag;         /* LAG: by how much the producer's count lags */
+	uint64_t dropped;     /* a broadcast consumer with slow: drop: messages
+				 it was moved past unread (set by the caller;
+				 sv_ring_counts leaves it 0) */
 };
 /* Any counter above this is taken for a scribble (2^56: two years at 1e9
  * messages a second). */

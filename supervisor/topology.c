@@ -546,6 +546,13 @@ static int assign_ports(struct ctx *c)
 		size_t from = t->kernels[ring->from_kernel].host, to = t->kernels[ring->to_kernel].host;
 		if (from == to)
 			continue;
+		if (ring->bcast_n)
+			return fail(c, ring->line, "broadcast ring from %s.%s reaches kernel '%s' on "
+				    "host '%s', not its producer's host '%s': a broadcast ring lives "
+				    "in one machine's memory; put its consumers on '%s', or add a ring "
+				    "of its own for each other host", t->kernels[ring->from_kernel].name,
+				    ring->from_port, t->kernels[ring->to_kernel].name, t->hosts[to].name,
+				    t->hosts[from].name, t->hosts[from].name);
 		const struct topo_host *h = &t->hosts[to];
 		if (h->port + edges_in[to] > 65535)
 			return fail(c, ring->line, "this ring is bridge edge %u into host '%s', whose "
@@ -897,10 +904,20 @@ static int parse_kernels(struct ctx *c, yaml_node_t *seq)
 
 /* ---- rings -------------------------------------------------------------- */
 
+/* One consumer end of a ring: a plain ring has one, a broadcast ring (to:
+ * as a list) up to SHMRING_BCAST_MAX. */
+struct ring_to {
+	size_t kernel, id; /* port id */
+	char   port[TOPO_NAME_MAX + 1];
+	int    drop, line;
+};
+
 struct ring_arg {
-	struct topo_ring *r;
-	int have_from, have_to;
-	size_t from_id, to_id; /* port ids */
+	struct topo_ring *r; /* the fields every end shares */
+	int have_from, have_to, bcast;
+	size_t from_id;
+	unsigned nto;
+	struct ring_to to[SHMRING_BCAST_MAX];
 };
 
 static int endpoint(struct ctx *c, yaml_node_t *v, int output, size_t *kernel, char *port, size_t *id)
@@ -930,6 +947,54 @@ static int endpoint(struct ctx *c, yaml_node_t *v, int output, size_t *kernel, c
 		    output ? "outputs" : "inputs");
 }
 
+/* { to: kernel.port, slow: block | drop }: one consumer of a broadcast ring. */
+static int to_pair(struct ctx *c, const char *key, yaml_node_t *k, yaml_node_t *v, void *arg)
+{
+	static const char *const slows[] = { "block", "drop", NULL };
+	struct ring_to *to = arg;
+	(void)k;
+	if (!strcmp(key, "to"))
+		return endpoint(c, v, 0, &to->kernel, to->port, &to->id);
+	return pick(c, v, "slow-consumer policy", slows, &to->drop); /* index = SHMRING_BCAST_* */
+}
+
+/* to: as a list: a broadcast ring, each item kernel.port or { to:, slow: }. */
+static int parse_to_list(struct ctx *c, yaml_node_t *v, struct ring_arg *a)
+{
+	static const char *const keys[] = { "to", "slow", NULL };
+	size_t n = nitems(v);
+	if (n == 0)
+		return fail(c, line_of(v), "to: [] names no consumer: list at least one kernel.port");
+	if (n > SHMRING_BCAST_MAX)
+		return fail(c, line_of(v), "to: lists %zu consumers, more than the %u a broadcast "
+			    "ring has: feed the rest from a kernel that copies, or split the "
+			    "consumers over two outputs", n, SHMRING_BCAST_MAX);
+	int rc = spend(c, v, n);
+	a->bcast = 1;
+	for (yaml_node_item_t *it = v->data.sequence.items.start; !rc && it < v->data.sequence.items.top;
+	     it++) {
+		yaml_node_t *item = node(c, *it);
+		struct ring_to *to = &a->to[a->nto];
+		memset(to, 0, sizeof(*to));
+		to->kernel = SIZE_MAX;
+		to->line = line_of(item);
+		if (item->type == YAML_MAPPING_NODE) {
+			if (!(rc = each_pair(c, item, "a broadcast consumer", keys, to_pair, to)) &&
+			    to->kernel == SIZE_MAX)
+				rc = fail(c, to->line, "this consumer needs to: kernel.port");
+		} else {
+			rc = endpoint(c, item, 0, &to->kernel, to->port, &to->id);
+		}
+		for (unsigned j = 0; !rc && j < a->nto; j++)
+			if (a->to[j].kernel == to->kernel)
+				rc = fail(c, to->line, "kernel '%s' is already a consumer of this ring "
+					  "(line %d): a broadcast ring reaches a kernel once; list it "
+					  "once", c->t->kernels[to->kernel].name, a->to[j].line);
+		a->nto++;
+	}
+	return rc;
+}
+
 static int ring_pair(struct ctx *c, const char *key, yaml_node_t *k, yaml_node_t *v, void *arg)
 {
 	static const char *const waits[] = { "adaptive", "spin", "yield", "futex", NULL };
@@ -941,7 +1006,11 @@ static int ring_pair(struct ctx *c, const char *key, yaml_node_t *k, yaml_node_t
 	}
 	if (!strcmp(key, "to")) {
 		a->have_to = 1;
-		return endpoint(c, v, 0, &a->r->to_kernel, a->r->to_port, &a->to_id);
+		if (v->type == YAML_SEQUENCE_NODE)
+			return parse_to_list(c, v, a);
+		a->nto = 1;
+		a->to[0].line = a->r->line; /* a plain ring's errors name the ring */
+		return endpoint(c, v, 0, &a->to[0].kernel, a->to[0].port, &a->to[0].id);
 	}
 	if (!strcmp(key, "capacity"))
 		return parse_capacity(c, v, a->r);
@@ -952,13 +1021,72 @@ static int ring_pair(struct ctx *c, const char *key, yaml_node_t *k, yaml_node_t
 	return rc;
 }
 
+/* Room for n more ring entries (a broadcast ring is one per consumer). */
+static int ring_room(struct ctx *c, size_t *cap, size_t n, int line)
+{
+	struct topology *t = c->t;
+	if (t->nrings + n > TOPO_MAX_RINGS)
+		return fail(c, line, "the rings so far have %zu ring ends, more than the %u one "
+			    "topology may have (a broadcast ring counts one per consumer): split it "
+			    "into several topologies", t->nrings + n, TOPO_MAX_RINGS);
+	if (t->nrings + n <= *cap)
+		return 0;
+	size_t ncap = *cap * 2 > t->nrings + n ? *cap * 2 : t->nrings + n;
+	struct topo_ring *g = realloc(t->rings, ncap * sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	t->rings = g;
+	*cap = ncap;
+	return 0;
+}
+
+/* The ring `a` parsed, one entry per consumer, its ports wired. */
+static int add_ring_ends(struct ctx *c, struct ring_arg *a, size_t *cap)
+{
+	struct topology *t = c->t;
+	const struct topo_ring *r = a->r;
+	const char *from = t->kernels[r->from_kernel].name;
+	uint32_t *out = &c->port_ring[a->from_id];
+	if (*out)
+		return fail(c, r->line, "output %s.%s already feeds the ring on line %d: "
+			    "a port is one end of one ring; declare another output port",
+			    from, r->from_port, t->rings[*out - 1].line);
+	int rc = ring_room(c, cap, a->nto, r->line);
+	for (unsigned i = 0; !rc && i < a->nto; i++) {
+		const struct ring_to *to = &a->to[i];
+		const char *tk = t->kernels[to->kernel].name;
+		if (r->from_kernel == to->kernel)
+			return fail(c, to->line, "ring %s.%s -> %s.%s connects kernel %s to itself: "
+				    "a ring joins two kernels; connect %s.%s to another kernel's "
+				    "input", from, r->from_port, tk, to->port, from, from, r->from_port);
+		uint32_t *in = &c->port_ring[to->id];
+		if (*in)
+			return fail(c, to->line, "input %s.%s is already fed by the ring on line %d: "
+				    "a ring has one producer; give the kernel another input port",
+				    tk, to->port, t->rings[*in - 1].line);
+		struct topo_ring *e = &t->rings[t->nrings++];
+		*e = *r;
+		e->to_kernel = to->kernel;
+		snprintf(e->to_port, sizeof(e->to_port), "%s", to->port);
+		e->bcast_n = a->bcast ? a->nto : 0;
+		e->bcast_index = a->bcast ? i : 0;
+		e->drop = to->drop;
+		e->to_priority = topo_input_priority(&t->kernels[to->kernel],
+						     to->id - c->in_base[to->kernel]);
+		*in = (uint32_t)t->nrings; /* 1 + this entry's index */
+		if (i == 0)
+			*out = (uint32_t)t->nrings;
+	}
+	return rc;
+}
+
 static int parse_rings(struct ctx *c, yaml_node_t *seq)
 {
 	static const char *const keys[] = { "from", "to", "capacity", "wait", NULL };
 	int rc = want(c, seq, YAML_SEQUENCE_NODE, "rings");
 	if (rc)
 		return rc;
-	size_t n = nitems(seq);
+	size_t n = nitems(seq), cap = n;
 	if (n > TOPO_MAX_RINGS)
 		return fail(c, line_of(seq), "%zu rings, more than the %u one topology may have: "
 			    "split it into several topologies", n, TOPO_MAX_RINGS);
@@ -969,32 +1097,18 @@ static int parse_rings(struct ctx *c, yaml_node_t *seq)
 		return -ENOMEM;
 	for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top; it++) {
 		yaml_node_t *rn = node(c, *it);
-		struct topo_ring *r = &t->rings[t->nrings++];
-		struct ring_arg a = { r, 0, 0, 0, 0 };
-		r->line = line_of(rn);
-		r->capacity = r->capacity_asked = TOPO_RING_DEFAULT;
-		r->wait = SHMRING_WAIT_ADAPTIVE;
+		struct topo_ring r;
+		memset(&r, 0, sizeof(r));
+		struct ring_arg a = { .r = &r };
+		r.line = line_of(rn);
+		r.capacity = r.capacity_asked = TOPO_RING_DEFAULT;
+		r.wait = SHMRING_WAIT_ADAPTIVE;
 		if ((rc = each_pair(c, rn, "a ring", keys, ring_pair, &a)))
 			return rc;
 		if (!a.have_from || !a.have_to)
-			return fail(c, r->line, "this ring needs both from: kernel.port and to: kernel.port");
-		const char *from = t->kernels[r->from_kernel].name, *to = t->kernels[r->to_kernel].name;
-		if (r->from_kernel == r->to_kernel)
-			return fail(c, r->line, "ring %s.%s -> %s.%s connects kernel %s to itself: a "
-				    "ring joins two kernels; connect %s.%s to another kernel's input",
-				    from, r->from_port, to, r->to_port, from, from, r->from_port);
-		uint32_t *in = &c->port_ring[a.to_id], *out = &c->port_ring[a.from_id];
-		if (*in)
-			return fail(c, r->line, "input %s.%s is already fed by the ring on line %d: "
-				    "a ring has one producer; give the kernel another input port",
-				    to, r->to_port, t->rings[*in - 1].line);
-		if (*out)
-			return fail(c, r->line, "output %s.%s already feeds the ring on line %d: "
-				    "a port is one end of one ring; declare another output port",
-				    from, r->from_port, t->rings[*out - 1].line);
-		*in = *out = (uint32_t)t->nrings; /* 1 + this ring's index */
-		r->to_priority = topo_input_priority(&t->kernels[r->to_kernel],
-						     a.to_id - c->in_base[r->to_kernel]);
+			return fail(c, r.line, "this ring needs both from: kernel.port and to: kernel.port");
+		if ((rc = add_ring_ends(c, &a, &cap)))
+			return rc;
 	}
 	return 0;
 }

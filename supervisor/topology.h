@@ -19,9 +19,11 @@
  *       exec: ./double
  *       inputs: [in, { name: control, priority: high }]  # high | normal | low
  *       outputs: [out]
- *   rings:                       # at most 4096 (TOPO_MAX_RINGS)
+ *   rings:                       # at most 4096 ends (TOPO_MAX_RINGS)
  *     - from: gen.out            # two different kernels: never a kernel to itself
- *       to: double.in
+ *       to: double.in            # or a list: a broadcast ring to 1..16 kernels,
+ *                                # each item kernel.port or
+ *                                # { to: kernel.port, slow: block | drop }
  *       capacity: 64KiB          # B, KiB, MiB, GiB (K, M, G alike); 4KiB..1GiB,
  *                                # rounded up to a power of two
  *       wait: adaptive           # spin | yield | futex | adaptive
@@ -40,6 +42,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <shmring/bcast.h>
 #include <shmring/ring.h>
 
 #define TOPO_NAME_MAX 31
@@ -107,6 +110,12 @@ struct topo_ring {
 	int      to_priority;    /* the consumer input's topo_input_priority */
 	unsigned port;           /* a bridge edge (its ends on two hosts): the
 				    port its consumer host listens on; else 0 */
+	/* A broadcast ring (to: as a list) is bcast_n consecutive entries,
+	 * one per consumer, equal but for the consumer's end: this one is
+	 * consumer bcast_index, so the group starts at entry r - bcast_index.
+	 * bcast_n 0: a single-consumer ring. */
+	unsigned bcast_n, bcast_index;
+	int      drop;           /* enum shmring_bcast_policy of this consumer */
 	int      line;
 };
 

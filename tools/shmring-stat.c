@@ -79,8 +79,9 @@ struct kernel_s {
 };
 
 struct ring_s {
-	char label[2 * SHMRING_CTL_NAME * 2 + 8]; /* "k.port -> k.port" or a name */
+	char label[2 * SHMRING_CTL_NAME * 2 + 24]; /* "k.port -> k.port", a name, "... [15] drop" */
 	struct shmring_stats st;
+	uint64_t drops; /* a broadcast consumer's: messages its slow: drop skipped */
 	int ok;
 	char err[256];
 };
@@ -214,6 +215,51 @@ static void ring_from_ctl(struct ring_s *r, const struct smr_ctl *c, uint32_t i,
 	ring_from_fd(r, rfd);
 }
 
+static void bcast_row(struct ring_s *r, const char *name, unsigned i,
+		      const struct shmring_bcast_consumer *c, const struct shmring_stats *ring);
+
+/*
+ * A broadcast ring of the segment, whose first entry is i (control.h: one
+ * entry per consumer, consecutive): a row for the ring (its slowest
+ * consumer's fill) and one per consumer, n at most. The rows written.
+ */
+static size_t bcast_from_ctl(struct ring_s *r, const struct smr_ctl *c, uint32_t i, unsigned n,
+			     const struct running_topo *rt, const struct sample *s)
+{
+	struct smr_ctl_ring cr;
+	(void)smr_ctl_ring_get(c, i, &cr, NULL, 0); /* checked by the caller */
+	snprintf(r->label, sizeof(r->label), "%s.%s -> broadcast to %u (slowest)",
+		 s->k[cr.from_kernel].name, cr.from_port, n);
+	struct shmring *h = NULL;
+	char where[32];
+	int rfd = smr_open_proc_fd(rt->pid, cr.fd);
+	snprintf(where, sizeof(where), "fd:%d", rfd);
+	if (rfd < 0 || shmring_bcast_attach(where, SHMRING_ROLE_OBSERVER, 0, &h) < 0) {
+		snprintf(r->err, sizeof(r->err), "%s", rfd < 0 ? strerror(-rfd) : shmring_errmsg());
+		if (rfd >= 0)
+			close(rfd);
+		return 1;
+	}
+	close(rfd);
+	struct shmring_bcast_consumer cs[SHMRING_BCAST_MAX];
+	int nc = shmring_bcast_consumers(h, cs, SHMRING_BCAST_MAX);
+	r->ok = shmring_stats(h, &r->st) == 0;
+	shmring_detach(h);
+	size_t rows = 1;
+	for (unsigned j = 0; nc > 0 && j < n && j < (unsigned)nc && j < SHMRING_BCAST_MAX; j++) {
+		struct smr_ctl_ring e;
+		char name[sizeof(r->label) - 16]; /* room for "[15] drop" */
+		if (smr_ctl_ring_get(c, i + j, &e, NULL, 0) == 0 && e.bcast_index == j)
+			snprintf(name, sizeof(name), "%s.%s -> %s.%s ", s->k[cr.from_kernel].name,
+				 cr.from_port, s->k[e.to_kernel].name, e.to_port);
+		else
+			snprintf(name, sizeof(name), "%s.%s -> consumer ", s->k[cr.from_kernel].name,
+				 cr.from_port);
+		bcast_row(&r[rows++], name, j, &cs[j], &r->st);
+	}
+	return rows;
+}
+
 /* One sample of a running topology. 0, or -1 with one line in err; -2 when
  * the topology ended since it was found. */
 static int sample_topology(const struct running_topo *rt, struct sample *s, char *err, size_t cap)
@@ -237,9 +283,9 @@ static int sample_topology(const struct running_topo *rt, struct sample *s, char
 	s->state = atomic_load_explicit(&c.h->state, memory_order_relaxed);
 	s->started_ns = c.h->started_ns;
 	s->nk = c.nkernels;
-	s->nr = c.nrings;
 	s->k = calloc(s->nk ? s->nk : 1, sizeof(*s->k));
-	s->r = calloc(s->nr ? s->nr : 1, sizeof(*s->r));
+	/* At most two rows an entry: a broadcast ring's row and a consumer's. */
+	s->r = calloc(c.nrings ? 2 * (size_t)c.nrings : 1, sizeof(*s->r));
 	if (!s->k || !s->r) {
 		snprintf(err, cap, "out of memory");
 		smr_ctl_detach(&c);
@@ -252,8 +298,19 @@ static int sample_topology(const struct running_topo *rt, struct sample *s, char
 		 * published, never changed after. */
 		kernel_journal(&s->k[i], smr_ctl_kernel(&c, i)->journal_fd, rt->pid);
 	}
-	for (uint32_t i = 0; i < c.nrings; i++)
-		ring_from_ctl(&s->r[i], &c, i, rt, s);
+	for (uint32_t i = 0; i < c.nrings; i++) {
+		struct smr_ctl_ring cr;
+		int ok = smr_ctl_ring_get(&c, i, &cr, NULL, 0) == 0;
+		if (!ok || !cr.bcast_n) {
+			ring_from_ctl(&s->r[s->nr++], &c, i, rt, s);
+			continue;
+		}
+		/* A broadcast ring: its entries, consecutive, are one ring. */
+		unsigned n = cr.bcast_n - cr.bcast_index;
+		n = n > c.nrings - i ? c.nrings - i : n;
+		s->nr += bcast_from_ctl(&s->r[s->nr], &c, i, n, rt, s);
+		i += n - 1;
+	}
 	smr_ctl_detach(&c);
 	s->t = smr_clock_ns(CLOCK_MONOTONIC);
 	return 0;
@@ -292,6 +349,7 @@ static void bcast_row(struct ring_s *r, const char *name, unsigned i,
 	r->st.bytes_out = c->bytes;
 	r->st.redelivered = c->redelivered;
 	r->st.skipped = c->skipped;
+	r->drops = c->skipped;
 	r->st.empty_events = c->empty_events;
 	r->st.consumer_sleeps = c->sleeps;
 	r->st.consumer_pid = c->pid;
@@ -529,9 +587,11 @@ static void fit(char *out, const char *s, size_t w)
 	squeeze_end(out + lw + 4, arrow + 4, r, avail - lw);
 }
 
-static uint64_t dropped(const struct shmring_stats *st)
+static uint64_t dropped(const struct ring_s *r)
 {
-	return st->consumer_closed && st->msgs_in > st->msgs_out ? st->msgs_in - st->msgs_out : 0;
+	const struct shmring_stats *st = &r->st;
+	return r->drops + (st->consumer_closed && st->msgs_in > st->msgs_out + r->drops
+			   ? st->msgs_in - st->msgs_out - r->drops : 0);
 }
 
 /* Rates of ring i between two samples of the same topology; 0 without prev. */
@@ -586,7 +646,7 @@ static void print_rings(FILE *o, const struct sample *s, const struct sample *pr
 		num6(b, sizeof(b), bps, 1);
 		num6(out, sizeof(out), (double)st->msgs_out, 0);
 		num6(full, sizeof(full), (double)st->full_events, 0);
-		num6(drop, sizeof(drop), (double)dropped(st), 0);
+		num6(drop, sizeof(drop), (double)dropped(r), 0);
 		fprintf(o, "%-*s %5s %6s %6s %6s %6s %7s\n", RING_W, label, fill, m, b, out, full, drop);
 	}
 }
@@ -635,7 +695,7 @@ static void print_rings_wide(FILE *o, const struct sample *s, const struct sampl
 			b, in, out, (unsigned long long)st->full_events,
 			(unsigned long long)st->empty_events, sl, wk,
 			(unsigned long long)st->redelivered, (unsigned long long)st->suppressed,
-			(unsigned long long)st->skipped, (unsigned long long)dropped(st));
+			(unsigned long long)st->skipped, (unsigned long long)dropped(r));
 	}
 }
 
@@ -885,7 +945,7 @@ static void print_json(FILE *o, const struct sample *s, const struct sample *pre
 			(unsigned long long)st->consumer_sleeps, (unsigned long long)st->producer_wakes,
 			(unsigned long long)st->consumer_wakes, (unsigned long long)st->redelivered,
 			(unsigned long long)st->suppressed, (unsigned long long)st->skipped,
-			(unsigned long long)dropped(st));
+			(unsigned long long)dropped(r));
 	}
 	fprintf(o, "],\"kernels\":[");
 	for (size_t i = 0; i < s->nk && s->supervisor; i++) {

@@ -117,8 +117,19 @@ struct smr_ctl_ring {
 	 * 0 is today's behaviour, so segments either side of it read right
 	 * and the version stays. */
 	uint32_t shared;
-	uint8_t  pad_[SHMRING_CTL_BLOCK - 96];
+	/* A broadcast ring (bcast.h) has one entry per consumer, all with the
+	 * same fd, capacity, wait and producer end: bcast_n its consumers
+	 * (1..SMR_CTL_BCAST_MAX), bcast_index this entry's consumer index
+	 * (below bcast_n). bcast_n 0: a single-consumer ring. The producer's
+	 * kernel attaches once, through the entry of index 0. Carved from the
+	 * padding like shared: 0 is a single-consumer ring, as before. */
+	uint16_t bcast_n, bcast_index;
+	uint8_t  pad_[SHMRING_CTL_BLOCK - 100];
 };
+
+/* Most consumers of a broadcast ring entry (bcast.h, SHMRING_BCAST_MAX;
+ * control.c proves they agree). */
+#define SMR_CTL_BCAST_MAX 16u
 
 /* Bits of smr_ctl_ring.shared. */
 #define SMR_CTL_SHARED_FROM 1u /* the producer's kernel shares its cpu */
@@ -135,6 +146,7 @@ static_assert(offsetof(struct smr_ctl_kernel, journal_fd) == 72, "kernel block j
 static_assert(sizeof(struct smr_ctl_ring) == SHMRING_CTL_BLOCK, "ring block");
 static_assert(offsetof(struct smr_ctl_ring, to_priority) == 88, "ring block priority");
 static_assert(offsetof(struct smr_ctl_ring, shared) == 92, "ring block shared");
+static_assert(offsetof(struct smr_ctl_ring, bcast_n) == 96, "ring block broadcast");
 
 /* Bytes of a segment of nkernels kernels and nrings rings. */
 static inline size_t smr_ctl_size(uint32_t nkernels, uint32_t nrings)
@@ -239,7 +251,8 @@ int smr_ctl_kernel_name(const struct smr_ctl *c, uint32_t i, char *name, char *w
  * A private copy of ring entry i into *out, then checked: both kernel
  * indices below nkernels, both port names terminated and not empty, fd not
  * negative, wait a known strategy, to_priority -1, 0 or 1, shared no bits
- * but SMR_CTL_SHARED_ALL. 0; -ERANGE (no ring i; *out zeroed); or
+ * but SMR_CTL_SHARED_ALL, bcast_n at most SMR_CTL_BCAST_MAX and bcast_index
+ * below it (both 0 for a single-consumer ring). 0; -ERANGE (no ring i; *out zeroed); or
  * -EBADMSG (corrupt; *out still holds the copy, so a kernel can tell whether
  * the bad entry was one of its own), with one line in why.
  */

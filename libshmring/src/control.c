@@ -12,8 +12,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <shmring/bcast.h>
 #include <shmring/ring.h>
 #include "control.h"
+
+static_assert(SMR_CTL_BCAST_MAX == SHMRING_BCAST_MAX, "broadcast limit of bcast.h");
 #include "proc.h"
 
 /* One read of a plain word that other processes may write at any time: a
@@ -269,6 +272,9 @@ static const char *ring_problem(const struct smr_ctl *c, const struct smr_ctl_ri
 		return "an unknown input priority";
 	if (r->shared & ~SMR_CTL_SHARED_ALL)
 		return "unknown shared-cpu bits";
+	if (r->bcast_n > SMR_CTL_BCAST_MAX || (r->bcast_n && r->bcast_index >= r->bcast_n) ||
+	    (!r->bcast_n && r->bcast_index))
+		return "a broadcast consumer index past its consumers";
 	return NULL;
 }
 

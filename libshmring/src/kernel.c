@@ -17,6 +17,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <shmring/bcast.h>
+
 #include "shmring/kernel.h"
 #include "control.h"
 #include "journal.h"
@@ -101,7 +103,8 @@ static int add_port(struct shmring_kernel *k, const struct smr_ctl_ring *cr, int
 	const char *name = input ? cr->to_port : cr->from_port;
 	if (!smr_ctl_name_ok(name) || cr->fd < 0 || cr->wait > SHMRING_WAIT_FUTEX ||
 	    (input && (cr->to_priority < SMR_PRIO_LOW || cr->to_priority > SMR_PRIO_HIGH)) ||
-	    (cr->shared & ~SMR_CTL_SHARED_ALL)) {
+	    (cr->shared & ~SMR_CTL_SHARED_ALL) || cr->bcast_n > SMR_CTL_BCAST_MAX ||
+	    (cr->bcast_n ? cr->bcast_index >= cr->bcast_n : cr->bcast_index != 0)) {
 		smr_seterr("kernel '%s': a ring entry in the control segment is corrupt: "
 			   "restart the topology", k->name);
 		return -EPROTO;
@@ -109,8 +112,11 @@ static int add_port(struct shmring_kernel *k, const struct smr_ctl_ring *cr, int
 	char where[32];
 	snprintf(where, sizeof(where), "fd:%d", (int)cr->fd);
 	struct port *p = &k->ports[k->nports];
-	int rc = shmring_attach(where, input ? SHMRING_ROLE_CONSUMER : SHMRING_ROLE_PRODUCER,
-			       &p->ring);
+	enum shmring_role role = input ? SHMRING_ROLE_CONSUMER : SHMRING_ROLE_PRODUCER;
+	/* A broadcast ring: a consumer attaches as its index, the producer
+	 * once (the caller skips its entries past index 0). */
+	int rc = cr->bcast_n ? shmring_bcast_attach(where, role, cr->bcast_index, &p->ring)
+			     : shmring_attach(where, role, &p->ring);
 	if (rc < 0)
 		return rc;
 	/* attach duplicated the descriptor; the inherited one is closed once
@@ -370,6 +376,8 @@ int shmring_kernel_attach(struct shmring_kernel **out)
 	size_t nports = 0;
 	for (uint32_t i = 0; i < nrings; i++)
 		nports += (rings[i].to_kernel == k->index) + (rings[i].from_kernel == k->index);
+	/* (A broadcast ring's producer has one port for its n entries: the
+	 * count above is a bound, the loop below skips entries past index 0.) */
 	k->ports = calloc(nports ? nports : 1, sizeof(*k->ports));
 	if (!k->ports) {
 		rc = -ENOMEM;
@@ -378,7 +386,8 @@ int shmring_kernel_attach(struct shmring_kernel **out)
 	for (uint32_t pass = 0; pass < 2; pass++) { /* inputs first, then outputs */
 		for (uint32_t i = 0; i < nrings; i++) {
 			const struct smr_ctl_ring *cr = &rings[i];
-			int mine = pass == 0 ? cr->to_kernel == k->index : cr->from_kernel == k->index;
+			int mine = pass == 0 ? cr->to_kernel == k->index
+					     : cr->from_kernel == k->index && cr->bcast_index == 0;
 			if (!mine)
 				continue;
 			if (k->nports >= nports) { /* cannot happen: counted above */

@@ -57,6 +57,10 @@ struct smr_bcast {
 	unsigned index;   /* consumer: which one */
 	uint32_t policy[SHMRING_BCAST_MAX];
 	uint64_t pub;     /* drop consumer: the tail it last published or found */
+	/* Producer: consumers seen asleep in batch mode whose wake is
+	 * deferred (bit i), each since position owed_from[i] (smr_bcast_wake). */
+	uint32_t owed;
+	uint64_t owed_from[SHMRING_BCAST_MAX];
 	/* Producer: r->peer. The SPSC code reads the peer's closed flag, owner
 	 * and sleeping flag through it; here they are all 0 (never closed,
 	 * never dead, never asleep), and this file answers for the consumers. */
@@ -367,17 +371,44 @@ void smr_bcast_wake(struct shmring *r, int always)
 		smr_fence_full();
 	for (unsigned i = 0; i < b->n; i++) {
 		struct smr_end_control *ctl = &cons(r, i)->ctl;
-		/* W3: acquire pairs with that consumer's S2. The producer is
-		 * the only waker of a consumer's flag: the exchange (P5) holds. */
-		if (!always && !smr_load_acquire(&ctl->sleeping))
-			continue;
-		if (!always && !atomic_exchange_explicit(&ctl->sleeping, 0u, memory_order_acq_rel))
-			continue;
+		uint32_t bit = 1u << i;
+		if (!always) {
+			/* W3: acquire pairs with that consumer's S2. */
+			uint32_t s = smr_load_acquire(&ctl->sleeping);
+			if (!s) {
+				b->owed &= ~bit; /* awake: it re-checks before it sleeps */
+				continue;
+			}
+			/* A consumer on a shared cpu (it sleeps in batch mode):
+			 * defer its wake until a quarter of the ring moved since
+			 * it was first seen asleep, as smr_wake_peer does for an
+			 * SPSC peer (wait.c, "Shared cores"); r->owed makes this
+			 * process's next wait, flush or detach pay it
+			 * (smr_wake_owed), and the sleeper looks by itself within
+			 * SMR_SHARED_SLICE_NS. */
+			if (s == SMR_SLEEP_BATCH) {
+				if (!(b->owed & bit)) {
+					b->owed |= bit;
+					b->owed_from[i] = r->pos;
+					smr_store_relaxed(&r->owed, 1u); /* our own flag */
+					continue;
+				}
+				if (r->pos - b->owed_from[i] < r->cap / 4)
+					continue;
+			}
+			/* The producer is the only waker of a consumer's flag:
+			 * the exchange (P5) holds. */
+			if (!atomic_exchange_explicit(&ctl->sleeping, 0u, memory_order_acq_rel))
+				continue;
+		}
+		b->owed &= ~bit;
 		/* W4 as smr_wake_peer_always: change the word, then wake. */
 		smr_fetch_add_release(&ctl->futex_seq, 1u);
 		if (smr_futex_wake(&ctl->futex_seq, INT_MAX) >= 0)
 			smr_counter_add(&r->my_ctr->wakes, 1);
 	}
+	if (!b->owed)
+		smr_store_relaxed(&r->owed, 0u);
 }
 
 /* ---- a drop consumer -------------------------------------------------------- */

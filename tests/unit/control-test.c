@@ -316,6 +316,9 @@ static void wait_unknown(struct smr_ctl_ring *r) { r->wait = 9; }
 static void priority_above_high(struct smr_ctl_ring *r) { r->to_priority = SMR_PRIO_HIGH + 1; }
 static void priority_below_low(struct smr_ctl_ring *r) { r->to_priority = INT32_MIN; }
 static void shared_unknown_bit(struct smr_ctl_ring *r) { r->shared = 4; }
+static void bcast_too_many(struct smr_ctl_ring *r) { r->bcast_n = SMR_CTL_BCAST_MAX + 1; }
+static void bcast_index_past(struct smr_ctl_ring *r) { r->bcast_n = 3, r->bcast_index = 3; }
+static void bcast_index_alone(struct smr_ctl_ring *r) { r->bcast_index = 1; }
 
 static void ring_entries_are_checked_copies(void **st)
 {
@@ -330,6 +333,30 @@ static void ring_entries_are_checked_copies(void **st)
 	ring_refused(priority_above_high, "an unknown input priority");
 	ring_refused(priority_below_low, "an unknown input priority");
 	ring_refused(shared_unknown_bit, "unknown shared-cpu bits");
+	ring_refused(bcast_too_many, "a broadcast consumer index past its consumers");
+	ring_refused(bcast_index_past, "a broadcast consumer index past its consumers");
+	ring_refused(bcast_index_alone, "a broadcast consumer index past its consumers");
+}
+
+/* A broadcast entry reads back as written, up to 16 consumers. */
+static void ring_broadcast_fields_read_back(void **st)
+{
+	(void)st;
+	struct seg s;
+	make_seg(&s, "bcast");
+	struct smr_ctl c;
+	assert_int_equal(attach_why(s.fd, &c, ""), 0);
+	struct smr_ctl_ring r;
+	char why[200];
+	for (uint16_t n = 1; n <= SMR_CTL_BCAST_MAX; n++) {
+		smr_ctl_rings(s.c.h)->bcast_n = n;
+		smr_ctl_rings(s.c.h)->bcast_index = (uint16_t)(n - 1);
+		assert_int_equal(smr_ctl_ring_get(&c, 0, &r, why, sizeof(why)), 0);
+		assert_int_equal(r.bcast_n, n);
+		assert_int_equal(r.bcast_index, n - 1);
+	}
+	smr_ctl_detach(&c);
+	free_seg(&s);
 }
 
 /* Which ends share a cpu reads back as the supervisor wrote it; 0 (what a
@@ -481,6 +508,7 @@ int main(void)
 		cmocka_unit_test(ring_entries_are_checked_copies),
 		cmocka_unit_test(ring_priorities_read_back),
 		cmocka_unit_test(ring_shared_bits_read_back),
+		cmocka_unit_test(ring_broadcast_fields_read_back),
 		cmocka_unit_test(counts_changed_after_attach_bound_nothing),
 		cmocka_unit_test(discovery_finds_a_published_segment),
 		cmocka_unit_test(proc_stat_reads_this_process),

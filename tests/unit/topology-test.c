@@ -375,6 +375,110 @@ static void bad_input_priorities_name_the_line_and_the_fix(void **s)
 		 "kernel 'mix' declares port 'data' twice");
 }
 
+/* Broadcast rings (to: as a list): one entry per consumer, consecutive,
+ * numbered, each with its policy and its input's priority; the producer's
+ * port is wired once. */
+static void broadcast_rings_are_an_entry_per_consumer(void **s)
+{
+	(void)s;
+	struct topology *t = parse_ok("topology: x\nkernels:\n"
+				      "  - { name: cam, exec: e, outputs: [out, aux] }\n"
+				      "  - { name: det, exec: e, inputs: [in] }\n"
+				      "  - { name: rec, exec: e, inputs: [x, in] }\n"
+				      "  - { name: pre, exec: e, inputs: [{ name: in, priority: high }] }\n"
+				      "rings:\n"
+				      "  - from: cam.out\n"
+				      "    to: [det.in, rec.in, { to: pre.in, slow: drop }]\n"
+				      "    capacity: 64KiB\n"
+				      "  - { from: cam.aux, to: [{ to: rec.x, slow: block }] }\n");
+	assert_int_equal(t->nrings, 4);
+	const char *to[] = { "in", "in", "in", "x" };
+	const size_t kernel[] = { 1, 2, 3, 2 };
+	const unsigned n[] = { 3, 3, 3, 1 }, idx[] = { 0, 1, 2, 0 };
+	const int drop[] = { 0, 0, 1, 0 }, prio[] = { 0, 0, 1, 0 };
+	for (size_t r = 0; r < 4; r++) {
+		const struct topo_ring *g = &t->rings[r];
+		assert_int_equal(g->from_kernel, 0);
+		assert_string_equal(g->from_port, r < 3 ? "out" : "aux");
+		assert_int_equal(g->to_kernel, kernel[r]);
+		assert_string_equal(g->to_port, to[r]);
+		assert_int_equal(g->bcast_n, n[r]);
+		assert_int_equal(g->bcast_index, idx[r]);
+		assert_int_equal(g->drop, drop[r]);
+		assert_int_equal(g->to_priority, prio[r]);
+		assert_int_equal(g->capacity, r < 3 ? 65536 : TOPO_RING_DEFAULT);
+		assert_int_equal(g->line, r < 3 ? 8 : 11);
+	}
+	topo_free(t);
+	/* A plain to: stays a single-consumer ring. */
+	t = parse_ok("topology: x\nkernels:\n  - { name: a, exec: e, outputs: [out] }\n"
+		     "  - { name: b, exec: e, inputs: [in] }\nrings:\n  - { from: a.out, to: b.in }\n");
+	assert_int_equal(t->nrings, 1);
+	assert_int_equal(t->rings[0].bcast_n, 0);
+	assert_int_equal(t->rings[0].bcast_index, 0);
+	topo_free(t);
+}
+
+/* 16 consumers parse, 17 are refused at check with the fix; every other
+ * mistake in a list names its line. */
+static void bad_broadcast_rings_name_the_line_and_the_fix(void **s)
+{
+	(void)s;
+	char yaml[8192];
+	for (int consumers = 16; consumers <= 17; consumers++) {
+		int at = snprintf(yaml, sizeof(yaml), "topology: x\nkernels:\n"
+				  "  - { name: src, exec: e, outputs: [out] }\n");
+		for (int i = 0; i < consumers; i++)
+			at += snprintf(yaml + at, sizeof(yaml) - (size_t)at,
+				       "  - { name: k%d, exec: e, inputs: [in] }\n", i);
+		at += snprintf(yaml + at, sizeof(yaml) - (size_t)at, "rings:\n  - from: src.out\n    to: [");
+		for (int i = 0; i < consumers; i++)
+			at += snprintf(yaml + at, sizeof(yaml) - (size_t)at, "%sk%d.in", i ? ", " : "", i);
+		snprintf(yaml + at, sizeof(yaml) - (size_t)at, "]\n");
+		if (consumers == 16) {
+			struct topology *t = parse_ok(yaml);
+			assert_int_equal(t->nrings, 16);
+			assert_int_equal(t->rings[15].bcast_index, 15);
+			topo_free(t);
+		} else {
+			parse_bad(yaml, 23, "to: lists 17 consumers, more than the 16 a broadcast ring "
+				  "has: feed the rest from a kernel that copies");
+		}
+	}
+#define BK "topology: x\nkernels:\n  - { name: a, exec: e, outputs: [out] }\n" \
+	   "  - { name: b, exec: e, inputs: [in, in2] }\n  - { name: c, exec: e, inputs: [in] }\n" \
+	   "rings:\n"
+	parse_bad(BK "  - { from: a.out, to: [] }\n", 7, "to: [] names no consumer");
+	parse_bad(BK "  - { from: a.out, to: [b.in, c.in, b.in2] }\n", 7,
+		  "kernel 'b' is already a consumer of this ring (line 7): a broadcast ring "
+		  "reaches a kernel once");
+	parse_bad(BK "  - { from: a.out, to: [b.in, { to: c.in, slow: fast }] }\n", 7,
+		  "slow-consumer policy 'fast' is unknown: use one of block, drop");
+	parse_bad(BK "  - { from: a.out, to: [b.in, { slow: drop }] }\n", 7,
+		  "this consumer needs to: kernel.port");
+	parse_bad(BK "  - { from: a.out, to: [b.in, { to: c.in, speed: 1 }] }\n", 7,
+		  "unknown key 'speed' in a broadcast consumer");
+	parse_bad(BK "  - { from: a.out, to: [b.in, c.nope] }\n", 7, "kernel 'c' has no input port 'nope'");
+	parse_bad(BK "  - { from: a.out, to: [b.in, a.out] }\n", 7, "kernel 'a' has no input port 'out'");
+	parse_bad(BK "  - { from: a.out, to: [b.in, c.in] }\n  - { from: a.out, to: b.in2 }\n", 8,
+		  "output a.out already feeds the ring on line 7");
+	parse_bad(BK "  - { from: a.out, to: b.in }\n  - { from: a.out, to: [c.in] }\n", 8,
+		  "output a.out already feeds the ring on line 7");
+	parse_bad("topology: x\nkernels:\n  - { name: a, exec: e, inputs: [in], outputs: [out] }\n"
+		  "  - { name: b, exec: e, inputs: [in] }\nrings:\n"
+		  "  - from: a.out\n    to: [b.in,\n         a.in]\n", 8,
+		  "ring a.out -> a.in connects kernel a to itself");
+	/* A broadcast ring lives in one machine's memory. */
+	parse_bad("topology: x\nhosts:\n  h1: { address: 10.0.0.1 }\n  h2: { address: 10.0.0.2 }\n"
+		  "kernels:\n  - { name: a, host: h1, exec: e, outputs: [out] }\n"
+		  "  - { name: b, host: h1, exec: e, inputs: [in] }\n"
+		  "  - { name: c, host: h2, exec: e, inputs: [in] }\n"
+		  "rings:\n  - { from: a.out, to: [b.in, c.in] }\n", 10,
+		  "broadcast ring from a.out reaches kernel 'c' on host 'h2', not its producer's "
+		  "host 'h1'");
+#undef BK
+}
+
 static void a_ring_from_a_kernel_to_itself_is_refused(void **s)
 {
 	(void)s;
@@ -1009,6 +1113,8 @@ int main(void)
 		cmocka_unit_test(input_priorities_parse_from_names_and_mappings),
 		cmocka_unit_test(bad_input_priorities_name_the_line_and_the_fix),
 		cmocka_unit_test(a_ring_from_a_kernel_to_itself_is_refused),
+		cmocka_unit_test(broadcast_rings_are_an_entry_per_consumer),
+		cmocka_unit_test(bad_broadcast_rings_name_the_line_and_the_fix),
 		cmocka_unit_test(supervision_values_at_their_edges),
 		cmocka_unit_test(capacity_is_what_the_ring_holds),
 		cmocka_unit_test(one_yaml_document_per_file),
