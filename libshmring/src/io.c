@@ -140,6 +140,17 @@ unsigned shmring_io_inflight(const struct shmring_io *io)
 	return io->inflight;
 }
 
+/* A CQE's result. Its own function, never inlined, so that the TSan step
+ * can name it (tests/tsan.supp): the CQE array is memory the kernel writes,
+ * mapped by liburing's own mmap system call, which TSan does not see; it
+ * keeps what it last knew of those addresses (once, another thread's
+ * sodium_malloc that had used and unmapped the same range) and reports a
+ * race with a thread that never touched the ring. */
+static __attribute__((noinline)) int32_t smr_io_cqe_result(const struct io_uring_cqe *cqe)
+{
+	return cqe->res;
+}
+
 /* Move every CQE into the done list (ours are consumed here). */
 static void drain(struct shmring_io *io)
 {
@@ -152,7 +163,7 @@ static void drain(struct shmring_io *io)
 			/* Each user op keeps its record until it is taken, so the
 			 * done list never holds more than nops entries. */
 			unsigned slot = (io->done_head + io->ndone) % io->done_cap;
-			io->done[slot] = (struct done){ .op = o, .res = cqe->res };
+			io->done[slot] = (struct done){ .op = o, .res = smr_io_cqe_result(cqe) };
 			io->ndone++;
 		}
 		io_uring_cqe_seen(&io->ring, cqe);

@@ -23,6 +23,7 @@ static void check_model(const struct topology *t)
 	    t->period_ms == 0 || t->grace_ms == 0 || t->ready_ms > 86400000u ||
 	    t->intensity > TOPO_INTENSITY_MAX)
 		abort();
+	size_t outputs = 0;
 	for (size_t i = 0; i < t->nrings; i++) {
 		const struct topo_ring *r = &t->rings[i];
 		if (r->from_kernel >= t->nkernels || r->to_kernel >= t->nkernels ||
@@ -43,6 +44,22 @@ static void check_model(const struct topology *t)
 			;
 		if (j == to->ninputs)
 			abort();
+		/* A broadcast ring: 1..16 consecutive entries, numbered from 0,
+		 * one producer port; a kernel once among its consumers. */
+		if (r->bcast_n > SHMRING_BCAST_MAX || (r->bcast_n && r->bcast_index >= r->bcast_n) ||
+		    (!r->bcast_n && r->bcast_index) || r->bcast_index > i)
+			abort();
+		if (r->bcast_index) {
+			const struct topo_ring *p = r - 1;
+			if (p->bcast_n != r->bcast_n || p->bcast_index + 1 != r->bcast_index ||
+			    p->from_kernel != r->from_kernel || strcmp(p->from_port, r->from_port) ||
+			    p->capacity != r->capacity)
+				abort();
+			for (const struct topo_ring *q = r - r->bcast_index; q < r; q++)
+				if (q->to_kernel == r->to_kernel)
+					abort();
+		}
+		outputs += r->bcast_index == 0;
 	}
 	size_t ports = 0;
 	for (size_t i = 0; i < t->nkernels; i++) {
@@ -51,7 +68,9 @@ static void check_model(const struct topology *t)
 			abort();
 		ports += k->ninputs + k->noutputs;
 	}
-	if (ports != 2 * t->nrings) /* every port wired, each to one ring end */
+	/* Every port wired, each to one ring end: an input per entry, an
+	 * output per ring (a broadcast ring's entries share theirs). */
+	if (ports != t->nrings + outputs)
 		abort();
 }
 
