@@ -219,15 +219,16 @@ static void bcast_row(struct ring_s *r, const char *name, unsigned i,
 		      const struct shmring_bcast_consumer *c, const struct shmring_stats *ring);
 
 /*
- * A broadcast ring of the segment, whose first entry is i (control.h: one
- * entry per consumer, consecutive): a row for the ring (its slowest
- * consumer's fill) and one per consumer, n at most. The rows written.
+ * A broadcast ring of the segment whose first entry is i, cr (checked;
+ * control.h: one entry per consumer, consecutive): a row for the ring (its
+ * slowest consumer's fill) and one per consumer, n at most. The rows
+ * written.
  */
-static size_t bcast_from_ctl(struct ring_s *r, const struct smr_ctl *c, uint32_t i, unsigned n,
+static size_t bcast_from_ctl(struct ring_s *r, const struct smr_ctl *c, uint32_t i,
+			     const struct smr_ctl_ring *first, unsigned n,
 			     const struct running_topo *rt, const struct sample *s)
 {
-	struct smr_ctl_ring cr;
-	(void)smr_ctl_ring_get(c, i, &cr, NULL, 0); /* checked by the caller */
+	const struct smr_ctl_ring cr = *first;
 	snprintf(r->label, sizeof(r->label), "%s.%s -> broadcast to %u (slowest)",
 		 s->k[cr.from_kernel].name, cr.from_port, n);
 	struct shmring *h = NULL;
@@ -308,7 +309,7 @@ static int sample_topology(const struct running_topo *rt, struct sample *s, char
 		/* A broadcast ring: its entries, consecutive, are one ring. */
 		unsigned n = cr.bcast_n - cr.bcast_index;
 		n = n > c.nrings - i ? c.nrings - i : n;
-		s->nr += bcast_from_ctl(&s->r[s->nr], &c, i, n, rt, s);
+		s->nr += bcast_from_ctl(&s->r[s->nr], &c, i, &cr, n, rt, s);
 		i += n - 1;
 	}
 	smr_ctl_detach(&c);

@@ -259,4 +259,9 @@ int smr_ctl_kernel_name(const struct smr_ctl *c, uint32_t i, char *name, char *w
 int smr_ctl_ring_get(const struct smr_ctl *c, uint32_t i, struct smr_ctl_ring *out, char *why,
 		     size_t cap);
 
+/* The check smr_ctl_ring_get makes, on a copy the caller holds: NULL when
+ * the entry is sound, else what is wrong with it ("a negative descriptor").
+ * A kernel checks its own entries with it (kernel.c). */
+const char *smr_ctl_ring_problem(const struct smr_ctl *c, const struct smr_ctl_ring *r);
+
 #endif

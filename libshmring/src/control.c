@@ -15,9 +15,9 @@
 #include <shmring/bcast.h>
 #include <shmring/ring.h>
 #include "control.h"
+#include "proc.h"
 
 static_assert(SMR_CTL_BCAST_MAX == SHMRING_BCAST_MAX, "broadcast limit of bcast.h");
-#include "proc.h"
 
 /* One read of a plain word that other processes may write at any time: a
  * count is read once, checked, and only the checked copy used. */
@@ -258,7 +258,7 @@ int smr_ctl_kernel_name(const struct smr_ctl *c, uint32_t i, char *name, char *w
 }
 
 /* What is wrong with a ring entry, or NULL. */
-static const char *ring_problem(const struct smr_ctl *c, const struct smr_ctl_ring *r)
+const char *smr_ctl_ring_problem(const struct smr_ctl *c, const struct smr_ctl_ring *r)
 {
 	if (r->from_kernel >= c->nkernels || r->to_kernel >= c->nkernels)
 		return "a kernel index past the kernels";
@@ -289,7 +289,7 @@ int smr_ctl_ring_get(const struct smr_ctl *c, uint32_t i, struct smr_ctl_ring *o
 	memcpy(out, (const uint8_t *)c->h + SHMRING_CTL_HDR +
 			    (size_t)SHMRING_CTL_BLOCK * ((size_t)c->nkernels + i),
 	       sizeof(*out));
-	const char *bad = ring_problem(c, out);
+	const char *bad = smr_ctl_ring_problem(c, out);
 	if (bad) {
 		snprintf(why, cap, "ring %u in the control segment is corrupt (%s): restart the "
 			 "topology", i, bad);

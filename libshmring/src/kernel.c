@@ -101,10 +101,7 @@ static int map_control(struct shmring_kernel *k, int fd)
 static int add_port(struct shmring_kernel *k, const struct smr_ctl_ring *cr, int input)
 {
 	const char *name = input ? cr->to_port : cr->from_port;
-	if (!smr_ctl_name_ok(name) || cr->fd < 0 || cr->wait > SHMRING_WAIT_FUTEX ||
-	    (input && (cr->to_priority < SMR_PRIO_LOW || cr->to_priority > SMR_PRIO_HIGH)) ||
-	    (cr->shared & ~SMR_CTL_SHARED_ALL) || cr->bcast_n > SMR_CTL_BCAST_MAX ||
-	    (cr->bcast_n ? cr->bcast_index >= cr->bcast_n : cr->bcast_index != 0)) {
+	if (smr_ctl_ring_problem(&k->ctl, cr)) { /* control.c owns the entry's rules */
 		smr_seterr("kernel '%s': a ring entry in the control segment is corrupt: "
 			   "restart the topology", k->name);
 		return -EPROTO;

@@ -407,7 +407,9 @@ void smr_bcast_wake(struct shmring *r, int always)
 		if (smr_futex_wake(&ctl->futex_seq, INT_MAX) >= 0)
 			smr_counter_add(&r->my_ctr->wakes, 1);
 	}
-	if (!b->owed)
+	/* Relaxed: this process's own flag. Stored only when it changes: this
+	 * runs at every publication. */
+	if (!b->owed && smr_load_relaxed(&r->owed))
 		smr_store_relaxed(&r->owed, 0u);
 }
 
