@@ -13,6 +13,14 @@
  *                                subscribers over ipc://, forked and pinned
  *                                as the supervisor places the 5 kernels of
  *                                the broadcast topology (0, 1, 0, 1, 0)
+ *   bcast-bench iox SIZE COUNT   iceoryx (Debian's package, C binding): a
+ *                                publisher and 4 subscribers, zero-copy
+ *                                loans, lossless, each subscriber waiting in
+ *                                a WaitSet; placed as the ZeroMQ case. Needs
+ *                                a running iox-roudi with
+ *                                bench/iceoryx-roudi.toml (bcast-bench.sh
+ *                                starts one); only in a build that found
+ *                                iceoryx_binding_c
  *
  * Every reader reads each message (an 8-byte word of every 64-byte line
  * summed), as a reader that uses the data does; a copying transport has
@@ -28,6 +36,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -290,14 +300,145 @@ static int zmq_main(size_t size, uint64_t count)
 	return rc ? 1 : 0;
 }
 
+/* ---- iceoryx publish/subscribe ----------------------------------------- */
+
+#ifdef BCAST_BENCH_ICEORYX
+#include <iceoryx_binding_c/enums.h>
+#include <iceoryx_binding_c/log.h>
+#include <iceoryx_binding_c/publisher.h>
+#include <iceoryx_binding_c/runtime.h>
+#include <iceoryx_binding_c/subscriber.h>
+#include <iceoryx_binding_c/wait_set.h>
+
+/* Each process registers its own runtime (forked first: a runtime does not
+ * survive fork) and leaves with exit() so it deregisters and RouDi gets its
+ * chunks back. */
+static void iox_start(const char *who)
+{
+	char name[64];
+	snprintf(name, sizeof(name), "bcast-bench-%s-%d", who, (int)getpid());
+	iox_set_loglevel(Iceoryx_LogLevel_Warn);
+	iox_runtime_init(name);
+}
+
+/* A subscriber: COUNT chunks read in place, released one by one, waiting in
+ * a WaitSet when its queue is empty (iceoryx's blocking way to wait, as in
+ * its examples). *subscribed counts the subscribers connected. */
+static int iox_sub(const char *inst, size_t size, uint64_t count, int cpu, int *subscribed)
+{
+	iox_sub_storage_t ss;
+	iox_ws_storage_t ws_s;
+	iox_sub_options_t o;
+	if (tu_pin_cpu(cpu) < 0)
+		return 2;
+	iox_start("sub");
+	iox_sub_options_init(&o);
+	o.queueCapacity = size > 65536 ? 16 : 256; /* RouDi's pools: bench/iceoryx-roudi.toml */
+	o.historyRequest = 0;
+	o.queueFullPolicy = QueueFullPolicy_BLOCK_PRODUCER; /* lossless */
+	iox_sub_t s = iox_sub_init(&ss, "bcast-bench", inst, "data", &o);
+	iox_ws_t ws = iox_ws_init(&ws_s);
+	if (iox_ws_attach_subscriber_state(ws, s, SubscriberState_HAS_DATA, 0, NULL) !=
+	    WaitSetResult_SUCCESS)
+		exit(1);
+	while (iox_sub_get_subscription_state(s) != SubscribeState_SUBSCRIBED)
+		usleep(1000);
+	__atomic_add_fetch(subscribed, 1, __ATOMIC_RELEASE);
+	uint64_t sum = 0;
+	for (uint64_t n = 0; n < count; n++) {
+		const void *p;
+		while (iox_sub_take_chunk(s, &p) != ChunkReceiveResult_SUCCESS) {
+			iox_notification_info_t info[1];
+			uint64_t missed;
+			iox_ws_wait(ws, info, 1, &missed);
+		}
+		sum += touch(p, size);
+		iox_sub_release_chunk(s, p);
+	}
+	int bad = report(count, size, sum);
+	iox_ws_deinit(ws);
+	iox_sub_deinit(s);
+	fflush(NULL);
+	exit(bad);
+}
+
+static int iox_main(size_t size, uint64_t count)
+{
+	char inst[32];
+	snprintf(inst, sizeof(inst), "b%d", (int)getpid());
+	/* The subscribers' count of themselves, in memory the forks share. */
+	int *subscribed = mmap(NULL, sizeof(int), PROT_READ | PROT_WRITE,
+			       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (subscribed == MAP_FAILED)
+		return 1;
+	fflush(stdout);
+	pid_t kids[READERS];
+	for (int i = 0; i < READERS; i++)
+		if ((kids[i] = fork()) == 0)
+			iox_sub(inst, size, count, (i + 1) % 2, subscribed);
+	if (tu_pin_cpu(0) < 0)
+		return 2;
+	iox_start("pub");
+	iox_pub_storage_t ps;
+	iox_pub_options_t o;
+	iox_pub_options_init(&o);
+	o.historyCapacity = 0;
+	o.subscriberTooSlowPolicy = ConsumerTooSlowPolicy_WAIT_FOR_CONSUMER; /* lossless */
+	iox_pub_t pub = iox_pub_init(&ps, "bcast-bench", inst, "data", &o);
+	int rc = 0;
+	/* Acquire: pairs with each subscriber's release increment. */
+	for (int t = 0; __atomic_load_n(subscribed, __ATOMIC_ACQUIRE) < READERS; t++) {
+		if (t == 10000) {
+			fprintf(stderr, "bcast-bench: iceoryx: 4 subscribers not connected after 10 s "
+					"(is iox-roudi running with bench/iceoryx-roudi.toml?)\n");
+			for (int i = 0; i < READERS; i++)
+				kill(kids[i], SIGKILL);
+			rc = 1;
+			break;
+		}
+		usleep(1000);
+	}
+	if (!rc)
+		printf("start %llu\n", (unsigned long long)tu_now_ns());
+	fflush(stdout);
+	for (uint64_t i = 0; i < count && !rc; i++) {
+		void *p;
+		if (iox_pub_loan_chunk(pub, &p, (uint32_t)size) != AllocationResult_SUCCESS) {
+			fprintf(stderr, "bcast-bench: iceoryx: no %zu-byte chunk (RouDi's pools: "
+					"bench/iceoryx-roudi.toml)\n", size);
+			for (int k = 0; k < READERS; k++)
+				kill(kids[k], SIGKILL);
+			rc = 1;
+			break;
+		}
+		fill(p, size, i);
+		iox_pub_publish_chunk(pub, p);
+	}
+	for (int i = 0; i < READERS; i++)
+		rc |= tu_reap(kids[i]);
+	iox_pub_deinit(pub);
+	fflush(NULL);
+	exit(rc ? 1 : 0); /* the runtime's destructor deregisters */
+}
+#endif
+
 int main(int argc, char **argv)
 {
-	if (argc == 4 && (!strcmp(argv[1], "src") || !strcmp(argv[1], "zmq"))) {
+	if (argc == 4 && (!strcmp(argv[1], "src") || !strcmp(argv[1], "zmq") || !strcmp(argv[1], "iox"))) {
 		size_t size = strtoull(argv[2], NULL, 0);
 		uint64_t count = strtoull(argv[3], NULL, 0);
 		if (size < 8 || !count) {
 			fprintf(stderr, "bcast-bench: SIZE at least 8, COUNT at least 1\n");
 			return SHMRING_EXIT_CONFIG;
+		}
+		if (argv[1][0] == 'i') {
+#ifdef BCAST_BENCH_ICEORYX
+			return iox_main(size, count);
+#else
+			fprintf(stderr, "bcast-bench: built without iceoryx (apt-get install "
+					"libiceoryx-binding-c-dev, then reconfigure)\n");
+			return SHMRING_EXIT_CONFIG;
+#endif
 		}
 		return argv[1][0] == 's' ? src_main(size, count) : zmq_main(size, count);
 	}
@@ -306,6 +447,6 @@ int main(int argc, char **argv)
 	if (argc == 2 && !strcmp(argv[1], "copy"))
 		return copy_main();
 	fprintf(stderr, "usage: bcast-bench src SIZE COUNT | sink | copy   (kernels: run with "
-		"shmring-supervisor)\n       bcast-bench zmq SIZE COUNT\n");
+		"shmring-supervisor)\n       bcast-bench zmq|iox SIZE COUNT\n");
 	return SHMRING_EXIT_CONFIG;
 }

@@ -5,6 +5,11 @@
 #   fanout  what a user writes without one: src -> copy, a kernel copying
 #           each message into four SPSC rings, -> r0..r3
 #   zmq     ZeroMQ PUB/SUB, one publisher and four subscribers over ipc://
+#   iox     iceoryx publish/subscribe (Debian's package, C binding), one
+#           publisher and four subscribers, zero-copy loans, lossless, each
+#           subscriber waiting in a WaitSet; when bcast-bench was built with
+#           iceoryx and iox-roudi is installed (the script starts RouDi with
+#           bench/iceoryx-roudi.toml if none runs, and stops it after)
 # The two shmring cases are topologies run by shmring-supervisor with no
 # option set (default capacity and waits, automatic placement: 5 or 6
 # kernels on this machine's 2 cpus, so kernels share cpus and the
@@ -27,12 +32,35 @@ for f in "$bin" "$sup" "$pp"; do
   [ -x "$f" ] || { echo "bcast-bench.sh: $f is missing: build the project first" >&2; exit 1; }
 done
 dir=$(mktemp -d /tmp/shmring-bcast-bench.XXXXXX) || exit 1
-trap 'rm -rf "$dir"' EXIT
+roudi=
+trap '[ -n "$roudi" ] && kill "$roudi" 2>/dev/null && wait "$roudi"; rm -rf "$dir"' EXIT
+
+# iceoryx: its case runs when bcast-bench has it and a RouDi is up (ours, with
+# the pools of bench/iceoryx-roudi.toml, unless one runs already). -m off:
+# RouDi's keep-alive would drop a client starved for 1.5 s on 2 busy cpus.
+cases="bcast fanout zmq"
+here=$(dirname "$(realpath "$0")")
+if ldd "$bin" | grep -q iceoryx && command -v iox-roudi >/dev/null; then
+  if pgrep -x iox-roudi >/dev/null; then
+    cases="$cases iox"
+  else
+    iox-roudi -m off -c "$here/iceoryx-roudi.toml" > "$dir/roudi.log" 2>&1 &
+    roudi=$!
+    for _ in $(seq 100); do
+      grep -q "RouDi is ready for clients" "$dir/roudi.log" && { cases="$cases iox"; break; }
+      sleep 0.1
+    done
+    [ "${cases% iox}" = "$cases" ] && echo "bcast-bench.sh: iox-roudi did not start: iceoryx not measured" &&
+      cat "$dir/roudi.log"
+  fi
+else
+  echo "bcast-bench.sh: iceoryx not measured (needs libiceoryx-binding-c-dev at build time and iox-roudi)"
+fi
 
 # count SIZE CASE: messages a run sends (each run takes 0.2-2 s)
 count() {
   case "$1:$2" in
-    64:zmq) echo 1000000 ;; 64:*) echo 8000000 ;;
+    64:zmq) echo 1000000 ;; 64:iox) echo 200000 ;; 64:*) echo 8000000 ;;
     *:zmq) echo 10000 ;; *) echo 40000 ;;
   esac
 }
@@ -68,8 +96,8 @@ rate() {
 
 run_case() { # CASE SIZE: one run; prints its rate, or FAIL
   local n; n=$(count "$2" "$1")
-  if [ "$1" = zmq ]; then
-    timeout 120 "$bin" zmq "$2" "$n" > "$dir/out" 2>&1
+  if [ "$1" = zmq ] || [ "$1" = iox ]; then
+    timeout 120 "$bin" "$1" "$2" "$n" > "$dir/out" 2>&1
   else
     topo "$1" "$2" "$n"
     timeout 120 "$sup" run -q "$dir/t.yaml" > "$dir/out" 2>&1 ||
@@ -84,7 +112,7 @@ for round in $(seq "$rounds"); do
   f0=$("$pp" floor 0 1)
   lines=()
   for size in 64 65536; do
-    for c in bcast fanout zmq; do
+    for c in $cases; do
       lines+=("$size,$c,$(run_case $c $size)")
     done
   done
@@ -110,18 +138,23 @@ groups = {}
 for r, d in rounds.items():
     groups.setdefault(d["place"], []).append(d)
 print()
-print("| placement | size | broadcast ring (msg/s each reader) | fan-out kernel | ZeroMQ PUB/SUB | broadcast / fan-out | broadcast / ZeroMQ | rounds |")
-print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+iox = any(case == "iox" for *_, case, v in rows)
+cases = ("bcast", "fanout", "zmq") + (("iox",) if iox else ())
+print("| placement | size | broadcast ring (msg/s each reader) | fan-out kernel | ZeroMQ PUB/SUB |"
+      + (" iceoryx |" if iox else "") + " broadcast / fan-out | broadcast / ZeroMQ |"
+      + (" broadcast / iceoryx |" if iox else "") + " rounds |")
+print("| --- | --- |" + " ---: |" * (len(cases) * 2))
 for place, ds in sorted(groups.items()):
     for size in ("64", "65536"):
-        ok = [d for d in ds if all(d.get((size, c), "FAIL") != "FAIL" for c in ("bcast", "fanout", "zmq"))]
+        ok = [d for d in ds if all(d.get((size, c), "FAIL") != "FAIL" for c in cases)]
         if not ok:
-            print(f"| {place} | {size} | FAIL | | | | | {len(ds)} |")
+            print(f"| {place} | {size} | FAIL |" + " |" * (len(cases) * 2 - 2) + f" {len(ds)} |")
             continue
-        med = {c: statistics.median(float(d[(size, c)]) for d in ok) for c in ("bcast", "fanout", "zmq")}
-        rf = statistics.median(float(d[(size, "bcast")]) / float(d[(size, "fanout")]) for d in ok)
-        rz = statistics.median(float(d[(size, "bcast")]) / float(d[(size, "zmq")]) for d in ok)
+        med = {c: statistics.median(float(d[(size, c)]) for d in ok) for c in cases}
+        ratio = {c: statistics.median(float(d[(size, "bcast")]) / float(d[(size, c)]) for d in ok)
+                 for c in cases[1:]}
         name = "64 B" if size == "64" else "64 KiB"
-        b, f, z = med["bcast"] / 1e6, med["fanout"] / 1e6, med["zmq"] / 1e6
-        print(f"| {place} | {name} | {b:.3f} M | {f:.3f} M | {z:.3f} M | {rf:.2f}x | {rz:.1f}x | {len(ok)} |")
+        rates = " | ".join(f"{med[c] / 1e6:.3f} M" for c in cases)
+        ratios = " | ".join(f"{ratio[c]:.2f}x" if c == "fanout" else f"{ratio[c]:.1f}x" for c in cases[1:])
+        print(f"| {place} | {name} | {rates} | {ratios} | {len(ok)} |")
 '

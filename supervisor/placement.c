@@ -275,9 +275,9 @@ static void print_shared(FILE *f, const struct topology *t, const struct topo_pl
 void topo_plan_print(FILE *f, const struct topology *t, const struct topo_plan *p)
 {
 	static const char *const waits[] = { "adaptive", "spin", "yield", "futex" };
-	char cpus[64];
-	fprintf(f, "topology %s (%s): %zu kernels, %zu rings\n\n", t->name, t->file,
-		t->nkernels, t->nrings);
+	char cpus[64], rings[96];
+	topo_rings_phrase(t, rings, sizeof(rings));
+	fprintf(f, "topology %s (%s): %zu kernels, %s\n\n", t->name, t->file, t->nkernels, rings);
 	fprintf(f, "%-20s %-10s %-8s %-10s %s\n", "kernel", "cpu", "placed", "restart", "exec");
 	for (size_t i = 0; i < t->nkernels; i++) {
 		cpu_list(cpus, sizeof(cpus), p->cpus[i], p->ncpus[i]);

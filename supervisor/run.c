@@ -824,9 +824,12 @@ static void maybe_activate(struct sup *s)
 	atomic_store_explicit(&s->ctl->state, (uint32_t)SMR_TOPO_ACTIVE, memory_order_release);
 	atomic_fetch_add_explicit(&s->ctl->active_seq, 1u, memory_order_release);
 	futex_wake_all(&s->ctl->active_seq);
-	if (!s->quiet)
-		say("shmring-supervisor: '%s' active: %zu kernels, %zu rings (%.1f ms to launch)",
-		    s->t->name, s->t->nkernels, s->t->nrings, (double)(now_ns() - s->t0) / 1e6);
+	if (!s->quiet) {
+		char rings[96];
+		topo_rings_phrase(s->t, rings, sizeof(rings));
+		say("shmring-supervisor: '%s' active: %zu kernels, %s (%.1f ms to launch)",
+		    s->t->name, s->t->nkernels, rings, (double)(now_ns() - s->t0) / 1e6);
+	}
 }
 
 /* The ready deadline passed: one line, whatever the number of kernels. */

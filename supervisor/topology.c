@@ -280,6 +280,22 @@ static int parse_u64(const char *s, uint64_t *v, char **end)
 	return errno ? -1 : 0;
 }
 
+void topo_rings_phrase(const struct topology *t, char *buf, size_t len)
+{
+	size_t rings = 0, bcast = 0, readers = 0;
+	for (size_t i = 0; i < t->nrings; i++) {
+		const struct topo_ring *r = &t->rings[i];
+		rings += r->bcast_index == 0;
+		bcast += r->bcast_n && r->bcast_index == 0;
+		readers += r->bcast_n != 0;
+	}
+	int n = snprintf(buf, len, "%zu ring%s", rings, rings == 1 ? "" : "s");
+	if (bcast && n >= 0 && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, bcast == 1 ? " (one a broadcast to %zu readers)"
+				: " (%zu broadcast, to %zu readers in all)", bcast == 1 ? readers : bcast,
+			 readers);
+}
+
 uint64_t topo_ring_capacity(uint64_t asked)
 {
 	uint64_t p = TOPO_RING_MIN;
@@ -914,7 +930,7 @@ struct ring_to {
 
 struct ring_arg {
 	struct topo_ring *r; /* the fields every end shares */
-	int have_from, have_to, bcast;
+	int have_from, have_to, bcast, have_capacity;
 	size_t from_id;
 	unsigned nto;
 	struct ring_to to[SHMRING_BCAST_MAX];
@@ -1012,8 +1028,10 @@ static int ring_pair(struct ctx *c, const char *key, yaml_node_t *k, yaml_node_t
 		a->to[0].line = a->r->line; /* a plain ring's errors name the ring */
 		return endpoint(c, v, 0, &a->to[0].kernel, a->to[0].port, &a->to[0].id);
 	}
-	if (!strcmp(key, "capacity"))
+	if (!strcmp(key, "capacity")) {
+		a->have_capacity = 1;
 		return parse_capacity(c, v, a->r);
+	}
 	int w = 0;
 	int rc = pick(c, v, "wait strategy", waits, &w);
 	a->r->wait = (enum shmring_wait)w; /* same order as enum shmring_wait */
@@ -1107,6 +1125,13 @@ static int parse_rings(struct ctx *c, yaml_node_t *seq)
 			return rc;
 		if (!a.have_from || !a.have_to)
 			return fail(c, r.line, "this ring needs both from: kernel.port and to: kernel.port");
+		/* A broadcast ring stands for the N rings a copying kernel would
+		 * feed: by default it has their memory, 1 MiB per consumer (rounded
+		 * up to a power of two). Its producer then waits for the slowest
+		 * reader less often, and readers sleeping on shared cpus are woken
+		 * every quarter of a larger ring (docs/topology.md). */
+		if (a.bcast && !a.have_capacity)
+			r.capacity = r.capacity_asked = topo_ring_capacity(TOPO_RING_DEFAULT * a.nto);
 		if ((rc = add_ring_ends(c, &a, &cap)))
 			return rc;
 	}

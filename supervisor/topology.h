@@ -207,6 +207,9 @@ int topo_graph_order(const struct topology *t, size_t *order);
  * of two hosts refuse each other unless their files are the same, byte for
  * byte. */
 uint64_t topo_hash(const void *buf, size_t len);
+/* "3 rings", "1 ring (one a broadcast to 4 readers)": the rings as the file
+ * has them, a broadcast ring once (t->nrings counts its consumers). */
+void topo_rings_phrase(const struct topology *t, char *buf, size_t len);
 
 /* ---- hosts (docs/hosts.md) ---- */
 

@@ -15,7 +15,9 @@
  * is no checkpoint to resume from (a supervisor that keeps no journal).
  * --lossy accepts gaps (still counted as lost): the reader of a broadcast
  * ring with slow: drop, which skips what it is too slow for. --slow-us N
- * sleeps N microseconds after each pair, to play that slow reader.
+ * sleeps N microseconds on each pair before releasing it (a blocking reader
+ * holds it meanwhile, as one working on the message in place), to play a
+ * slow reader.
  *
  * Exit status as pair.h says: 78 for a usage or configuration error, 1 for
  * a failure (a lost message, a wrong result), 0 finished or stopped.
@@ -107,15 +109,15 @@ static int drain(struct shmring_kernel *k, struct shmring *in, struct tally *t, 
 		if (check(t, &p, factor))
 			return -1;
 		example_checkpoint(k, t, sizeof(*t)); /* covers p: out with its release (lossy: the next) */
+		if (slow_us) { /* the work on the message, done in place: held till the release */
+			struct timespec ts = { (time_t)(slow_us / 1000000), (long)(slow_us % 1000000) * 1000 };
+			nanosleep(&ts, NULL);
+		}
 		if (!lossy)
 			rc = shmring_release(in);
 		if (rc < 0) {
 			fprintf(stderr, "release failed: %s\n", strerror(-rc));
 			return -1;
-		}
-		if (slow_us) {
-			struct timespec ts = { (time_t)(slow_us / 1000000), (long)(slow_us % 1000000) * 1000 };
-			nanosleep(&ts, NULL);
 		}
 	}
 }

@@ -416,6 +416,21 @@ static void broadcast_rings_are_an_entry_per_consumer(void **s)
 	assert_int_equal(t->nrings, 1);
 	assert_int_equal(t->rings[0].bcast_n, 0);
 	assert_int_equal(t->rings[0].bcast_index, 0);
+	char phrase[96];
+	topo_rings_phrase(t, phrase, sizeof(phrase));
+	assert_string_equal(phrase, "1 ring");
+	topo_free(t);
+	/* Three consumers and no capacity: 3 MiB, rounded up to 4 MiB. The
+	 * summary counts rings as written. */
+	t = parse_ok("topology: x\nkernels:\n  - { name: a, exec: e, outputs: [o, p] }\n"
+		     "  - { name: b, exec: e, inputs: [i, j] }\n  - { name: c, exec: e, inputs: [i, j] }\n"
+		     "  - { name: d, exec: e, inputs: [i] }\n"
+		     "rings:\n  - { from: a.o, to: [b.i, c.i, d.i] }\n  - { from: a.p, to: [b.j, c.j] }\n");
+	assert_int_equal(t->nrings, 5);
+	assert_int_equal(t->rings[0].capacity, 4 * TOPO_RING_DEFAULT);
+	assert_int_equal(t->rings[3].capacity, 2 * TOPO_RING_DEFAULT);
+	topo_rings_phrase(t, phrase, sizeof(phrase));
+	assert_string_equal(phrase, "2 rings (2 broadcast, to 5 readers in all)");
 	topo_free(t);
 }
 
@@ -438,6 +453,11 @@ static void bad_broadcast_rings_name_the_line_and_the_fix(void **s)
 		if (consumers == 16) {
 			struct topology *t = parse_ok(yaml);
 			assert_int_equal(t->nrings, 16);
+			/* No capacity: given 1 MiB per consumer, the fan-out's memory. */
+			assert_int_equal(t->rings[15].capacity, 16 * TOPO_RING_DEFAULT);
+			char phrase[96];
+			topo_rings_phrase(t, phrase, sizeof(phrase));
+			assert_string_equal(phrase, "1 ring (one a broadcast to 16 readers)");
 			assert_int_equal(t->rings[15].bcast_index, 15);
 			topo_free(t);
 		} else {
