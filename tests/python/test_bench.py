@@ -1,0 +1,35 @@
+# SPDX-License-Identifier: MIT
+"""bench/python/pybench.py runs whole (a smoke run: small counts, no timing
+claims): every measurement gives a positive figure for shmring and pyzmq,
+the numpy frames case checks its sums and has its C figure beside it, and
+the sweep is drawn when gnuplot is there."""
+import csv
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+pytest.importorskip("numpy")
+pytest.importorskip("zmq")
+
+
+def test_pybench_smoke_run(build, tmp_path):
+    out, png = tmp_path / "py.csv", tmp_path / "sweep.png"
+    r = subprocess.run([sys.executable, str(REPO / "bench" / "python" / "pybench.py"), "--quick",
+                        "--peers", "shmring,pyzmq", "--csv", str(out), "--plot", str(png),
+                        "--build", str(build)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(open(out)))
+    got = {(x["test"], x["peer"], x["mode"], int(x["size"])): float(x["value"]) for x in rows}
+    for peer in ("shmring", "pyzmq"):
+        for key in (("stream", peer, "copy", 64), ("stream", peer, "zerocopy", 64),
+                    ("relay", peer, "copy", 64), ("rtt-p50", peer, "copy", 64),
+                    ("sweep", peer, "zerocopy", 1 << 20)):
+            assert got.get(key, 0) > 0, key
+    assert got[("frames", "shmring", "zerocopy", 1 << 20)] > 0
+    assert got[("frames", "C", "zerocopy", 1 << 20)] > 0
+    if shutil.which("gnuplot"):
+        assert png.stat().st_size > 10000
