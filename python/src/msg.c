@@ -50,10 +50,14 @@ int msg_invalidate(MsgObject *m)
 	if (!m->valid)
 		return 0;
 	if (m->view) {
-		static PyObject *release; /* interned once: this is every message's path */
-		if (!release && !(release = PyUnicode_InternFromString("release")))
+		/* memoryview.release, the method descriptor, looked up once and
+		 * called with the view as its self: no attribute lookup and no
+		 * bound method made on every message's path. */
+		static PyObject *release;
+		if (!release && !(release = PyObject_GetAttrString((PyObject *)&PyMemoryView_Type,
+								   "release")))
 			return -1;
-		PyObject *r = PyObject_CallMethodNoArgs(m->view, release);
+		PyObject *r = PyObject_CallOneArg(release, m->view);
 		if (!r) { /* the view itself is exported: np.frombuffer(view), ... */
 			PyErr_Clear();
 			goto alive;

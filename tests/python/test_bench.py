@@ -2,7 +2,8 @@
 """bench/python/pybench.py runs whole (a smoke run: small counts, no timing
 claims): every measurement gives a positive figure for shmring and pyzmq,
 the numpy frames case checks its sums and has its C figure beside it, and
-the sweep is drawn when gnuplot is there."""
+the sweep is drawn when gnuplot is there; pyprofile.py times every way of
+sending and receiving."""
 import csv
 import shutil
 import subprocess
@@ -33,3 +34,12 @@ def test_pybench_smoke_run(build, tmp_path):
     assert got[("frames", "C", "zerocopy", 1 << 20)] > 0
     if shutil.which("gnuplot"):
         assert png.stat().st_size > 10000
+
+
+def test_pyprofile_times_every_way():
+    r = subprocess.run([sys.executable, str(REPO / "bench" / "python" / "pyprofile.py"), "4096"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    figures = [float(w) for line in r.stdout.splitlines()[1:] for w in line.split()
+               if w.replace(".", "", 1).isdigit()]
+    assert len(figures) == 7 and all(f > 0 for f in figures), r.stdout
