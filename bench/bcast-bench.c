@@ -38,6 +38,7 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -329,6 +330,9 @@ static int iox_sub(const char *inst, size_t size, uint64_t count, int cpu, int *
 	iox_sub_storage_t ss;
 	iox_ws_storage_t ws_s;
 	iox_sub_options_t o;
+	/* Gone with the publisher's process (the script's timeout kills
+	 * that one): a subscriber never outlives its run. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (tu_pin_cpu(cpu) < 0)
 		return 2;
 	iox_start("sub");

@@ -204,6 +204,17 @@ int smr_bcast_validate(struct shmring *r, uint32_t version, uint64_t size)
 	return 0;
 }
 
+/* A closed consumer that had read everything of a stream that is over: a
+ * kernel killed between its detach at end of stream and its exit. Its
+ * restart may bind the end again and sees end of stream at once (nothing
+ * can move a tail or the head of a closed stream). Acquire: pairs with the
+ * producer's release of closed and with the consumer's last tail store. */
+static int read_to_the_end(struct smr_bcast_header *h, struct smr_bcast_cons *c)
+{
+	return smr_load_acquire(&h->prod.closed) &&
+	       smr_load_acquire(&c->tail.pos) == smr_load_acquire(&h->head.pos);
+}
+
 /* ring.c's bind_role: point the handle at this end's blocks. 1: claim the
  * role; 0: no role (observer, creator); negative: refused. */
 int smr_bcast_bind(struct shmring *r)
@@ -229,7 +240,7 @@ int smr_bcast_bind(struct shmring *r)
 	struct smr_bcast_cons *c = cons(r, b->index);
 	/* Acquire: pairs with the closing consumer's release of closed; a
 	 * closed consumer's tail belongs to the producer now (B1). */
-	if (smr_load_acquire(&c->ctl.closed)) {
+	if (smr_load_acquire(&c->ctl.closed) && !read_to_the_end(h, c)) {
 		smr_seterr("consumer %u of broadcast ring '%s' closed its end for good: "
 			   "create the ring again to add a reader", b->index, r->name);
 		return -EPIPE;

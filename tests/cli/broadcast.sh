@@ -106,7 +106,7 @@ sed -i 's|name: b, exec: ./sink|name: b, exec: ./bsink|' killb.yaml
 "$sup" run killb.yaml > out 2>&1 & spid=$!
 wait_for "active" out 30
 kill_loop $spid "bsink" 5
-timeout 120 tail --pid=$spid -f /dev/null; wait $spid; rc=$?
+timeout 120 tail --pid=$spid -f /dev/null || kill -TERM $spid; wait $spid; rc=$?
 restarts=$(grep -c "was killed by SIGKILL: restarting" out)
 if [ $rc = 0 ] && [ "$kills" -ge 1 ] && [ "$restarts" = "$kills" ] && all_once out a b c &&
    [ "$(grep -c "^b  *| resumed at seq" out)" = "$kills" ] && ! grep -qE "ring gen.out -> [ac].in" out
@@ -118,7 +118,7 @@ topo killd "a --expect $count" "b --expect $count" "p --lossy --slow-us 50 drop"
 "$sup" run killd.yaml > out 2>&1 & spid=$!
 wait_for "active" out 30
 kill_loop $spid "sink --factor 1 --lossy" 3
-timeout 120 tail --pid=$spid -f /dev/null; wait $spid; rc=$?
+timeout 120 tail --pid=$spid -f /dev/null || kill -TERM $spid; wait $spid; rc=$?
 if [ $rc = 0 ] && [ "$kills" -ge 1 ] && all_once out a b &&
    grep -qE "ring gen.out -> p.in: $count messages, .* dropped \(slow: drop" out &&
    ! grep -qE "ring gen.out -> [ab].in" out
@@ -137,7 +137,7 @@ sed -i 's|name: b, exec: ./sink|name: b, exec: ./bsink|' redeliver.yaml
 wait_for "active" out 30
 sleep 0.3
 kill_loop $spid "bsink" 3
-timeout 120 tail --pid=$spid -f /dev/null; wait $spid; rc=$?
+timeout 120 tail --pid=$spid -f /dev/null || kill -TERM $spid; wait $spid; rc=$?
 red=$(sed -n 's/.*ring gen.out -> b.in: [0-9]* messages, \([0-9]*\) redelivered.*/\1/p' out)
 if [ $rc = 0 ] && [ "$kills" = 3 ] && all_once out a b && [ "${red:-0}" -ge 1 ] && [ "$red" -le "$kills" ] &&
    [ "$(grep -c "^b  *| resumed at seq" out)" = 3 ] && ! grep -qE "ring gen.out -> a.in" out
@@ -162,7 +162,7 @@ EOF
 wait_for "active" out 30
 kill_loop $spid "file-sink y.bin" 2; k1=$kills
 kill_loop $spid "file-source" 1; k2=$kills
-timeout 120 tail --pid=$spid -f /dev/null; wait $spid; rc=$?
+timeout 120 tail --pid=$spid -f /dev/null || kill -TERM $spid; wait $spid; rc=$?
 if [ $rc = 0 ] && cmp -s in.bin x.bin && cmp -s in.bin y.bin && cmp -s in.bin z.bin
 then ok "file copy to 3 sinks ($k1 sink kills, $k2 source kills): three identical copies ($(grep -o '[0-9]* redelivered' out | head -1))"
 else fail "file copy to 3 sinks ($k1 + $k2 kills, exit $rc)"; fi

@@ -417,6 +417,41 @@ static void closed_consumer_stops_holding_the_producer_for_good(void **s)
 	shmring_unlink(name);
 }
 
+/* A kernel killed between its detach at end of stream and its exit is
+ * restarted: its end, closed after it read everything of a stream that is
+ * over, binds again and says end of stream at once. A consumer that closed
+ * before the end stays refused. */
+static void consumer_closed_at_end_of_stream_attaches_again_to_see_it(void **s)
+{
+	(void)s;
+	const char *name = uniq("closed-eos");
+	struct shmring *owner, *p, *c0, *c1;
+	uint8_t buf[8 + 601];
+	bc_create(name, 2, SHMRING_BCAST_BLOCK, 4096, &owner);
+	assert_int_equal(shmring_bcast_attach(name, SHMRING_ROLE_PRODUCER, 0, &p), 0);
+	assert_int_equal(shmring_bcast_attach(name, SHMRING_ROLE_CONSUMER, 0, &c0), 0);
+	assert_int_equal(shmring_bcast_attach(name, SHMRING_ROLE_CONSUMER, 1, &c1), 0);
+	for (uint64_t q = 0; q < 3; q++)
+		assert_int_equal(shmring_send(p, buf, msg_make(q, buf), 0), 0);
+	assert_int_equal(shmring_close(p), 0);
+	assert_true(shmring_recv(c0, buf, sizeof(buf), 0) > 0); /* c0 leaves early */
+	assert_int_equal(shmring_close(c0), 0);
+	shmring_detach(c0);
+	for (uint64_t q = 0; q < 3; q++)
+		assert_true(shmring_recv(c1, buf, sizeof(buf), 0) > 0);
+	assert_int_equal(shmring_recv(c1, buf, sizeof(buf), 0), 0);
+	assert_int_equal(shmring_close(c1), 0);
+	shmring_detach(c1);
+	assert_int_equal(shmring_bcast_attach(name, SHMRING_ROLE_CONSUMER, 1, &c1), 0);
+	assert_int_equal(shmring_recv(c1, buf, sizeof(buf), 0), 0);
+	shmring_detach(c1);
+	assert_int_equal(shmring_bcast_attach(name, SHMRING_ROLE_CONSUMER, 0, &c0), -EPIPE);
+	assert_non_null(strstr(shmring_errmsg(), "closed its end"));
+	shmring_detach(p);
+	shmring_detach(owner);
+	shmring_unlink(name);
+}
+
 /* ---- drop ------------------------------------------------------------------- */
 
 static void drop_consumer_skips_and_counts_while_the_others_get_everything(void **s)
@@ -495,6 +530,7 @@ int main(void)
 		cmocka_unit_test(dead_producer_is_reported_to_every_consumer_after_drain),
 		cmocka_unit_test(successor_producer_continues_after_the_last_record),
 		cmocka_unit_test(closed_consumer_stops_holding_the_producer_for_good),
+		cmocka_unit_test(consumer_closed_at_end_of_stream_attaches_again_to_see_it),
 		cmocka_unit_test(drop_consumer_skips_and_counts_while_the_others_get_everything),
 	};
 	return cmocka_run_group_tests_name("bcast", tests, NULL, NULL);
