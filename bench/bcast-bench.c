@@ -366,6 +366,14 @@ static int iox_sub(const char *inst, size_t size, uint64_t count, int cpu, int *
 	exit(bad);
 }
 
+/* The run failed: the subscribers would wait for ever. 1. */
+static int give_up(const pid_t *kids)
+{
+	for (int i = 0; i < READERS; i++)
+		kill(kids[i], SIGKILL);
+	return 1;
+}
+
 static int iox_main(size_t size, uint64_t count)
 {
 	char inst[32];
@@ -395,9 +403,7 @@ static int iox_main(size_t size, uint64_t count)
 		if (t == 10000) {
 			fprintf(stderr, "bcast-bench: iceoryx: 4 subscribers not connected after 10 s "
 					"(is iox-roudi running with bench/iceoryx-roudi.toml?)\n");
-			for (int i = 0; i < READERS; i++)
-				kill(kids[i], SIGKILL);
-			rc = 1;
+			rc = give_up(kids);
 			break;
 		}
 		usleep(1000);
@@ -410,9 +416,7 @@ static int iox_main(size_t size, uint64_t count)
 		if (iox_pub_loan_chunk(pub, &p, (uint32_t)size) != AllocationResult_SUCCESS) {
 			fprintf(stderr, "bcast-bench: iceoryx: no %zu-byte chunk (RouDi's pools: "
 					"bench/iceoryx-roudi.toml)\n", size);
-			for (int k = 0; k < READERS; k++)
-				kill(kids[k], SIGKILL);
-			rc = 1;
+			rc = give_up(kids);
 			break;
 		}
 		fill(p, size, i);

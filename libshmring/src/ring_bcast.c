@@ -204,11 +204,13 @@ int smr_bcast_validate(struct shmring *r, uint32_t version, uint64_t size)
 	return 0;
 }
 
-/* A closed consumer that had read everything of a stream that is over: a
- * kernel killed between its detach at end of stream and its exit. Its
- * restart may bind the end again and sees end of stream at once (nothing
- * can move a tail or the head of a closed stream). Acquire: pairs with the
- * producer's release of closed and with the consumer's last tail store. */
+/* A closed consumer whose position is the end of a stream that is over
+ * (it read everything, or B1 moved its tail past what it left): a kernel
+ * killed between its detach at end of stream and its exit. Its restart may
+ * bind the end again and sees end of stream at once (nothing can move a
+ * tail or the head of a closed stream). Acquire: pairs with the producer's
+ * release of closed (after its last head store) and with the last release
+ * of the tail (the consumer's C2, or the producer's B1). */
 static int read_to_the_end(struct smr_bcast_header *h, struct smr_bcast_cons *c)
 {
 	return smr_load_acquire(&h->prod.closed) &&

@@ -67,6 +67,17 @@ static void bc_create(const char *name, unsigned n, enum shmring_bcast_policy po
 	assert_int_equal(shmring_bcast_create(name, &o, &b, owner), 0);
 }
 
+/* A 4 KiB ring of two block consumers, its producer and both consumers
+ * attached in this process. */
+static void bc_open2(const char *name, struct shmring **owner, struct shmring **p,
+		     struct shmring **c0, struct shmring **c1)
+{
+	bc_create(name, 2, SHMRING_BCAST_BLOCK, 4096, owner);
+	assert_int_equal(shmring_bcast_attach(name, SHMRING_ROLE_PRODUCER, 0, p), 0);
+	assert_int_equal(shmring_bcast_attach(name, SHMRING_ROLE_CONSUMER, 0, c0), 0);
+	assert_int_equal(shmring_bcast_attach(name, SHMRING_ROLE_CONSUMER, 1, c1), 0);
+}
+
 /* ---- conformance, one process per consumer ---------------------------------- */
 
 struct conf {
@@ -207,10 +218,7 @@ static void producer_waits_for_the_slowest_block_consumer(void **s)
 	const char *name = uniq("slow");
 	struct shmring *owner, *p, *c0, *c1;
 	uint8_t buf[8 + 601];
-	bc_create(name, 2, SHMRING_BCAST_BLOCK, 4096, &owner);
-	assert_int_equal(shmring_bcast_attach(name, SHMRING_ROLE_PRODUCER, 0, &p), 0);
-	assert_int_equal(shmring_bcast_attach(name, SHMRING_ROLE_CONSUMER, 0, &c0), 0);
-	assert_int_equal(shmring_bcast_attach(name, SHMRING_ROLE_CONSUMER, 1, &c1), 0);
+	bc_open2(name, &owner, &p, &c0, &c1);
 	uint64_t sent = 0;
 	while (shmring_send(p, "0123456789abcdef", 16, 0) == 0)
 		sent++;
@@ -390,10 +398,7 @@ static void closed_consumer_stops_holding_the_producer_for_good(void **s)
 	const char *name = uniq("closed");
 	struct shmring *owner, *p, *c0, *c1;
 	uint8_t buf[8 + 601];
-	bc_create(name, 2, SHMRING_BCAST_BLOCK, 4096, &owner);
-	assert_int_equal(shmring_bcast_attach(name, SHMRING_ROLE_PRODUCER, 0, &p), 0);
-	assert_int_equal(shmring_bcast_attach(name, SHMRING_ROLE_CONSUMER, 0, &c0), 0);
-	assert_int_equal(shmring_bcast_attach(name, SHMRING_ROLE_CONSUMER, 1, &c1), 0);
+	bc_open2(name, &owner, &p, &c0, &c1);
 	assert_int_equal(shmring_send(p, "abc", 3, 0), 0);
 	assert_int_equal(shmring_close(c1), 0);
 	shmring_detach(c1);
@@ -427,10 +432,7 @@ static void consumer_closed_at_end_of_stream_attaches_again_to_see_it(void **s)
 	const char *name = uniq("closed-eos");
 	struct shmring *owner, *p, *c0, *c1;
 	uint8_t buf[8 + 601];
-	bc_create(name, 2, SHMRING_BCAST_BLOCK, 4096, &owner);
-	assert_int_equal(shmring_bcast_attach(name, SHMRING_ROLE_PRODUCER, 0, &p), 0);
-	assert_int_equal(shmring_bcast_attach(name, SHMRING_ROLE_CONSUMER, 0, &c0), 0);
-	assert_int_equal(shmring_bcast_attach(name, SHMRING_ROLE_CONSUMER, 1, &c1), 0);
+	bc_open2(name, &owner, &p, &c0, &c1);
 	for (uint64_t q = 0; q < 3; q++)
 		assert_int_equal(shmring_send(p, buf, msg_make(q, buf), 0), 0);
 	assert_int_equal(shmring_close(p), 0);
