@@ -376,6 +376,13 @@ static int give_up(const pid_t *kids)
 
 static int iox_main(size_t size, uint64_t count)
 {
+	/* RouDi's management segment: without it iox_runtime_init would wait
+	 * a minute and abort with iceoryx's own messages. */
+	if (access("/dev/shm/iceoryx_mgmt", F_OK) < 0) {
+		fprintf(stderr, "bcast-bench: iceoryx: no RouDi running: start iox-roudi -m off -c "
+				"bench/iceoryx-roudi.toml (bench/bcast-bench.sh does)\n");
+		return 1;
+	}
 	char inst[32];
 	snprintf(inst, sizeof(inst), "b%d", (int)getpid());
 	/* The subscribers' count of themselves, in memory the forks share. */
