@@ -28,7 +28,8 @@
 #include "bench.h"
 
 #define USAGE "usage: shmring-bench [--quick] [--cores A,B] [--csv FILE] [--latency] [--throughput]\n" \
-	      "                     [--wait 0-3] [--batch N] [--only-ring] [--iceoryx]\n" \
+	      "                     [--wait 0-3] [--batch N] [--only-ring] [--iceoryx] [--size N]\n" \
+	      "  --size: throughput of this message size only (for tuning rounds)\n" \
 	      "  --iceoryx: also measure iceoryx (needs a running iox-roudi with\n" \
 	      "             bench/iceoryx-roudi.toml; bench/run-all starts one)\n" \
 	      "  --wait: shmring strategy for throughput (0 adaptive, 1 spin, 2 yield, 3 futex)\n" \
@@ -42,6 +43,7 @@ static int only_ring;
 static size_t tput_capacity; /* 0: sized to the message, see ring_bytes() */
 static FILE *csv;
 static int with_iox; /* --iceoryx */
+static size_t only_size; /* --size: 0, every size */
 
 void bench_fail(struct bctx *c, const char *fmt, ...)
 {
@@ -464,10 +466,11 @@ int main(int argc, char **argv)
 		{ "only-ring", no_argument, NULL, 'r' },
 		{ "iceoryx", no_argument, NULL, 'i' },
 		{ "ring-capacity", required_argument, NULL, 'C' },
+		{ "size", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 } };
 	int o;
-	while ((o = getopt_long(argc, argv, "qc:o:ltw:b:rC:hi", lo, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "qc:o:ltw:b:rC:his:", lo, NULL)) != -1) {
 		switch (o) {
 		case 'q': quick = 1; break;
 		case 'c':
@@ -522,6 +525,17 @@ int main(int argc, char **argv)
 			if (errno || *end || optarg[0] < '0' || optarg[0] > '9' || !tput_capacity) {
 				fprintf(stderr, "shmring-bench: --ring-capacity takes a size in bytes, "
 					"not '%s'\n", optarg);
+				return 100;
+			}
+			break;
+		}
+		case 's': {
+			char *end;
+			errno = 0;
+			only_size = strtoull(optarg, &end, 10);
+			if (errno || *end || optarg[0] < '0' || optarg[0] > '9' || only_size < 8) {
+				fprintf(stderr, "shmring-bench: --size takes a message size in bytes, "
+					"8 or more, not '%s'\n", optarg);
 				return 100;
 			}
 			break;
@@ -634,7 +648,7 @@ int main(int argc, char **argv)
 	if (want_tput) {
 		static const size_t sizes[] = { 8, 64, 256, 1024, 4096, 16384, 65536,
 						262144, 1048576, 4194304 };
-		size_t ns = sizeof(sizes) / sizeof(sizes[0]);
+		size_t ns = only_size ? 1 : sizeof(sizes) / sizeof(sizes[0]);
 		printf("### One-way throughput (median of 3 runs; shmring waits %s)\n\n",
 		       tput_wait == SHMRING_WAIT_SPIN ? "spin" : "adaptive");
 		printf("| size | shmring copy, batch 1 msg/s | shmring copy, batch %u msg/s | GB/s | "
@@ -646,7 +660,7 @@ int main(int argc, char **argv)
 		printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 		double r64 = 0, z64 = 0, r1m = 0, m1m = 0;
 		for (size_t i = 0; i < ns; i++) {
-			size_t s = sizes[i];
+			size_t s = only_size ? only_size : sizes[i];
 			double r1 = throughput("shmring copy batch 1", &tput_ring, 0, 1, s);
 			double rc = throughput("shmring copy batched", &tput_ring, 0, tput_batch, s);
 			double rz = throughput("shmring zero-copy batched", &tput_ring, 1, tput_batch, s);

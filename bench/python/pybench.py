@@ -5,6 +5,7 @@
 
     pybench.py [--quick] [--csv FILE] [--cores A,B] [--plot PNG] [--build DIR]
     pybench.py --summary CSV...   (the docs' tables from several runs)
+    pybench.py --replot CSV PNG   (a saved run's sweep drawn again)
 
 Five measurements, between processes pinned to the two cores:
   stream   one process sends N messages of a size, the other receives them
@@ -545,6 +546,14 @@ def summary(paths):
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         return child(sys.argv[2:])
+    if len(sys.argv) > 1 and sys.argv[1] == "--replot":
+        # --replot CSV PNG: draw a saved run's sweep again (no measuring)
+        if len(sys.argv) != 4:
+            sys.exit("usage: pybench.py --replot CSV PNG")
+        with open(sys.argv[2]) as f:
+            rows = [(r["test"], r["peer"], r["mode"], int(r["size"]), float(r["value"]),
+                     r["unit"]) for r in csv.DictReader(f)]
+        return plot(rows, sys.argv[3])
     if len(sys.argv) > 1 and sys.argv[1] == "--summary":
         return summary(sys.argv[2:])
     ap = argparse.ArgumentParser(description="shmring vs pyzmq vs iceoryx2, from Python")

@@ -93,6 +93,42 @@ PyObject *shm_raise_ring(RingObject *r, int err, const char *op)
 	return shm_raise(err, what, strerror(err < 0 ? -err : err));
 }
 
+static int args_error(const char *fn, const char *fmt, const char *what)
+{
+	PyErr_Format(PyExc_TypeError, fmt, fn, what);
+	return -1;
+}
+
+int shm_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, const char *fn,
+	     const char *const *names, int n, int nreq, PyObject **out)
+{
+	if (nargs > n) {
+		PyErr_Format(PyExc_TypeError, "%s takes at most %d arguments (%zd given)", fn, n,
+			     nargs);
+		return -1;
+	}
+	for (int i = 0; i < n; i++)
+		out[i] = i < nargs ? args[i] : NULL;
+	Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+	for (Py_ssize_t k = 0; k < nkw; k++) {
+		PyObject *key = PyTuple_GET_ITEM(kwnames, k);
+		int i = 0;
+		while (i < n && PyUnicode_CompareWithASCIIString(key, names[i]) != 0)
+			i++;
+		if (i == n) {
+			const char *u = PyUnicode_AsUTF8(key);
+			return u ? args_error(fn, "%s got an unexpected keyword argument '%s'", u) : -1;
+		}
+		if (out[i])
+			return args_error(fn, "%s got multiple values for argument '%s'", names[i]);
+		out[i] = args[nargs + k];
+	}
+	for (int i = 0; i < nreq; i++)
+		if (!out[i])
+			return args_error(fn, "%s missing required argument '%s'", names[i]);
+	return 0;
+}
+
 int shm_timeout_arg(PyObject *o, double *seconds)
 {
 	if (!o || o == Py_None) {

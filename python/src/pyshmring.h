@@ -67,6 +67,16 @@ PyObject *shm_raise_cold(int err, const char *what);
 /* As shm_raise, the reason being strerror(err), prefixed by the ring's label. */
 PyObject *shm_raise_ring(RingObject *r, int err, const char *op);
 
+/*
+ * Arguments of a METH_FASTCALL | METH_KEYWORDS method, the hot path's
+ * parser: names[0..n-1] in order, the first nreq required; out[i] is the
+ * argument given for names[i] (borrowed) or NULL. PyArg_ParseTupleAndKeywords
+ * needs a tuple and costs 20-40 ns a call, more than a message's copy.
+ * -1 with TypeError as CPython words it (fn: "send()").
+ */
+int shm_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, const char *fn,
+	     const char *const *names, int n, int nreq, PyObject **out);
+
 /* A timeout argument: None (forever) or seconds >= 0. -1 with an
  * exception set on a bad value. */
 int shm_timeout_arg(PyObject *o, double *seconds);
@@ -99,6 +109,9 @@ MsgObject *msg_new(PyObject *ring, void *buf, size_t len, int writable);
 /* Release the user's view and invalidate. 0, or -1 with BufferError set
  * when something made from the view still points into the ring. */
 int msg_invalidate(MsgObject *m);
+/* The message's memoryview (made at the first call), a new reference; -1
+ * with an exception once the message is no longer open. */
+PyObject *msg_view(MsgObject *m);
 /* The held message of r is done with: invalidate it and release it in
  * the ring. 0 or -1 (exception set). */
 int ring_release_held(RingObject *r);

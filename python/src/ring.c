@@ -247,12 +247,14 @@ static PyObject *recv_pieces(RingObject *r, double seconds)
 	return bytes;
 }
 
-static PyObject *ring_recv(RingObject *r, PyObject *args, PyObject *kw)
+static const char *const timeout_names[] = { "timeout" };
+
+static PyObject *ring_recv(RingObject *r, PyObject *const *args, Py_ssize_t nargs,
+			   PyObject *kwnames)
 {
-	static char *kwlist[] = { "timeout", NULL };
-	PyObject *t = Py_None;
+	PyObject *t;
 	double s;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:recv", kwlist, &t) ||
+	if (shm_args(args, nargs, kwnames, "recv()", timeout_names, 1, 0, &t) < 0 ||
 	    shm_timeout_arg(t, &s) < 0 || ring_usable(r) < 0)
 		return NULL;
 	if (no_open_message(r, "recv") < 0)
@@ -276,12 +278,12 @@ static PyObject *ring_recv(RingObject *r, PyObject *args, PyObject *kw)
 	return bytes;
 }
 
-static PyObject *ring_peek(RingObject *r, PyObject *args, PyObject *kw)
+static PyObject *ring_peek(RingObject *r, PyObject *const *args, Py_ssize_t nargs,
+			   PyObject *kwnames)
 {
-	static char *kwlist[] = { "timeout", NULL };
-	PyObject *t = Py_None;
+	PyObject *t;
 	double s;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:peek", kwlist, &t) ||
+	if (shm_args(args, nargs, kwnames, "peek()", timeout_names, 1, 0, &t) < 0 ||
 	    shm_timeout_arg(t, &s) < 0 || ring_usable(r) < 0)
 		return NULL;
 	if (no_open_message(r, "peek") < 0)
@@ -321,7 +323,7 @@ static PyObject *ring_next(RingObject *r)
 	MsgObject *m = NULL;
 	int rc = peek_next(r, -1, &m);
 	if (rc > 0)
-		return Py_NewRef(m->view);
+		return msg_view(m);
 	if (rc == 0 || rc == -ECANCELED) { /* end of stream, or a stop */
 		r->eos = rc == 0;
 		return NULL;
@@ -354,9 +356,9 @@ static int no_reservation(RingObject *r, const char *op)
 	if (!r->reservation)
 		return 0;
 	MsgObject *m = (MsgObject *)r->reservation;
-	if (m->view && Py_REFCNT(m->view) == 1 && Py_REFCNT(m) == 2) {
-		/* Held only by this ring and its own view (whose buffer holds
-		 * it), the view by nothing else: nobody can commit it any more
+	if (m->view ? Py_REFCNT(m->view) == 1 && Py_REFCNT(m) == 2 : Py_REFCNT(m) == 1) {
+		/* Held only by this ring (and its own view, whose buffer holds
+		 * it, the view by nothing else): nobody can commit it any more
 		 * (reserve() without with, the object dropped). Abandon it, as a
 		 * with block that raised does. */
 		if (PyErr_WarnFormat(PyExc_ResourceWarning, 1, "%s: a reservation was dropped "
@@ -369,16 +371,25 @@ static int no_reservation(RingObject *r, const char *op)
 	return -1;
 }
 
-static PyObject *ring_send(RingObject *r, PyObject *args, PyObject *kw)
+static PyObject *ring_send(RingObject *r, PyObject *const *args, Py_ssize_t nargs,
+			   PyObject *kwnames)
 {
-	static char *kwlist[] = { "data", "timeout", NULL };
+	static const char *const names[] = { "data", "timeout" };
+	PyObject *a[2];
 	Py_buffer b;
-	PyObject *t = Py_None;
 	double s;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|O:send", kwlist, &b, &t))
+	if (shm_args(args, nargs, kwnames, "send()", names, 2, 1, a) < 0)
+		return NULL;
+	/* As "y*" would: any C-contiguous bytes-like object, not str. */
+	if (PyUnicode_Check(a[0])) {
+		PyErr_Format(PyExc_TypeError, "send() argument 'data' must be a bytes-like object, "
+					      "not str (encode it first)");
+		return NULL;
+	}
+	if (PyObject_GetBuffer(a[0], &b, PyBUF_SIMPLE) < 0)
 		return NULL;
 	PyObject *res = NULL;
-	if (shm_timeout_arg(t, &s) < 0 || ring_usable(r) < 0)
+	if (shm_timeout_arg(a[1], &s) < 0 || ring_usable(r) < 0)
 		goto out;
 	if (no_reservation(r, "send") < 0)
 		goto out;
@@ -398,14 +409,18 @@ out:
 	return res;
 }
 
-static PyObject *ring_reserve(RingObject *r, PyObject *args, PyObject *kw)
+static PyObject *ring_reserve(RingObject *r, PyObject *const *args, Py_ssize_t nargs,
+			      PyObject *kwnames)
 {
-	static char *kwlist[] = { "size", "timeout", NULL };
+	static const char *const names[] = { "size", "timeout" };
+	PyObject *a[2];
 	Py_ssize_t n;
-	PyObject *t = Py_None;
 	double s;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "n|O:reserve", kwlist, &n, &t) ||
-	    shm_timeout_arg(t, &s) < 0 || ring_usable(r) < 0)
+	if (shm_args(args, nargs, kwnames, "reserve()", names, 2, 1, a) < 0)
+		return NULL;
+	if ((n = PyNumber_AsSsize_t(a[0], PyExc_OverflowError)) == -1 && PyErr_Occurred())
+		return NULL;
+	if (shm_timeout_arg(a[1], &s) < 0 || ring_usable(r) < 0)
 		return NULL;
 	if (no_reservation(r, "reserve") < 0)
 		return NULL;
@@ -755,19 +770,20 @@ static PyGetSetDef ring_getset[] = {
 };
 
 #define KW (METH_VARARGS | METH_KEYWORDS)
+#define FASTKW (METH_FASTCALL | METH_KEYWORDS) /* the data path: shm_args */
 static PyMethodDef ring_methods[] = {
 	{ "create", (PyCFunction)(void (*)(void))ring_create, KW | METH_CLASS,
 	  "Ring.create(name=None, *, capacity=1 MiB, wait='adaptive', spin_us=50, batch=1)\n\n"
 	  "Create a ring (named: /dev/shm/shmring.NAME, unlinked on close)." },
 	{ "attach", (PyCFunction)(void (*)(void))ring_attach, KW | METH_CLASS,
 	  "Ring.attach(name_or_fd, role)\n\nAttach as 'producer', 'consumer' or 'observer'." },
-	{ "send", (PyCFunction)(void (*)(void))ring_send, KW,
+	{ "send", (PyCFunction)(void (*)(void))ring_send, FASTKW,
 	  "send(data, timeout=None)\n\nCopy one message (any bytes-like object) in." },
-	{ "recv", (PyCFunction)(void (*)(void))ring_recv, KW,
+	{ "recv", (PyCFunction)(void (*)(void))ring_recv, FASTKW,
 	  "recv(timeout=None) -> bytes | None\n\nCopy the next message out; None at end of stream." },
-	{ "peek", (PyCFunction)(void (*)(void))ring_peek, KW,
+	{ "peek", (PyCFunction)(void (*)(void))ring_peek, FASTKW,
 	  "peek(timeout=None) -> Peek\n\n`with port.peek() as view:` zero-copy, read-only." },
-	{ "reserve", (PyCFunction)(void (*)(void))ring_reserve, KW,
+	{ "reserve", (PyCFunction)(void (*)(void))ring_reserve, FASTKW,
 	  "reserve(size, timeout=None) -> Reservation\n\n`with port.reserve(n) as buf:` zero-copy." },
 	{ "release", (PyCFunction)ring_release, METH_NOARGS,
 	  "release() -> None\n\nRelease the held message (the loop's current one) now." },

@@ -56,6 +56,48 @@ def test_bad_arguments_are_value_errors(pair):
         prod.send("text is not bytes")
 
 
+def test_arguments_by_position_and_by_name(pair):
+    """The data path parses its own arguments (shm_args): every form Python
+    allows works, and every wrong one is a TypeError naming the method."""
+    prod, cons = pair
+    prod.send(b"a")
+    prod.send(data=b"b", timeout=1)
+    prod.send(memoryview(b"c"), None)
+    with prod.reserve(size=1, timeout=1) as buf:
+        buf[0] = ord("d")
+    r = prod.reserve(3)
+    r.view[:] = b"efg"
+    r.commit(length=2)
+    prod.reserve(1).commit(None)  # all of it, as commit()
+    assert cons.recv() == b"a" and cons.recv(timeout=1) == b"b"
+    assert cons.recv(None) == b"c" and cons.recv() == b"d"
+    with cons.peek(timeout=1) as v:
+        assert bytes(v) == b"ef"
+    with cons.peek() as v:
+        assert len(v) == 1
+    for call, words in [
+        (lambda: prod.send(), "send() missing required argument 'data'"),
+        (lambda: prod.send(b"x", 1, 2), "send() takes at most 2 arguments (3 given)"),
+        (lambda: prod.send(b"x", tmeout=1), "send() got an unexpected keyword argument 'tmeout'"),
+        (lambda: prod.send(b"x", data=b"y"), "send() got multiple values for argument 'data'"),
+        (lambda: prod.send(12), "bytes-like"),
+        (lambda: prod.reserve("4"), "integer"),
+        (lambda: cons.recv(1, 2), "recv() takes at most 1 arguments (2 given)"),
+        (lambda: cons.peek(wait=1), "peek() got an unexpected keyword argument 'wait'"),
+    ]:
+        with pytest.raises(TypeError) as e:
+            call()
+        assert words in str(e.value)
+    with pytest.raises(OverflowError):
+        prod.reserve(1 << 80)
+    r = prod.reserve(4)
+    with pytest.raises(TypeError):
+        r.commit(1, 2)
+    with pytest.raises(ValueError):
+        r.commit(5)  # more than reserved
+    r.abandon()
+
+
 def test_message_larger_than_the_ring(pair):
     prod, _ = pair
     with pytest.raises(shmring.MessageTooLarge) as e:
@@ -196,3 +238,15 @@ def test_a_dropped_reservation_is_abandoned_with_a_resource_warning(pair):
         prod.send(b"ok")
     assert cons.recv() == b"ok"
     assert cons.stats()["msgs_in"] == 1
+    # the same once its view was made (the view is made at first use)
+    r = prod.reserve(8)
+    r.view[0] = 1
+    del r
+    with pytest.warns(ResourceWarning):
+        prod.send(b"ok2")
+    assert cons.recv() == b"ok2"
+    # a reservation still referenced is not abandoned behind the user's back
+    r = prod.reserve(8)
+    with pytest.raises(shmring.InvalidOperation):
+        prod.send(b"no")
+    r.commit(1)
