@@ -125,7 +125,10 @@ static inline struct shmring *net_attach_port(struct net *n, const char *port,
 
 /*
  * After attaching: --listen accepts one connection; --connect connects,
- * retrying for up to 10 s while the peer is not listening yet. Returns the
+ * retrying for about 10 s while the peer is not listening yet: after 1 ms,
+ * then each wait twice the last, at most 100 ms (a peer started at the same
+ * moment, as two topologies often are, is found within a millisecond or
+ * two, not a fixed 100 ms later). Returns the
  * connected socket or -ECANCELED on a stop (what net_prepare held is
  * released either way), or exits 1 with one line: a restart may find the
  * peer.
@@ -147,7 +150,8 @@ static inline int net_open(struct shmring_io *io, struct net *n)
 	}
 	const struct addrinfo *ai = n->ai;
 	int fd = -1, rc;
-	for (int tries = 0;; tries++) {
+	unsigned pause_ms = 1, waited_ms = 0;
+	for (;;) {
 		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0) {
 			rc = -errno;
@@ -155,12 +159,14 @@ static inline int net_open(struct shmring_io *io, struct net *n)
 		}
 		shmring_io_connect(io, fd, ai->ai_addr, ai->ai_addrlen, 11);
 		rc = k_io_result(io, 11);
-		if (rc == 0 || rc == -ECANCELED || tries == 100 ||
+		if (rc == 0 || rc == -ECANCELED || waited_ms >= 10000 ||
 		    (rc != -ECONNREFUSED && rc != -ETIMEDOUT))
 			break;
 		close(fd);
 		fd = -1;
-		shmring_io_timeout(io, 100, 12); /* not listening yet: try again */
+		shmring_io_timeout(io, pause_ms, 12); /* not listening yet: try again */
+		waited_ms += pause_ms;
+		pause_ms = pause_ms * 2 > 100 ? 100 : pause_ms * 2;
 		if (k_io_result(io, 12) == -ECANCELED) {
 			rc = -ECANCELED;
 			break;

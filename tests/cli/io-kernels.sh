@@ -220,6 +220,20 @@ if [ $txrc = 0 ] && [ $rxrc = 0 ] && cmp -s "$dir/net.in" "$dir/net.out" &&
 then ok "TCP round trip over loopback: 698 frames, 5000011 bytes, identical"
 else fail "TCP round trip (tx $txrc, rx $rxrc)"; fi
 
+# The connecting side first, the listener 300 ms later: tcp-sink's connect
+# is refused and tried again (after 1 ms, then twice as long each time, at
+# most 100 ms apart) until the peer listens; nothing is lost meanwhile.
+port=$(freeport)
+rm -f "$dir/net.out"
+timeout 120 "$sup" run -e "shmring-file-source $dir/net.in --chunk 7K ! shmring-tcp-sink --connect 127.0.0.1:$port" > "$dir/out" 2>&1 & tx=$!
+sleep 0.3
+timeout 120 "$sup" run -e "shmring-tcp-source --listen 127.0.0.1:$port ! shmring-file-sink $dir/net.out" > "$dir/rx" 2>&1; rxrc=$?
+wait $tx; txrc=$?
+cat "$dir/rx" >> "$dir/out"
+if [ $txrc = 0 ] && [ $rxrc = 0 ] && cmp -s "$dir/net.in" "$dir/net.out"
+then ok "TCP connect before the peer listens: tried again until it did, 5000011 bytes identical"
+else fail "TCP connect before the peer listens (tx $txrc, rx $rxrc)"; cat "$dir/out"; fi
+
 # A peer that closes in the middle of a frame: what was complete arrives,
 # one line says what happened, the kernel fails (temporary: stays down) and
 # the rest of the topology ends.
