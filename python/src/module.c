@@ -103,8 +103,8 @@ int shm_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, const c
 	     const char *const *names, int n, int nreq, PyObject **out)
 {
 	if (nargs > n) {
-		PyErr_Format(PyExc_TypeError, "%s takes at most %d arguments (%zd given)", fn, n,
-			     nargs);
+		PyErr_Format(PyExc_TypeError, "%s takes at most %d argument%s (%zd given)", fn, n,
+			     n == 1 ? "" : "s", nargs);
 		return -1;
 	}
 	for (int i = 0; i < n; i++)

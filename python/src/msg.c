@@ -46,17 +46,23 @@ MsgObject *msg_new(PyObject *ring, void *buf, size_t len, int writable)
 	m->done = 0;
 	m->ring = ring;
 	m->view = NULL; /* made when asked for (msg_view): reserve(n).commit() needs none */
+	m->viewed = 0;
 	return m;
 }
 
 PyObject *msg_view(MsgObject *m)
 {
-	if (!m->valid) {
+	/* One view a message: once released (a release refused because a
+	 * slice still points in, a message its ring let go), no other. */
+	if (!m->valid || m->done || (m->viewed && !m->view)) {
 		shm_raisef(ShmInvalid, EINVAL, "this message is no longer open");
 		return NULL;
 	}
-	if (!m->view && !(m->view = PyMemoryView_FromObject((PyObject *)m)))
-		return NULL;
+	if (!m->view) {
+		if (!(m->view = PyMemoryView_FromObject((PyObject *)m)))
+			return NULL;
+		m->viewed = 1;
+	}
 	return Py_NewRef(m->view);
 }
 

@@ -50,6 +50,7 @@ typedef struct MsgObject {
 	PyObject *view;           /* the memoryview given to the user */
 	PyObject *ring;           /* its RingObject, borrowed: cleared when the ring lets go */
 	int done;                 /* released / committed / abandoned */
+	int viewed;               /* a view was made: once released, never again */
 } MsgObject;
 
 extern PyTypeObject Ring_Type, Kernel_Type, Peek_Type, Reservation_Type;
@@ -72,7 +73,8 @@ PyObject *shm_raise_ring(RingObject *r, int err, const char *op);
  * parser: names[0..n-1] in order, the first nreq required; out[i] is the
  * argument given for names[i] (borrowed) or NULL. PyArg_ParseTupleAndKeywords
  * needs a tuple and costs 20-40 ns a call, more than a message's copy.
- * -1 with TypeError as CPython words it (fn: "send()").
+ * -1 with a TypeError that names fn ("send()") and the argument, worded
+ * as CPython's own parser words its errors.
  */
 int shm_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, const char *fn,
 	     const char *const *names, int n, int nreq, PyObject **out);

@@ -356,15 +356,26 @@ static int no_reservation(RingObject *r, const char *op)
 	if (!r->reservation)
 		return 0;
 	MsgObject *m = (MsgObject *)r->reservation;
-	if (m->view ? Py_REFCNT(m->view) == 1 && Py_REFCNT(m) == 2 : Py_REFCNT(m) == 1) {
-		/* Held only by this ring (and its own view, whose buffer holds
-		 * it, the view by nothing else): nobody can commit it any more
-		 * (reserve() without with, the object dropped). Abandon it, as a
-		 * with block that raised does. */
-		if (PyErr_WarnFormat(PyExc_ResourceWarning, 1, "%s: a reservation was dropped "
-				     "without commit or abandon: abandoned", r->label) < 0)
+	/* Held only by this ring and by the buffers it exported (each export
+	 * holds a reference: its own view's, unless the user released it), its
+	 * view by nothing but the message: nobody can commit it any more
+	 * (reserve() without with, the object dropped). Abandon it, as a with
+	 * block that raised does (a buffer still exported makes that a
+	 * BufferError: msg_invalidate). */
+	if (Py_REFCNT(m) == 1 + m->exports && (!m->view || Py_REFCNT(m->view) == 1)) {
+		/* The warning may run Python code (a showwarning hook) that uses
+		 * this ring: keep m, and abandon only if it is still the one. */
+		Py_INCREF(m);
+		int rc = PyErr_WarnFormat(PyExc_ResourceWarning, 1, "%s: a reservation was dropped "
+					  "without commit or abandon: abandoned", r->label);
+		if (rc == 0 && r->reservation == (PyObject *)m)
+			rc = ring_abandon_reservation(r, m);
+		Py_DECREF(m);
+		if (rc < 0)
 			return -1;
-		return ring_abandon_reservation(r, m);
+		if (!r->reservation)
+			return 0;
+		/* the hook left another reservation open: as below */
 	}
 	shm_raisef(ShmInvalid, EINVAL, "%s on %s: a reservation is open: commit or abandon it first "
 				 "(leave its with block)", op, r->label);

@@ -82,7 +82,7 @@ def test_arguments_by_position_and_by_name(pair):
         (lambda: prod.send(b"x", data=b"y"), "send() got multiple values for argument 'data'"),
         (lambda: prod.send(12), "bytes-like"),
         (lambda: prod.reserve("4"), "integer"),
-        (lambda: cons.recv(1, 2), "recv() takes at most 1 arguments (2 given)"),
+        (lambda: cons.recv(1, 2), "recv() takes at most 1 argument (2 given)"),
         (lambda: cons.peek(wait=1), "peek() got an unexpected keyword argument 'wait'"),
     ]:
         with pytest.raises(TypeError) as e:
@@ -245,6 +245,13 @@ def test_a_dropped_reservation_is_abandoned_with_a_resource_warning(pair):
     with pytest.warns(ResourceWarning):
         prod.send(b"ok2")
     assert cons.recv() == b"ok2"
+    # ... and once the user released its view first
+    r = prod.reserve(8)
+    r.view.release()
+    del r
+    with pytest.warns(ResourceWarning):
+        prod.send(b"ok3")
+    assert cons.recv() == b"ok3"
     # a reservation still referenced is not abandoned behind the user's back
     r = prod.reserve(8)
     with pytest.raises(shmring.InvalidOperation):

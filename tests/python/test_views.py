@@ -75,6 +75,9 @@ def test_release_is_refused_while_a_slice_points_in(pair):
     with pytest.raises(BufferError):
         p.release()
     assert bytes(part) == b"cd"
+    # its view was released by the refused release: no second view is made
+    with pytest.raises(shmring.InvalidOperation):
+        p.view
     del part
     p.release()
     assert cons.stats()["msgs_out"] == 1
