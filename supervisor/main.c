@@ -473,8 +473,11 @@ static int check(const char *path, const char *pipeline, const struct pipeline_o
 	int npus = hwloc_get_nbobjs_by_type(hw, HWLOC_OBJ_PU);
 	struct topo_plan *plan = NULL;
 	rc = topo_check_host(t, npus, NULL, err, sizeof(err));
-	if (rc == 0)
-		rc = topo_place(t, hw, &plan, err, sizeof(err));
+	struct topo_others others; /* the plan run would make now, around them */
+	if (rc == 0 && (rc = topo_others_scan(&others, hw)) == 0) {
+		rc = topo_place(t, hw, &others, &plan, err, sizeof(err));
+		topo_others_free(&others);
+	}
 	if (rc == 0)
 		topo_plan_print(stdout, t, plan);
 	else

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,33 +25,73 @@ void topo_plan_free(struct topo_plan *p)
 	free(p->ring_numa);
 	free(p->ring_cache);
 	free(p->shares_cpu);
+	free(p->others_on_cpu);
 	free(p);
 }
 
-/* PUs in placement order: the first PU of every core (cores in logical
- * order), then the second PU of every core, and so on. Cores holding a
- * pinned kernel go last within each round. */
-static size_t pu_order(hwloc_topology_t hw, const int *busy_core, int *out, size_t max)
+/* PUs in placement order: the first PU of every core, then the second PU
+ * of every core, and so on. Within each round, cores by weight (byw, core
+ * logical indices sorted by core_order): free cores, then cores where other
+ * topologies' kernels run, fewest first, then cores holding a kernel pinned
+ * here; ties in logical order. */
+static size_t pu_order(hwloc_topology_t hw, const int *byw, int *out, size_t max)
 {
 	int ncores = hwloc_get_nbobjs_by_type(hw, HWLOC_OBJ_CORE);
 	size_t n = 0;
 	for (unsigned round = 0;; round++) {
 		size_t added = 0;
-		for (int pass = 0; pass < 2; pass++)
-			for (int c = 0; c < ncores; c++) {
-				if ((busy_core[c] != 0) != pass)
-					continue;
-				hwloc_obj_t core = hwloc_get_obj_by_type(hw, HWLOC_OBJ_CORE, (unsigned)c);
-				hwloc_obj_t pu = hwloc_get_obj_inside_cpuset_by_type(hw, core->cpuset,
-										      HWLOC_OBJ_PU, round);
-				if (pu && n < max) {
-					out[n++] = (int)pu->os_index;
-					added++;
-				}
+		for (int i = 0; i < ncores; i++) {
+			hwloc_obj_t core = hwloc_get_obj_by_type(hw, HWLOC_OBJ_CORE, (unsigned)byw[i]);
+			hwloc_obj_t pu = hwloc_get_obj_inside_cpuset_by_type(hw, core->cpuset,
+									      HWLOC_OBJ_PU, round);
+			if (pu && n < max) {
+				out[n++] = (int)pu->os_index;
+				added++;
 			}
+		}
 		if (!added)
 			return n;
 	}
+}
+
+/* Core logical indices into byw, by weight (a stable insertion sort: ties
+ * keep logical order; cores number in the hundreds at most). */
+static void core_order(const unsigned *weight, int ncores, int *byw)
+{
+	for (int c = 0; c < ncores; c++) {
+		int j = c;
+		while (j > 0 && weight[byw[j - 1]] > weight[c]) {
+			byw[j] = byw[j - 1];
+			j--;
+		}
+		byw[j] = c;
+	}
+}
+
+/* The weight of each core: UINT_MAX where a kernel of this topology is
+ * pinned, else the kernels of other topologies bound to its PUs. The plan
+ * keeps a copy of others for check to print. */
+static int core_weights(hwloc_topology_t hw, const struct topo_others *o, unsigned *weight,
+			int ncores, struct topo_plan *p)
+{
+	if (!o || !o->kernels)
+		return 0;
+	if (!(p->others_on_cpu = calloc((size_t)o->ncpu, sizeof(unsigned))))
+		return -ENOMEM;
+	memcpy(p->others_on_cpu, o->on_cpu, (size_t)o->ncpu * sizeof(unsigned));
+	p->others_ncpu = o->ncpu;
+	p->others = o->kernels;
+	p->other_topologies = o->topologies;
+	for (int cpu = 0; cpu < o->ncpu; cpu++) {
+		hwloc_obj_t pu = o->on_cpu[cpu] ? hwloc_get_pu_obj_by_os_index(hw, (unsigned)cpu)
+						: NULL;
+		hwloc_obj_t core = pu ? hwloc_get_ancestor_obj_by_type(hw, HWLOC_OBJ_CORE, pu) : NULL;
+		if (!core || core->logical_index >= (unsigned)ncores)
+			continue;
+		unsigned *w = &weight[core->logical_index];
+		*w = *w > UINT_MAX - 1 - o->on_cpu[cpu] ? UINT_MAX - 1 : *w + o->on_cpu[cpu];
+	}
+	return 0;
 }
 
 static int numa_of(hwloc_topology_t hw, int cpu)
@@ -138,18 +179,20 @@ unsigned topo_plan_ring_shared(const struct topology *t, const struct topo_plan 
 	       (p->shares_cpu[g->to_kernel] ? TOPO_SHARED_TO : 0);
 }
 
-int topo_place(const struct topology *t, hwloc_topology_t hw, struct topo_plan **out,
-	       char *err, size_t errlen)
+int topo_place(const struct topology *t, hwloc_topology_t hw, const struct topo_others *others,
+	       struct topo_plan **out, char *err, size_t errlen)
 {
 	struct topo_plan *p = calloc(1, sizeof(*p));
 	int ncores = hwloc_get_nbobjs_by_type(hw, HWLOC_OBJ_CORE);
 	int npus = hwloc_get_nbobjs_by_type(hw, HWLOC_OBJ_PU);
-	int *busy = calloc(ncores > 0 ? (size_t)ncores : 1, sizeof(int));
+	size_t nc = ncores > 0 ? (size_t)ncores : 1;
+	unsigned *busy = calloc(nc, sizeof(unsigned)); /* each core's weight */
+	int *byw = calloc(nc, sizeof(int));
 	int *pool = calloc(npus > 0 ? (size_t)npus : 1, sizeof(int));
 	size_t *order = calloc(t->nkernels, sizeof(size_t));
 	int rc = -ENOMEM;
 	*out = NULL;
-	if (!p || !busy || !pool || !order)
+	if (!p || !busy || !byw || !pool || !order || core_weights(hw, others, busy, ncores, p) < 0)
 		goto done;
 	p->nkernels = t->nkernels;
 	p->nrings = t->nrings;
@@ -176,7 +219,7 @@ int topo_place(const struct topology *t, hwloc_topology_t hw, struct topo_plan *
 			}
 			hwloc_obj_t core = hwloc_get_ancestor_obj_by_type(hw, HWLOC_OBJ_CORE, pu);
 			if (core && core->logical_index < (unsigned)ncores)
-				busy[core->logical_index] = 1;
+				busy[core->logical_index] = UINT_MAX;
 		}
 		if (k->ncpus) {
 			if (!(p->cpus[i] = malloc(k->ncpus * sizeof(int))))
@@ -185,7 +228,8 @@ int topo_place(const struct topology *t, hwloc_topology_t hw, struct topo_plan *
 			p->ncpus[i] = k->ncpus;
 		}
 	}
-	size_t npool = pu_order(hw, busy, pool, (size_t)npus);
+	core_order(busy, ncores, byw);
+	size_t npool = pu_order(hw, byw, pool, (size_t)npus);
 	if (topo_graph_order(t, order) < 0)
 		for (size_t i = 0; i < t->nkernels; i++)
 			order[i] = i;
@@ -215,6 +259,7 @@ int topo_place(const struct topology *t, hwloc_topology_t hw, struct topo_plan *
 done:
 	topo_plan_free(p);
 	free(busy);
+	free(byw);
 	free(pool);
 	free(order);
 	return rc;
@@ -247,6 +292,27 @@ static void print_priorities(FILE *f, const struct topology *t)
 			fprintf(f, "%-36s %s\n", port, prio == TOPO_PRIO_HIGH ? "high" : "low");
 		}
 	}
+}
+
+/* Where other running topologies' kernels are, when the plan placed
+ * around them: "cpus used by 3 kernels of 2 other running topologies: 0 (2),
+ * 1 (1); placed on the free ones first". */
+static void print_others(FILE *f, const struct topo_plan *p)
+{
+	if (!p->others)
+		return;
+	fprintf(f, "\ncpus used by %u kernel%s of %u other running topolog%s:", p->others,
+		p->others == 1 ? "" : "s", p->other_topologies, p->other_topologies == 1 ? "y" : "ies");
+	for (int c = 0, shown = 0; c < p->others_ncpu; c++) {
+		if (!p->others_on_cpu[c])
+			continue;
+		if (shown++ == 16) {
+			fprintf(f, " ...");
+			break;
+		}
+		fprintf(f, "%s %d (%u)", shown > 1 ? "," : "", c, p->others_on_cpu[c]);
+	}
+	fprintf(f, "\n(cpu: auto kernels go to the cpus no other topology uses first)\n");
 }
 
 /* The kernels that share a cpu, on one line, and what that changes: the
@@ -286,6 +352,7 @@ void topo_plan_print(FILE *f, const struct topology *t, const struct topo_plan *
 			t->kernels[i].exec);
 	}
 	print_priorities(f, t);
+	print_others(f, p);
 	print_shared(f, t, p);
 	if (!t->nrings)
 		return;

@@ -20,7 +20,25 @@ struct topo_plan {
 	 * kernels outnumber the cpus). Its rings then wait without spinning
 	 * and wake in batches (docs/supervisor.md, "Kernels sharing a cpu"). */
 	int   *shares_cpu;
+	/* Kernels of other running topologies the plan placed around: how
+	 * many, of how many topologies, and per OS cpu (NULL when none). */
+	unsigned others, other_topologies;
+	unsigned *others_on_cpu;
+	int    others_ncpu;
 };
+
+/* Kernels of other running topologies bound to each OS cpu (read from
+ * their control segments; a kernel not running, or unbound, is not
+ * counted). */
+struct topo_others {
+	unsigned *on_cpu;   /* ncpu entries */
+	int       ncpu;
+	unsigned  kernels, topologies;
+};
+/* Fill o for hw's OS cpus: 0 (all zero when nothing else runs or /proc
+ * cannot be read), or -ENOMEM. Free with topo_others_free. */
+int  topo_others_scan(struct topo_others *o, hwloc_topology_t hw);
+void topo_others_free(struct topo_others *o);
 
 /*
  * Plan: explicit cpus as written (each must exist in hw); cpu: auto kernels
@@ -28,10 +46,11 @@ struct topo_plan {
  * consecutive) on one PU per core, cores in hwloc's logical order (cores
  * that share a cache are consecutive), avoiding cores of pinned kernels,
  * spreading over every core before a core's second PU is used, and sharing
- * only when there are more kernels than PUs.
+ * only when there are more kernels than PUs. others (NULL: none): cores
+ * where other topologies' kernels run come after free ones, fewest first.
  */
-int  topo_place(const struct topology *t, hwloc_topology_t hw, struct topo_plan **plan,
-		char *err, size_t errlen);
+int  topo_place(const struct topology *t, hwloc_topology_t hw, const struct topo_others *others,
+		struct topo_plan **plan, char *err, size_t errlen);
 void topo_plan_print(FILE *f, const struct topology *t, const struct topo_plan *p);
 void topo_plan_free(struct topo_plan *p);
 

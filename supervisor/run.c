@@ -1308,8 +1308,11 @@ static int setup(struct sup *s, hwloc_topology_t hw, const char *workdir)
 	s->nstate[SV_ST_DOWN] = n;
 	int npus = hwloc_get_nbobjs_by_type(hw, HWLOC_OBJ_PU);
 	int rc = topo_check_host(t, npus, s->paths, err, sizeof(err));
-	if (rc == 0)
-		rc = topo_place(t, hw, &s->plan, err, sizeof(err));
+	struct topo_others others;
+	if (rc == 0 && (rc = topo_others_scan(&others, hw)) == 0) {
+		rc = topo_place(t, hw, &others, &s->plan, err, sizeof(err));
+		topo_others_free(&others);
+	}
 	if (rc < 0) {
 		say("shmring-supervisor: %s", err);
 		return rc == -ENOMEM ? RUN_SYSTEM : RUN_INVALID;

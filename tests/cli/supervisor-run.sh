@@ -234,10 +234,23 @@ else fail "missing executable (exit $rc)"; fi
 "$sup" run "$dir/long.yaml" > "$dir/out" 2>&1 & spid=$!
 wait_for "active" "$dir/out" 10
 "$sup" run "$dir/long.yaml" > "$dir/out2" 2>&1; rc=$?
+# ... and another topology is planned around its kernels (gen and sink on
+# cpu 0, double on cpu 1 on a 2-cpu machine: the least used cpu is 1).
+cat > "$dir/one.yaml" <<Y
+topology: one-$sfx
+kernels:
+  - { name: solo, exec: ./gen }
+Y
+"$sup" check "$dir/one.yaml" > "$dir/out3" 2>&1; crc=$?
 kill -TERM $spid; wait $spid
 if [ $rc = 1 ] && grep -q "topology '$long' is already running (supervisor pid $spid)" "$dir/out2"
 then ok "second run of a running topology refused, exit 1"
 else fail "second run (exit $rc)"; sed 's/^/  /' "$dir/out2"; fi
+if [ $crc = 0 ] && grep -q "^cpus used by [0-9]* kernels of [0-9]* other running topolog" "$dir/out3" &&
+   grep -q "(cpu: auto kernels go to the cpus no other topology uses first)" "$dir/out3" &&
+   { ! grep -q "topology: 0 (2), 1 (1)$" "$dir/out3" || grep -q "^solo  *1  *auto" "$dir/out3"; }
+then ok "check plans around a running topology's kernels: $(grep -o 'used by .*' "$dir/out3")"
+else fail "check beside a running topology (exit $crc)"; sed 's/^/  /' "$dir/out3"; fi
 
 # 9. A configuration error (exit 78, SHMRING_EXIT_CONFIG) is never restarted,
 # whatever the policy: one line naming the kernel, the topology stops, exit 2.

@@ -76,7 +76,7 @@ static void pipeline_neighbours_share_a_cache_and_not_a_core(void **s)
 	hwloc_topology_t hw = machine(BIG);
 	struct topology *t = chain(3, -1);
 	struct topo_plan *p;
-	assert_int_equal(topo_place(t, hw, &p, err, sizeof(err)), 0);
+	assert_int_equal(topo_place(t, hw, NULL, &p, err, sizeof(err)), 0);
 	for (size_t i = 0; i < 3; i++) {
 		assert_int_equal(p->ncpus[i], 1);
 		assert_int_equal(p->placed_auto[i], 1);
@@ -96,7 +96,7 @@ static void kernels_spread_over_cores_before_sharing_one(void **s)
 	hwloc_topology_t hw = machine(BIG);
 	struct topology *t = chain(18, -1);
 	struct topo_plan *p;
-	assert_int_equal(topo_place(t, hw, &p, err, sizeof(err)), 0);
+	assert_int_equal(topo_place(t, hw, NULL, &p, err, sizeof(err)), 0);
 	for (size_t i = 0; i < 16; i++)
 		assert_int_equal(p->cpus[i][0], (int)(2 * i)); /* one per core */
 	assert_int_equal(p->cpus[16][0], 1);                    /* then SMT siblings */
@@ -115,11 +115,76 @@ static void auto_kernels_avoid_the_core_of_a_pinned_one(void **s)
 	hwloc_topology_t hw = machine(BIG);
 	struct topology *t = chain(3, 1); /* k0 pinned to PU 1 = core 0's sibling */
 	struct topo_plan *p;
-	assert_int_equal(topo_place(t, hw, &p, err, sizeof(err)), 0);
+	assert_int_equal(topo_place(t, hw, NULL, &p, err, sizeof(err)), 0);
 	assert_int_equal(p->placed_auto[0], 0);
 	assert_int_equal(p->cpus[0][0], 1);
 	assert_int_equal(p->cpus[1][0], 2);
 	assert_int_equal(p->cpus[2][0], 4);
+	topo_plan_free(p);
+	topo_free(t);
+	hwloc_topology_destroy(hw);
+}
+
+/* Other running topologies' kernels on PUs 0, 2 (two), 3 and 9: cores 0
+ * and 1 hold them (1 and 3 kernels), core 4 one. */
+static struct topo_others others_on(unsigned *on_cpu, int ncpu)
+{
+	memset(on_cpu, 0, (size_t)ncpu * sizeof(*on_cpu));
+	on_cpu[0] = 1;
+	on_cpu[2] = 2;
+	on_cpu[3] = 1;
+	on_cpu[9] = 1;
+	return (struct topo_others){ .on_cpu = on_cpu, .ncpu = ncpu, .kernels = 5,
+				     .topologies = 2 };
+}
+
+static void auto_kernels_go_where_no_other_topology_runs(void **s)
+{
+	(void)s;
+	hwloc_topology_t hw = machine(BIG);
+	struct topology *t = chain(3, -1);
+	unsigned on[32];
+	struct topo_others o = others_on(on, 32);
+	struct topo_plan *p;
+	assert_int_equal(topo_place(t, hw, &o, &p, err, sizeof(err)), 0);
+	/* cores 0, 1 and 4 are used elsewhere: the free cores 2, 3, 5 */
+	assert_int_equal(p->cpus[0][0], 4);
+	assert_int_equal(p->cpus[1][0], 6);
+	assert_int_equal(p->cpus[2][0], 10);
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(p->shares_cpu[i], 0);
+	char *x = plan_text(t, p);
+	assert_non_null(strstr(x, "cpus used by 5 kernels of 2 other running topologies: "
+				  "0 (1), 2 (2), 3 (1), 9 (1)\n"));
+	free(x);
+	topo_plan_free(p);
+	topo_free(t);
+	hwloc_topology_destroy(hw);
+}
+
+static void with_no_free_core_the_least_used_come_first(void **s)
+{
+	(void)s;
+	hwloc_topology_t hw = machine("core:3 pu:1");
+	struct topology *t = chain(3, -1);
+	unsigned on[3] = { 2, 1, 3 };
+	struct topo_others o = { .on_cpu = on, .ncpu = 3, .kernels = 6, .topologies = 1 };
+	struct topo_plan *p;
+	assert_int_equal(topo_place(t, hw, &o, &p, err, sizeof(err)), 0);
+	assert_int_equal(p->cpus[0][0], 1);
+	assert_int_equal(p->cpus[1][0], 0);
+	assert_int_equal(p->cpus[2][0], 2);
+	char *x = plan_text(t, p);
+	assert_non_null(strstr(x, "of 1 other running topology: 0 (2), 1 (1), 2 (3)\n"));
+	free(x);
+	topo_plan_free(p);
+	/* nothing else running: the plan and its text are as before */
+	o.kernels = 0;
+	assert_int_equal(topo_place(t, hw, &o, &p, err, sizeof(err)), 0);
+	assert_int_equal(p->cpus[0][0], 0);
+	x = plan_text(t, p);
+	assert_null(strstr(x, "other running"));
+	free(x);
 	topo_plan_free(p);
 	topo_free(t);
 	hwloc_topology_destroy(hw);
@@ -131,7 +196,7 @@ static void more_kernels_than_cpus_share_round_robin(void **s)
 	hwloc_topology_t hw = machine("core:2 pu:1");
 	struct topology *t = chain(3, -1);
 	struct topo_plan *p;
-	assert_int_equal(topo_place(t, hw, &p, err, sizeof(err)), 0);
+	assert_int_equal(topo_place(t, hw, NULL, &p, err, sizeof(err)), 0);
 	assert_int_equal(p->cpus[0][0], 0);
 	assert_int_equal(p->cpus[1][0], 1);
 	assert_int_equal(p->cpus[2][0], 0);
@@ -151,7 +216,7 @@ static void ring_memory_follows_the_consumer_numa_node(void **s)
 	struct topology *t;
 	struct topo_plan *p;
 	assert_int_equal(topo_parse("x.yaml", y, strlen(y), &t, err, sizeof(err)), 0);
-	assert_int_equal(topo_place(t, hw, &p, err, sizeof(err)), 0);
+	assert_int_equal(topo_place(t, hw, NULL, &p, err, sizeof(err)), 0);
 	assert_int_equal(p->ncpus[1], 2);
 	assert_int_equal(p->ring_numa[0], 1);
 	assert_string_equal(p->ring_cache[0], "machine");
@@ -170,7 +235,7 @@ static void a_cpu_the_machine_lacks_is_an_error(void **s)
 	hwloc_topology_t hw = machine("core:2 pu:1");
 	struct topology *t = chain(2, 5);
 	struct topo_plan *p;
-	assert_int_equal(topo_place(t, hw, &p, err, sizeof(err)), -EINVAL);
+	assert_int_equal(topo_place(t, hw, NULL, &p, err, sizeof(err)), -EINVAL);
 	assert_null(p);
 	assert_non_null(strstr(err, "chain.yaml:3: kernel 'k0': cpu 5 does not exist on this machine (2 cpus)"));
 	topo_free(t);
@@ -191,7 +256,7 @@ static void fan_out_places_workers_next_to_their_source(void **s)
 	struct topology *t;
 	struct topo_plan *p;
 	assert_int_equal(topo_parse("fan.yaml", y, strlen(y), &t, err, sizeof(err)), 0);
-	assert_int_equal(topo_place(t, hw, &p, err, sizeof(err)), 0);
+	assert_int_equal(topo_place(t, hw, NULL, &p, err, sizeof(err)), 0);
 	/* graph order src, w1, w2, sink, whatever the file order */
 	assert_int_equal(p->cpus[2][0], 0);
 	assert_int_equal(p->cpus[1][0], 2);
@@ -216,7 +281,7 @@ static void the_plan_prints_the_capacity_each_ring_is_made_with(void **s)
 	struct topology *t;
 	struct topo_plan *p;
 	assert_int_equal(topo_parse("x.yaml", y, strlen(y), &t, err, sizeof(err)), 0);
-	assert_int_equal(topo_place(t, hw, &p, err, sizeof(err)), 0);
+	assert_int_equal(topo_place(t, hw, NULL, &p, err, sizeof(err)), 0);
 	char *out = plan_text(t, p);
 	/* 5000 was printed as "4K" while the ring made holds 8 KiB. */
 	if (!strstr(out, "a.o1 -> b.i1                              8KiB* ") ||
@@ -247,7 +312,7 @@ static void kernels_sharing_a_cpu_get_rings_that_wait_without_spinning(void **s)
 	/* Two kernels on two cpus: nobody shares, nothing changes. */
 	struct topology *t = chain(2, -1);
 	struct topo_plan *p;
-	assert_int_equal(topo_place(t, hw, &p, err, sizeof(err)), 0);
+	assert_int_equal(topo_place(t, hw, NULL, &p, err, sizeof(err)), 0);
 	assert_false(p->shares_cpu[0] || p->shares_cpu[1]);
 	assert_int_equal(topo_plan_ring_shared(t, p, 0), 0);
 	char *out = plan_text(t, p);
@@ -257,7 +322,7 @@ static void kernels_sharing_a_cpu_get_rings_that_wait_without_spinning(void **s)
 	topo_free(t);
 	/* Three on two: k0 and k2 take turns on cpu 0, k1 has cpu 1. */
 	t = chain(3, -1);
-	assert_int_equal(topo_place(t, hw, &p, err, sizeof(err)), 0);
+	assert_int_equal(topo_place(t, hw, NULL, &p, err, sizeof(err)), 0);
 	assert_int_equal(p->cpus[0][0], p->cpus[2][0]);
 	assert_true(p->shares_cpu[0] && !p->shares_cpu[1] && p->shares_cpu[2]);
 	assert_int_equal(topo_plan_ring_shared(t, p, 0), TOPO_SHARED_FROM);
@@ -281,7 +346,7 @@ static void kernels_sharing_a_cpu_get_rings_that_wait_without_spinning(void **s)
 		"  - { from: a.o2, to: c.i, wait: spin }\n";
 	if (topo_parse("pinned.yaml", y, sizeof(y) - 1, &t, err, sizeof(err)))
 		fail_msg("%s", err);
-	assert_int_equal(topo_place(t, hw, &p, err, sizeof(err)), 0);
+	assert_int_equal(topo_place(t, hw, NULL, &p, err, sizeof(err)), 0);
 	assert_true(p->shares_cpu[0] && p->shares_cpu[1] && !p->shares_cpu[2]);
 	assert_int_equal(topo_plan_ring_shared(t, p, 0), TOPO_SHARED_FROM | TOPO_SHARED_TO);
 	assert_int_equal(topo_plan_ring_shared(t, p, 1), 0); /* wait: spin, as written */
@@ -331,7 +396,7 @@ static void the_largest_topology_is_planned_in_linear_time(void **s)
 	for (size_t i = 0; i < 1024; i++) /* the chain from its source k0 */
 		assert_int_equal(order[i], 1023 - i);
 	struct topo_plan *p;
-	assert_int_equal(topo_place(t, hw, &p, err, sizeof(err)), 0);
+	assert_int_equal(topo_place(t, hw, NULL, &p, err, sizeof(err)), 0);
 	char *out = plan_text(t, p);
 	double took = tu_since_s(t0);
 	print_message("  parse, order, place and print: %.2f s\n", took);
@@ -351,6 +416,8 @@ int main(void)
 		cmocka_unit_test(pipeline_neighbours_share_a_cache_and_not_a_core),
 		cmocka_unit_test(kernels_spread_over_cores_before_sharing_one),
 		cmocka_unit_test(auto_kernels_avoid_the_core_of_a_pinned_one),
+		cmocka_unit_test(auto_kernels_go_where_no_other_topology_runs),
+		cmocka_unit_test(with_no_free_core_the_least_used_come_first),
 		cmocka_unit_test(more_kernels_than_cpus_share_round_robin),
 		cmocka_unit_test(ring_memory_follows_the_consumer_numa_node),
 		cmocka_unit_test(a_cpu_the_machine_lacks_is_an_error),
