@@ -450,7 +450,7 @@ static void print_bridges(const struct topology *full, size_t host, const struct
 static int check(const char *path, const char *pipeline, const struct pipeline_opts *o,
 		 const char *host_opt)
 {
-	char err[512];
+	char err[512] = "out of memory"; /* what an -ENOMEM below leaves in it */
 	struct topology *t, *full;
 	struct share_ctx sc = { 0 };
 	size_t host = TOPO_NO_HOST;

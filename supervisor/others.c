@@ -67,8 +67,12 @@ int topo_others_scan(struct topo_others *o, hwloc_topology_t hw)
 	struct topo_unreadable *bad = NULL;
 	size_t nok = 0, nbad = 0;
 	int rc = topo_scan(NULL, &ok, &nok, &bad, &nbad);
+	if (rc == -ENOMEM) {
+		topo_others_free(o);
+		return rc;
+	}
 	if (rc < 0)
-		return rc == -ENOMEM ? rc : 0; /* /proc unreadable: plan as if alone */
+		return 0; /* /proc unreadable: plan as if alone */
 	for (size_t i = 0; i < nok; i++)
 		count_topology(o, &ok[i]);
 	free(ok);

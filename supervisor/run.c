@@ -1285,7 +1285,7 @@ static int prepare_kernels(struct sup *s)
 
 static int setup(struct sup *s, hwloc_topology_t hw, const char *workdir)
 {
-	char err[512];
+	char err[512] = "out of memory"; /* what an -ENOMEM below leaves in it */
 	const struct topology *t = s->t;
 	size_t n = t->nkernels;
 	s->paths = calloc(n ? n : 1, sizeof(char *));
