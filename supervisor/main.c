@@ -474,7 +474,7 @@ static int check(const char *path, const char *pipeline, const struct pipeline_o
 	struct topo_plan *plan = NULL;
 	rc = topo_check_host(t, npus, NULL, err, sizeof(err));
 	struct topo_others others; /* the plan run would make now, around them */
-	if (rc == 0 && (rc = topo_others_scan(&others, hw)) == 0) {
+	if (rc == 0 && (rc = topo_others_scan(&others, hw, t->name)) == 0) {
 		rc = topo_place(t, hw, &others, &plan, err, sizeof(err));
 		topo_others_free(&others);
 	}

@@ -3,7 +3,8 @@
  * The cpus that other running topologies' kernels are bound to, read from
  * their control segments (found as shmring-stat finds them), so that the
  * planner places this topology's kernels on free cores first
- * (placement.h, docs/topology.md "Placement").
+ * (placement.h, docs/topology.md "Placement"). The same look tells run
+ * whether a topology of its own name runs already.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -50,7 +51,7 @@ static void count_topology(struct topo_others *o, const struct running_topo *rt)
 	}
 }
 
-int topo_others_scan(struct topo_others *o, hwloc_topology_t hw)
+int topo_others_scan(struct topo_others *o, hwloc_topology_t hw, const char *name)
 {
 	memset(o, 0, sizeof(*o));
 	int ncpu = 0; /* OS cpu numbers may have gaps: up to the highest PU's */
@@ -73,8 +74,12 @@ int topo_others_scan(struct topo_others *o, hwloc_topology_t hw)
 	}
 	if (rc < 0)
 		return 0; /* /proc unreadable: plan as if alone */
-	for (size_t i = 0; i < nok; i++)
-		count_topology(o, &ok[i]);
+	for (size_t i = 0; i < nok; i++) {
+		if (strcmp(ok[i].name, name) != 0)
+			count_topology(o, &ok[i]);
+		else if (!o->same_pid)
+			o->same_pid = ok[i].pid; /* this topology, running already */
+	}
 	free(ok);
 	free(bad);
 	return 0;

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <hwloc.h>
 
+#include <sys/types.h>
+
 #include "topology.h"
 
 struct topo_plan {
@@ -34,10 +36,13 @@ struct topo_others {
 	unsigned *on_cpu;   /* ncpu entries */
 	int       ncpu;
 	unsigned  kernels, topologies;
+	pid_t     same_pid; /* supervisor of a running topology of the name asked, or 0 */
 };
-/* Fill o for hw's OS cpus: 0 (all zero when nothing else runs or /proc
+/* Fill o for hw's OS cpus from one look at the running topologies: every
+ * one but those called name, whose supervisor's pid is o->same_pid instead (run
+ * refuses to start a second). 0 (all zero when nothing else runs or /proc
  * cannot be read), or -ENOMEM. Free with topo_others_free. */
-int  topo_others_scan(struct topo_others *o, hwloc_topology_t hw);
+int  topo_others_scan(struct topo_others *o, hwloc_topology_t hw, const char *name);
 void topo_others_free(struct topo_others *o);
 
 /*

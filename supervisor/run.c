@@ -1308,8 +1308,17 @@ static int setup(struct sup *s, hwloc_topology_t hw, const char *workdir)
 	s->nstate[SV_ST_DOWN] = n;
 	int npus = hwloc_get_nbobjs_by_type(hw, HWLOC_OBJ_PU);
 	int rc = topo_check_host(t, npus, s->paths, err, sizeof(err));
+	/* One look at the running topologies: one of this name is refused,
+	 * the others' kernels are placed around. */
 	struct topo_others others;
-	if (rc == 0 && (rc = topo_others_scan(&others, hw)) == 0) {
+	if (rc == 0 && (rc = topo_others_scan(&others, hw, t->name)) == 0) {
+		if (others.same_pid) {
+			say("shmring-supervisor: topology '%s' is already running (supervisor pid "
+			    "%d): stop it with 'shmring-supervisor stop %s', or rename this one",
+			    t->name, (int)others.same_pid, t->name);
+			topo_others_free(&others);
+			return RUN_INVALID;
+		}
 		rc = topo_place(t, hw, &others, &s->plan, err, sizeof(err));
 		topo_others_free(&others);
 	}
@@ -1330,13 +1339,6 @@ static int setup(struct sup *s, hwloc_topology_t hw, const char *workdir)
 		size_t w = strlen(t->kernels[i].name);
 		if (w > s->namew)
 			s->namew = w;
-	}
-	struct running_topo rt;
-	if (topo_find_running(t->name, &rt, 1) > 0) {
-		say("shmring-supervisor: topology '%s' is already running (supervisor pid %d): "
-		    "stop it with 'shmring-supervisor stop %s', or rename this one", t->name,
-		    (int)rt.pid, t->name);
-		return RUN_INVALID;
 	}
 	if (raise_nofile(s) < 0)
 		return RUN_SYSTEM;
