@@ -495,6 +495,19 @@ def run_rtt(peer, n, cores):
     return rtts[len(rtts) // 2] / 1000, rtts[len(rtts) * 99 // 100] / 1000
 
 
+def load_csv(path):
+    """A run's rows as (test, peer, mode, size, value, unit), or exit with
+    one line naming the file and the problem."""
+    try:
+        with open(path) as f:
+            return [(r["test"], r["peer"], r["mode"], int(r["size"]), float(r["value"]),
+                     r["unit"]) for r in csv.DictReader(f)]
+    except OSError as e:
+        sys.exit(f"pybench: cannot read {path}: {e.strerror}")
+    except (KeyError, ValueError, TypeError) as e:
+        sys.exit(f"pybench: {path} is not a pybench CSV ({e!r}): give a file written by --csv")
+
+
 def summary(paths):
     """Markdown tables of several runs' CSV files: medians, and each ratio
     taken within a run (shmring against the peer of the same run), then its
@@ -502,9 +515,8 @@ def summary(paths):
     import statistics
     runs = {}
     for p in paths:
-        with open(p) as f:
-            rows = {(r["test"], r["peer"], r["mode"], int(r["size"])): float(r["value"])
-                    for r in csv.DictReader(f)}
+        rows = {(test, peer, mode, size): value
+                for test, peer, mode, size, value, _ in load_csv(p)}
         f0, f1 = rows.get(("floor-first", "-", "-", 64)), rows.get(("floor-last", "-", "-", 64))
         place = "unknown" if not (f0 and f1) else "close" if f0 < 300 and f1 < 300 else (
             "far" if f0 >= 300 and f1 >= 300 else "mixed")
@@ -550,10 +562,7 @@ def main():
         # --replot CSV PNG: draw a saved run's sweep again (no measuring)
         if len(sys.argv) != 4:
             sys.exit("usage: pybench.py --replot CSV PNG")
-        with open(sys.argv[2]) as f:
-            rows = [(r["test"], r["peer"], r["mode"], int(r["size"]), float(r["value"]),
-                     r["unit"]) for r in csv.DictReader(f)]
-        return plot(rows, sys.argv[3])
+        return plot(load_csv(sys.argv[2]), sys.argv[3])
     if len(sys.argv) > 1 and sys.argv[1] == "--summary":
         return summary(sys.argv[2:])
     ap = argparse.ArgumentParser(description="shmring vs pyzmq vs iceoryx2, from Python")

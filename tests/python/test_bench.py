@@ -34,6 +34,22 @@ def test_pybench_smoke_run(build, tmp_path):
     assert got[("frames", "C", "zerocopy", 1 << 20)] > 0
     if shutil.which("gnuplot"):
         assert png.stat().st_size > 10000
+    # the saved run summarised and drawn again, without measuring
+    py = [sys.executable, str(REPO / "bench" / "python" / "pybench.py")]
+    r = subprocess.run(py + ["--summary", str(out)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "relay" in r.stdout, r.stderr
+    if shutil.which("gnuplot"):
+        again = tmp_path / "again.png"
+        r = subprocess.run(py + ["--replot", str(out), str(again)], capture_output=True,
+                           text=True, timeout=60)
+        assert r.returncode == 0 and again.stat().st_size > 10000, r.stderr
+    # a file that is not a run: one line, not a traceback
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    for args in (["--summary", str(bad)], ["--replot", str(tmp_path / "none.csv"), str(png)]):
+        r = subprocess.run(py + args, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr
+        assert r.stderr.startswith("pybench: "), r.stderr
 
 
 def test_pyprofile_times_every_way():
