@@ -652,6 +652,18 @@ static int sleep_set(struct shmring_kernel *k, struct smr_sleep_set *s)
  * is taken without two system calls (sleep here, wake there). The longest
  * spin of the inputs' strategies; none for futex inputs. Returns the ready
  * count, 0 for a stop, or -EAGAIN when the spin ended with nothing. */
+/* Inputs whose producer holds a run (a plain producer outside the
+ * supervisor: kernels' outputs never hold) for SMR_TAKE_NS: take them, as a
+ * ring's own wait does (ring_io.c, "Adaptive publication"). Non-zero when
+ * one was taken. */
+static int take_due(struct shmring_kernel *k, uint64_t now)
+{
+	int n = 0;
+	for (unsigned j = 0; j < k->ninputs; j++)
+		n |= smr_consumer_take_due(k->scan[j], now);
+	return n;
+}
+
 static int spin(struct shmring_kernel *k, uint64_t deadline, struct shmring **ready,
 		unsigned cap)
 {
@@ -677,6 +689,8 @@ static int spin(struct shmring_kernel *k, uint64_t deadline, struct shmring **re
 		if (smr_load_acquire(&k->me->stop))
 			return 0;
 		now = smr_now_ns();
+		if (take_due(k, now))
+			return fill_ready(k, ready, cap);
 	}
 	return -EAGAIN;
 }
@@ -696,9 +710,12 @@ wait_inputs(struct shmring_kernel *k, int timeout_ms, struct shmring **ready, un
 	/* Acquire: pairs with the supervisor's release of the flag. */
 	if (smr_load_acquire(&k->me->stop))
 		return 0;
+	for (unsigned j = 0; j < k->ninputs; j++)
+		k->scan[j]->take = 0; /* S4 of a sleep sets it again */
 	int n = fill_ready(k, ready, cap);
-	if (n)
+	if (n || (take_due(k, smr_now_ns()) && (n = fill_ready(k, ready, cap)) > 0))
 		return n;
+	smr_note_wait(); /* this thread's outputs are not streaming (ring_io.c) */
 	/* Shared cores: pay the wakes we deferred before we spin or sleep
 	 * (the sleep flushes again, cheaply: nothing is owed by then). */
 	smr_wake_flush_all();

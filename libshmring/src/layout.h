@@ -47,7 +47,7 @@
 #include "atomics.h"
 
 #define SHMRING_MAGIC          0x31474e4952524d53ull /* "SMRRING1" little-endian */
-#define SHMRING_LAYOUT_VERSION 3u
+#define SHMRING_LAYOUT_VERSION 4u
 #define SHMRING_BLOCK          128u
 #define SHMRING_DATA_OFFSET    4096u
 #define SHMRING_REC_HDR        8u
@@ -95,8 +95,15 @@ struct smr_end_control {
 	_Atomic uint32_t sleeping;
 	_Atomic uint32_t futex_seq;
 	_Atomic uint32_t wait_strategy; /* informational, for shmring-stat */
-	uint8_t  pad_[SHMRING_BLOCK - 24];
+	/* SMR_END_* bits this end's holder sets for its peer to read. */
+	_Atomic uint32_t flags;
+	uint8_t  pad_[SHMRING_BLOCK - 28];
 };
+
+/* end_control.flags. Consumer: its end is driven by an agent (agent.h),
+ * which cannot take a held header (ring_io.c, "Adaptive publication"):
+ * the producer must not hold any. */
+#define SMR_END_AGENT 1u
 
 struct smr_end_counters {
 	_Atomic uint64_t msgs;    /* committed (producer) / released (consumer) */
@@ -124,13 +131,32 @@ struct smr_end_counters {
 	 * a message in pieces compares it with where the message starts, to
 	 * tell whether the new consumer needs the message again (ring_piece.c). */
 	_Atomic uint64_t taken_at;
-	uint8_t  pad_[SHMRING_BLOCK - 96];
+	/* Adaptive publication (ring_io.c): producer, the holds it offered;
+	 * consumer, the held headers it made visible itself. */
+	_Atomic uint64_t holds;
+	uint8_t  pad_[SHMRING_BLOCK - 104];
 };
 
 struct smr_index {
 	_Atomic uint64_t pos;
-	uint8_t  pad_[SHMRING_BLOCK - 8];
+	/* Head only: the header a producer holds back, for the consumer to
+	 * take (ring_io.c, "Adaptive publication"); 0 = none. */
+	_Atomic uint64_t held;
+	/* Head only: CLOCK_MONOTONIC ns no later than the held commit. */
+	_Atomic uint64_t held_t;
+	uint8_t  pad_[SHMRING_BLOCK - 24];
 };
+
+/* The held word: the held record's position / 8 (its low 32 bits) in the
+ * high half, its payload length in the low 31 bits, and SMR_HELD_TAKEN once
+ * the consumer took it. Positions of one hold never repeat within 2^35
+ * bytes, more than the producer can get ahead of the consumer (1 GiB). */
+#define SMR_HELD_TAKEN   0x80000000ull
+#define SMR_HELD_LEN     0x7fffffffull
+static inline uint64_t smr_held_pack(uint64_t pos, uint32_t len)
+{
+	return ((pos >> 3) << 32) | len;
+}
 
 struct smr_header {
 	struct smr_identity     id;
@@ -160,6 +186,10 @@ static_assert(offsetof(struct smr_header, cons_ctr) == 768, "consumer counters")
 static_assert(offsetof(struct smr_end_counters, suppressed) == 72, "suppressed counter");
 static_assert(offsetof(struct smr_end_counters, skipped) == 80, "skipped counter");
 static_assert(offsetof(struct smr_end_counters, taken_at) == 88, "taken_at word");
+static_assert(offsetof(struct smr_end_counters, holds) == 96, "holds counter");
+static_assert(offsetof(struct smr_end_control, flags) == 24, "end flags");
+static_assert(offsetof(struct smr_index, held) == 8, "held word");
+static_assert(offsetof(struct smr_index, held_t) == 16, "held time");
 static_assert(sizeof(struct smr_header) <= SHMRING_DATA_OFFSET, "header fits before data");
 
 /*

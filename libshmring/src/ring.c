@@ -110,13 +110,21 @@ static void give_role_back(struct shmring *r)
 	smr_cas_strong(&r->me->owner, &mine, 0);
 }
 
+/* SHMRING_ADAPTIVE=0 in the producer's environment: hold commits only when
+ * shmring_set_batch asks (for comparisons: docs/ring.md). */
+static int adaptive_enabled(void)
+{
+	const char *e = getenv("SHMRING_ADAPTIVE");
+	return !(e && !strcmp(e, "0"));
+}
+
 /* Fill the handle's local fields from a validated header; claim the role. */
 static int bind_role(struct shmring *r)
 {
 	struct smr_header *h = r->hdr;
 	r->data = (uint8_t *)h + SHMRING_DATA_OFFSET;
 	r->mask = r->cap - 1;
-	r->batch = 1;
+	r->batch = r->limit = 1;
 	if (r->bcast) { /* broadcast: its own blocks (ring_bcast.c) */
 		int rc = smr_bcast_bind(r);
 		if (rc <= 0)
@@ -156,7 +164,12 @@ static int bind_role(struct shmring *r)
 	 * with them; the consumer learns of new data through the record headers
 	 * and wait_strategy is for display only. */
 	smr_store_relaxed(&r->me->closed, 0u);
+	smr_store_relaxed(&r->me->flags, 0u); /* not an agent's (SMR_END_AGENT) */
 	smr_store_relaxed(&r->me->wait_strategy, (uint32_t)r->wait);
+	/* Adaptive publication (ring_io.c, H5: asymmetric wakes only), unless
+	 * SHMRING_ADAPTIVE=0. */
+	r->adapt = r->role == SHMRING_ROLE_PRODUCER && !r->bcast && r->asym_wake &&
+		   adaptive_enabled();
 	/* T1: release (single writer, so a load and a store): taken_at is
 	 * visible before the new count; pairs with the producer's acquire of
 	 * attaches (T2, ring_piece.c). Before any tail we publish (C2), so a
@@ -317,7 +330,7 @@ int smr_ring_create(const char *name, const struct shmring_opts *opts_in,
 
 	if ((rc = bind_role(r)) < 0)
 		goto fail;
-	r->batch = opts.batch;
+	r->batch = r->limit = opts.batch;
 	*ring = r;
 	return 0;
 fail:
@@ -552,8 +565,9 @@ int shmring_set_batch(struct shmring *r, uint32_t batch)
 	if (batch == 0)
 		return -EINVAL;
 	r->batch = batch;
-	if (r->pending >= batch)
-		smr_publish(r);
+	if (r->held || r->pending >= batch)
+		smr_publish(r); /* an adaptive hold too: a new batch starts clean */
+	r->limit = batch;
 	return 0;
 }
 
@@ -577,6 +591,8 @@ int shmring_stats(const struct shmring *r, struct shmring_stats *st)
 	st->redelivered = smr_load_relaxed(&h->cons_ctr.redelivered);
 	st->suppressed = smr_load_relaxed(&h->prod_ctr.suppressed);
 	st->skipped = smr_load_relaxed(&h->cons_ctr.skipped);
+	st->holds = smr_load_relaxed(&h->prod_ctr.holds);
+	st->taken = smr_load_relaxed(&h->cons_ctr.holds);
 	st->bytes_out = smr_load_relaxed(&h->cons_ctr.bytes);
 	st->full_events = smr_load_relaxed(&h->prod_ctr.stalls);
 	st->empty_events = smr_load_relaxed(&h->cons_ctr.stalls);

@@ -31,6 +31,21 @@ struct shmring {
 	uint64_t  msgs, bytes; /* local totals, copied to shared memory on publish */
 	uint64_t  held_pos;   /* producer, batching: first header held back ... */
 	uint64_t  held_hdr;   /* ... and its value, released by smr_publish */
+	uint32_t  limit;      /* publish when pending reaches it: batch, or
+				 SMR_HOLD_RUN during an adaptive hold */
+	/* Producer, adaptive publication (ring_io.c): commits since this
+	 * thread last waited on a ring (smr_tls_waits was seen_waits), whether
+	 * the last SMR_HOLD_RUN of them came within SMR_STREAM_NS (clock read
+	 * at streak_t), whether this ring may hold at all, and whether the
+	 * hold in progress is offered to the consumer in head.held. */
+	uint32_t  streak;
+	int       streaming;
+	uint64_t  streak_t, held_t;
+	uint64_t  seen_waits;
+	int       adapt;
+	int       offered;
+	/* Consumer: take a held header at the next look (S4 of a sleep). */
+	int       take;
 	uint64_t  want;       /* producer: bytes a blocked reserve waits for */
 	uint64_t  want_tail;  /* producer: position shmring_wait_released waits for */
 	uint64_t  ahead;      /* consumer: read-ahead cursor (shmring_peek_ahead); waits
@@ -105,6 +120,31 @@ SMR_EXPORT void smr_seterr(const char *fmt, ...) __attribute__((format(printf, 1
 #define SMR_SHARED_SLICE_NS 2000000ull   /* the bound on an unseen message: 2 ms */
 #define SMR_SHARED_IDLE_NS  50000000ull  /* idle this long: ask for SMR_SLEEP_NOW */
 typedef int (*smr_ready_fn)(struct shmring *r);
+
+/* Adaptive publication (ring_io.c): a streaming producer holds up to
+ * SMR_HOLD_RUN commits; it streams when SMR_HOLD_RUN commits came within
+ * SMR_STREAM_NS without a wait of its thread between them; a consumer that
+ * looks for a commit held SMR_TAKE_NS takes it itself. */
+#define SMR_HOLD_RUN   32u
+#define SMR_STREAM_NS  4000ull
+#define SMR_TAKE_NS    2000ull
+/* Waits of this thread on any ring (any ring call that found nothing to do
+ * and waited, or would have): a producer whose thread waited between two
+ * commits is not streaming. */
+extern _Thread_local uint64_t smr_tls_waits __attribute__((tls_model("initial-exec")));
+static inline void smr_note_wait(void)
+{
+	smr_tls_waits++;
+}
+/* The held header at position at, if the producer offered one: made
+ * visible by this consumer. 1 when it did. */
+int  smr_take_held(struct shmring *r, uint64_t at);
+/* ... only if it was offered SMR_TAKE_NS before now, or by this process;
+ * and that at the position a consumer's wait waits for. */
+int  smr_take_due(struct shmring *r, uint64_t at, uint64_t now);
+int  smr_consumer_take_due(struct shmring *r, uint64_t now);
+/* A producer taking the role: end the hold its predecessor left. */
+void smr_end_hold(struct shmring *r, uint64_t tail);
 int  smr_wait(struct shmring *r, int timeout_ms, smr_ready_fn ready);
 
 struct smr_futex_waitv;
@@ -139,6 +179,9 @@ void smr_wake_peer(struct shmring *r);
  * barrier (again after a fork), -1 where the kernel refuses it. */
 int  smr_asym_register(void);
 void smr_wake_peer_always(struct shmring *r);
+/* S3 of the sleep protocol alone: a full fence, and membarrier where the
+ * peer's W2 is light (asymmetric wakes). */
+void smr_sleeper_fence(const struct shmring *r);
 /* Shared cores (wait.c): the wake this end owes its peer, now. */
 void smr_wake_owed(struct shmring *r);
 /* The rings whose owed wakes every wait of this process flushes before it

@@ -34,6 +34,52 @@
  * `head` is still stored (before the header release, so tail <= head always)
  * for space accounting, statistics and a producer taking over; nothing
  * synchronises on it.
+ *
+ * Adaptive publication. A consumer that keeps up polls the header slot the
+ * producer writes next, so at batch 1 each message moves that line between
+ * the cores twice; a producer that holds its first header back and releases
+ * a run of records at once lets the consumer read a run while the producer
+ * writes the next (docs/benchmarks.md: the producer's hold is the whole
+ * gain of batching). So a producer at the default batch of 1 holds while it
+ * streams, and only then:
+ *   - it streams when SMR_HOLD_RUN (32) commits came within SMR_STREAM_NS
+ *     (4 us; the clock is read once per 32 commits) and its thread waited on
+ *     no ring in between (smr_tls_waits): a ping-pong, a request/reply or a
+ *     relay whose input ran dry never holds;
+ *   - a hold ends at its 32nd commit, at the first commit after the stream
+ *     stops, and at any publication (flush, a wait for room, close, detach);
+ *   - a producer that goes quiet outside the library while it holds: the
+ *     hold is offered in head.held, and a consumer that has waited
+ *     SMR_TAKE_NS (2 us) for it, or goes to sleep, or polls it unchanged for
+ *     2 us, takes it and makes it visible itself.
+ * An explicit batch (shmring_set_batch > 1) offers its holds the same way.
+ * Rings with a journal (a kernel's outputs, lineage.c) never hold
+ * adaptively and never offer: their journal must know exactly which records
+ * a consumer can see. Broadcast rings neither.
+ *
+ *   H1 producer: payload, the zero after it (Z), then store-release of the
+ *      held word (position and length), then W2/W3 as for a publication:
+ *      a consumer asleep or driven by an agent gets the batch released
+ *      at once instead
+ *   H2 consumer: load-acquire of the held word; a CAS sets SMR_HELD_TAKEN;
+ *      it stores the header itself (the value the producer will store)
+ *      H1 -> H2: a taken header's payload and successor zero are visible
+ *   H3 producer, publishing: the header release (R1), then store-release
+ *      of 0 to the held word: a take that fails on 0 finds the header
+ *   H4 producer taking the role: exchange of the held word with 0; a taken
+ *      one's header is stored again (idempotent), so the walk from tail
+ *      (smr_producer_resume) steps over what the consumer may be reading
+ *   H5 producer, each commit of an offered hold: after the header release,
+ *      a load of the held word; taken, it publishes (W2..W4), as at batch
+ *      1: what it commits is visible at once and the consumer may sleep.
+ *      A consumer that took and then sleeps made its announcement and a
+ *      membarrier (S2, S3) before it re-checks (S4): a commit whose load
+ *      came after the membarrier sees TAKEN and wakes it, one before it is
+ *      seen by S4. So only rings with asymmetric wakes offer holds.
+ * The header store is idempotent: both ends store the same value at the
+ * same position. The producer skips its store when its cached tail is past
+ * the held record: the consumer took and released it, and the producer may
+ * have written newer records over it since (a hold may span a wrap).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -42,6 +88,7 @@
 #include "journal.h"
 #include "ring_internal.h"
 #include "ring_piece.h"
+#include "sys.h"
 
 #define COLD __attribute__((noinline, cold))
 
@@ -80,9 +127,20 @@ static inline int publish(struct shmring *r)
 			 * orders it before the batch becomes visible. */
 			smr_store_relaxed(r->my_index, r->pos);
 			/* R1 for the whole batch: every header behind this one was
-			 * written before it, so one release exposes them all. */
-			smr_store_release(hdr_at(r, r->held_pos), r->held_hdr);
+			 * written before it, so one release exposes them all. A
+			 * consumer that took the hold stored this same value; one
+			 * that also released it (our cached tail is past it) may
+			 * have let us write newer records over it: no store then. */
+			if (!r->offered || (int64_t)(r->peer_pos - r->held_pos) <= 0)
+				smr_store_release(hdr_at(r, r->held_pos), r->held_hdr);
+			if (r->offered) {
+				/* H3: release, after the header: a consumer whose take
+				 * fails on the cleared word finds the header. */
+				smr_store_release(&r->hdr->head.held, 0);
+				r->offered = 0;
+			}
 			r->held = 0;
+			r->limit = r->batch;
 		}
 		uint64_t fill = r->pos - r->peer_pos; /* upper bound: tail may be ahead */
 		if (fill > smr_load_relaxed(&r->my_ctr->high_fill))
@@ -164,7 +222,8 @@ static COLD int reserve_slow(struct shmring *r, uint64_t need, int timeout_ms)
 	if (r->cap - (r->pos - r->peer_pos) >= need)
 		return 0;
 	/* Full. Publish our pending commits first, or a consumer waiting for
-	 * them and we waiting for room would wait on each other. */
+	 * them and we waiting for room would wait on each other. (Not a wait
+	 * that ends a stream: a producer waiting for room is streaming.) */
 	if (r->pending)
 		smr_publish(r);
 	if (smr_load_relaxed(&r->peer->closed))
@@ -210,7 +269,7 @@ static inline int reserve_rec(struct shmring *r, size_t len, void **buf, int tim
 		 * not hidden behind a held batch is visible at once: move head
 		 * over it first, so the consumer's tail never passes head. */
 		smr_store_relaxed(hdr_at(r, r->pos + contig), 0);
-		if (!r->held)
+		if (!r->held || r->offered) /* an offered hold may be taken */
 			smr_store_relaxed(r->my_index, r->pos + contig);
 		smr_store_release(hdr_at(r, r->pos),
 				  smr_rec_pack((uint32_t)(contig - SHMRING_REC_HDR), SHMRING_REC_PAD));
@@ -256,6 +315,151 @@ void smr_piece_commit(struct shmring *r, uint64_t len)
 	/* R1: the piece header, its bytes and the zero above are visible
 	 * before the record is; pairs with the consumer's C1. */
 	smr_store_release(hdr_at(r, at), smr_rec_pack((uint32_t)len, SHMRING_REC_PIECE));
+}
+
+/* ---- adaptive publication (see the top) ------------------------------- */
+
+_Thread_local uint64_t smr_tls_waits __attribute__((tls_model("initial-exec")));
+
+/* The clock once per SMR_HOLD_RUN commits of a streak: are they a stream? */
+static __attribute__((noinline)) void stream_clock(struct shmring *r)
+{
+	uint64_t now = smr_now_ns();
+	r->streaming = r->streak_t && now - r->streak_t < SMR_STREAM_NS;
+	r->streak_t = now;
+}
+
+/* Does this producer stream? A wait of this thread since the last commit
+ * starts the count again. */
+static inline int stream_state(struct shmring *r)
+{
+	uint64_t w = smr_tls_waits;
+	if (__builtin_expect(w != r->seen_waits, 0)) {
+		r->seen_waits = w;
+		r->streak = 0;
+		r->streak_t = 0;
+		r->streaming = 0;
+		return 0;
+	}
+	if (__builtin_expect((++r->streak & (SMR_HOLD_RUN - 1)) == 0, 0))
+		stream_clock(r);
+	return r->streaming;
+}
+
+/* At the start of an adaptive hold: the last stream check may be old (the
+ * producer paused since): hold only if it is recent, and date the hold. */
+static int still_streaming(struct shmring *r)
+{
+	uint64_t now = smr_now_ns();
+	if (now - r->streak_t < SMR_STREAM_NS) {
+		r->held_t = now;
+		return 1;
+	}
+	r->streaming = 0; /* until the next check of SMR_HOLD_RUN commits */
+	r->streak_t = now;
+	return 0;
+}
+
+/* H1, then W2/W3: 1 when the hold must end at once (the consumer sleeps,
+ * or an agent drives it and cannot take). */
+static int offer_hold(struct shmring *r, uint64_t at, uint32_t len)
+{
+	r->offered = 1;
+	smr_counter_add(&r->my_ctr->holds, 1);
+	/* When the hold began (still_streaming's clock, or now for an
+	 * explicit batch). Relaxed: the release below publishes it. */
+	smr_store_relaxed(&r->hdr->head.held_t, r->limit == r->batch ? smr_now_ns() : r->held_t);
+	/* H1: release; pairs with the acquire in smr_take_held (H2). */
+	smr_store_release(&r->hdr->head.held, smr_held_pack(at, len));
+	/* W2 (wait.c): the offer before the look at the sleeper's flag, as a
+	 * header before it: the sleeper's re-check (S4) takes the offer, or we
+	 * see its flag. Light where the sleeper pays (asymmetric wakes). */
+	if (r->asym_wake)
+		atomic_signal_fence(memory_order_seq_cst);
+	else
+		smr_fence_full();
+	/* W3, acquire as in smr_wake_peer; flags relaxed (the consumer's
+	 * mapping fences and takes, so a missed flag costs nothing). */
+	return smr_load_acquire(&r->peer->sleeping) != 0 ||
+	       (smr_load_relaxed(&r->peer->flags) & SMR_END_AGENT);
+}
+
+/* H2 on the word w, naming the record at `at`. */
+static int take_word(struct shmring *r, _Atomic uint64_t *hw, uint64_t w, uint64_t at)
+{
+	/* From shared memory: checked as peek checks a header, and ignored
+	 * (the consumer waits for the producer's own release) when wrong. */
+	uint32_t len = (uint32_t)(w & SMR_HELD_LEN);
+	uint64_t off = at & r->mask;
+	if (!len || len > r->max_msg || off + smr_rec_size(len) > r->cap)
+		return 0;
+	/* The CAS decides against a producer taking the role over (H4): it
+	 * steps over a taken record, and forgets one not taken. Failed: the
+	 * producer published (the header is coming) or a new one took over. */
+	if (!(w & SMR_HELD_TAKEN) && !smr_cas_strong(hw, &w, w | SMR_HELD_TAKEN))
+		return 0;
+	/* The header the producer will store too. Relaxed: this thread reads
+	 * it next (C1), and what it publishes was acquired above. */
+	smr_store_relaxed(hdr_at(r, at), smr_rec_pack(len, SHMRING_REC_MSG));
+	smr_counter_add(&r->my_ctr->holds, 1);
+	r->take = 0;
+	return 1;
+}
+
+int smr_take_held(struct shmring *r, uint64_t at)
+{
+	_Atomic uint64_t *hw = &r->hdr->head.held;
+	/* H2: acquire; pairs with the producer's release of the word (H1). */
+	uint64_t w = smr_load_acquire(hw);
+	if (!w || (uint32_t)(w >> 32) != (uint32_t)(at >> 3))
+		return 0;
+	return take_word(r, hw, w, at);
+}
+
+/* Take a hold at `at` that is due: offered SMR_TAKE_NS before now (the
+ * bound on how late a held commit is seen by a consumer that looks), or
+ * by a producer in this process (a consumer here that finds nothing is not
+ * racing a stream it would slow down: often the same thread sent it). */
+int smr_take_due(struct shmring *r, uint64_t at, uint64_t now)
+{
+	if (r->bcast)
+		return 0; /* broadcast rings never hold adaptively */
+	/* Relaxed, both: a look; smr_take_held acquires the word again. A
+	 * wrong time (the producer's) only makes us wait for its release. */
+	uint64_t w = smr_load_relaxed(&r->hdr->head.held);
+	if (!w || (uint32_t)(w >> 32) != (uint32_t)(at >> 3))
+		return 0;
+	if (smr_load_relaxed(&r->peer->owner) != r->owner_word &&
+	    (int64_t)(now - smr_load_relaxed(&r->hdr->head.held_t)) < (int64_t)SMR_TAKE_NS)
+		return 0;
+	return smr_take_held(r, at);
+}
+
+/* The same at the position a consumer's wait waits for. */
+int smr_consumer_take_due(struct shmring *r, uint64_t now)
+{
+	uint64_t at = (int64_t)(r->ahead - r->pos) > 0 ? r->ahead : r->pos;
+	return smr_take_due(r, at, now);
+}
+
+void smr_end_hold(struct shmring *r, uint64_t tail)
+{
+	if (r->bcast)
+		return;
+	/* H4: the exchange against a consumer's CAS (H2): taken before it, or
+	 * not at all. */
+	uint64_t w = atomic_exchange_explicit(&r->hdr->head.held, 0, memory_order_acq_rel);
+	if (!(w & SMR_HELD_TAKEN))
+		return; /* none, or never visible: the walk stops there */
+	/* Where: the position whose low bits the word names, within a ring
+	 * of tail; its length checked as peek checks one. */
+	uint64_t at = tail + (uint64_t)((uint32_t)(w >> 32) - (uint32_t)(tail >> 3)) * 8u;
+	uint32_t len = (uint32_t)(w & SMR_HELD_LEN);
+	uint64_t off = at & r->mask;
+	if (at - tail >= r->cap || !len || len > r->max_msg || off + smr_rec_size(len) > r->cap)
+		return;
+	/* Release, as R1; the same value the consumer stored, if it did. */
+	smr_store_release(hdr_at(r, at), smr_rec_pack(len, SHMRING_REC_MSG));
 }
 
 /* A kernel's output commits the record ending at head_after: the pair it
@@ -313,18 +517,51 @@ int shmring_commit(struct shmring *r, size_t len)
 	 * consumer can see now: up to the held header, or to this record. */
 	if (r->lin)
 		lineage_commit(r, r->pos, r->held ? r->held_pos : at);
-	if (r->batch > 1 && !r->held) {
+	if (r->held) {
+		/* Behind the held header. An offered hold may be taken: head
+		 * first then (tail <= head). */
+		if (r->offered)
+			smr_store_relaxed(r->my_index, r->pos);
+		smr_store_release(hdr_at(r, at), h); /* R1, visible with the hold */
+		/* H5: taken, this record is visible now, and the consumer may
+		 * sleep after reading it: publish (W2..W4 wake it). Relaxed, on
+		 * our own line; after the release above (a sleeper's membarrier
+		 * orders the two: only rings with asymmetric wakes offer). */
+		if (r->offered && (smr_load_relaxed(&r->hdr->head.held) & SMR_HELD_TAKEN)) {
+			++r->pending;
+			return publish(r);
+		}
+		if (++r->pending >= r->limit) {
+			if (r->limit != r->batch)
+				stream_clock(r); /* a whole adaptive run: still a stream? */
+			return publish(r);
+		}
+		/* An adaptive hold ends when this thread waits for input. */
+		if (r->limit != r->batch && smr_tls_waits != r->seen_waits)
+			return publish(r);
+		return 0;
+	}
+	int adapt = r->adapt && !r->lin;
+	if (r->batch > 1 || (adapt && stream_state(r) && still_streaming(r))) {
 		/* First of a batch: hold its header back; the records after it
 		 * stay invisible behind it until smr_publish releases it. */
 		r->held = 1;
 		r->held_pos = at;
 		r->held_hdr = h;
-	} else {
 		if (r->batch == 1)
-			smr_store_relaxed(r->my_index, r->pos); /* head before header: tail <= head */
-		smr_store_release(hdr_at(r, at), h); /* R1 */
+			r->limit = SMR_HOLD_RUN;
+		++r->pending;
+		if (adapt) {
+			smr_store_relaxed(r->my_index, r->pos); /* tail <= head, as below */
+			if (offer_hold(r, at, (uint32_t)len))
+				return publish(r);
+		}
+		return r->pending >= r->limit ? publish(r) : 0;
 	}
-	if (++r->pending >= r->batch)
+	if (r->batch == 1)
+		smr_store_relaxed(r->my_index, r->pos); /* head before header: tail <= head */
+	smr_store_release(hdr_at(r, at), h); /* R1 */
+	if (++r->pending >= r->limit)
 		return publish(r);
 	return 0;
 }
@@ -369,6 +606,8 @@ int smr_consumer_ready(struct shmring *r)
 	uint64_t at = (int64_t)(r->ahead - r->pos) > 0 ? r->ahead : r->pos;
 	if (smr_load_acquire(hdr_at(r, at)) != 0)
 		return 1;
+	if (r->take && smr_take_held(r, at))
+		return 1; /* waited SMR_TAKE_NS: a held header made visible */
 	if (r->bcast_kind == SMR_BCAST_DROP && smr_bcast_moved(r))
 		return 1; /* broadcast: overtaken, look at the new position */
 	/* Acquire: pairs with the producer's release of `closed`, which comes
@@ -388,12 +627,15 @@ static COLD int corrupt(struct shmring *r, uint64_t off, uint32_t type, uint32_t
  * stream, -EAGAIN, or wait. Returns 1 to look again. */
 static COLD int peek_slow(struct shmring *r, int timeout_ms)
 {
+	smr_note_wait();
 	if (r->pending)
 		smr_publish(r); /* a producer waiting for room can go on */
 	if (smr_load_acquire(&r->peer->closed)) {
 		/* closed was released after the last header: one more look. */
 		return smr_load_acquire(hdr_at(r, r->pos)) != 0 ? 1 : 0;
 	}
+	if (smr_take_due(r, r->pos, smr_now_ns()))
+		return 1; /* a hold offered long enough ago, or by this process */
 	smr_counter_add(&r->my_ctr->stalls, 1);
 	if (timeout_ms == 0)
 		return -EAGAIN;
@@ -534,10 +776,13 @@ int smr_walk_records(const struct shmring *r, uint64_t from, uint64_t to, uint64
 /* Nothing at the cursor: end of stream (0), -EAGAIN, or wait (1: look again). */
 static COLD int ahead_slow(struct shmring *r, uint64_t cursor, int timeout_ms)
 {
+	smr_note_wait();
 	if (r->pending)
 		smr_publish(r);
 	if (smr_load_acquire(&r->peer->closed))
 		return smr_load_acquire(hdr_at(r, cursor)) != 0 ? 1 : 0;
+	if (smr_take_due(r, cursor, smr_now_ns()))
+		return 1;
 	smr_counter_add(&r->my_ctr->stalls, 1);
 	if (timeout_ms == 0)
 		return -EAGAIN;
@@ -739,6 +984,7 @@ int shmring_wait_released(struct shmring *r, uint64_t pos, int timeout_ms)
 	if (rc != 0)
 		return rc < 0 ? rc : 0;
 	/* The consumer may be waiting for commits we hold back. */
+	smr_note_wait();
 	if (r->pending)
 		smr_publish(r);
 	if (timeout_ms == 0)
@@ -747,16 +993,38 @@ int shmring_wait_released(struct shmring *r, uint64_t pos, int timeout_ms)
 	return rc < 0 ? rc : 0;
 }
 
+/* An agent will drive this consumer end and cannot take a held header:
+ * tell the producer not to hold (SMR_END_AGENT), then take what it holds
+ * now. The flag's store, a full fence (and membarrier, where the producer's
+ * W2 is light), then the look: the producer's offer (H1, W2, W3) sees the
+ * flag, or we see the offer. */
+static void agent_consumer(struct shmring *r)
+{
+	atomic_fetch_or_explicit(&r->me->flags, SMR_END_AGENT, memory_order_seq_cst);
+	smr_sleeper_fence(r);
+	/* The hold may be ahead of our position (records before it not read
+	 * yet): its position is the one within a ring of ours whose low bits
+	 * the word names. Storing its header ahead of us is safe: the
+	 * producer cannot reuse bytes we have not released. */
+	_Atomic uint64_t *hw = &r->hdr->head.held;
+	uint64_t w = smr_load_acquire(hw); /* H2 */
+	uint64_t at = r->pos + (uint64_t)((uint32_t)(w >> 32) - (uint32_t)(r->pos >> 3)) * 8u;
+	if (w && at - r->pos < r->cap && smr_load_acquire(hdr_at(r, at)) == 0)
+		take_word(r, hw, w, at);
+}
+
 int shmring_mapping(struct shmring *r, struct shmring_mapping *m)
 {
 	if (r->role != SHMRING_ROLE_PRODUCER && r->role != SHMRING_ROLE_CONSUMER)
 		return -EBADF;
-	if (r->cur_rec || r->held)
+	if (r->cur_rec)
 		return -EBUSY; /* a reservation or peek is open */
 	if (r->bcast)
 		return -EOPNOTSUPP; /* broadcast: no agent layout (yet) */
 	if (r->pending)
-		smr_publish(r);
+		smr_publish(r); /* a hold too */
+	if (r->role == SHMRING_ROLE_CONSUMER)
+		agent_consumer(r);
 	*m = (struct shmring_mapping){
 		.base = r->hdr,
 		.length = r->map_len,
@@ -800,6 +1068,7 @@ int smr_take_position(struct shmring *r, uint64_t *tailp)
 	}
 	if (r->role == SHMRING_ROLE_PRODUCER) {
 		r->peer_pos = tail;
+		smr_end_hold(r, tail); /* H4: a predecessor's hold, before the walk */
 		int rc = smr_producer_resume(r, tail);
 		if (rc < 0)
 			return rc;
@@ -826,6 +1095,10 @@ int shmring_resync(struct shmring *r)
 	if (rc < 0)
 		return rc;
 	r->pending = 0;
+	r->held = r->offered = 0; /* a hold was published or ended (H4) */
+	r->limit = r->batch;
+	if (r->role == SHMRING_ROLE_CONSUMER) /* no agent's any more: holds may be taken */
+		atomic_fetch_and_explicit(&r->me->flags, ~SMR_END_AGENT, memory_order_relaxed);
 	return 0;
 }
 

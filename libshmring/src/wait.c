@@ -403,6 +403,13 @@ static int sleep_on(const struct smr_sleep_set *s, unsigned nw)
 	return 1;
 }
 
+void smr_sleeper_fence(const struct shmring *r)
+{
+	smr_fence_full();
+	if (r->asym_sleep)
+		syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0);
+}
+
 int smr_sleep(const struct smr_sleep_set *s, uint64_t slice_ns)
 {
 	unsigned nw = 0;
@@ -445,6 +452,10 @@ int smr_sleep(const struct smr_sleep_set *s, uint64_t slice_ns)
 				slice_ns = SMR_POLL_SLICE_NS;
 			break;
 		}
+	/* A consumer going to sleep takes what its producer holds (ring_io.c,
+	 * "Adaptive publication"): the producer's offer is its W1. */
+	for (unsigned i = 0; i < s->n; i++)
+		s->ends[i]->take = s->ends[i]->role == SHMRING_ROLE_CONSUMER;
 	int rc = s->recheck(s->arg); /* S4 */
 	if (rc == 0 && slice_ns && !(s->stop && smr_load_acquire(s->stop))) {
 		for (unsigned i = 0; i < s->n; i++)
@@ -498,6 +509,9 @@ static int spin(struct shmring *r, smr_ready_fn ready, uint64_t start, uint64_t 
 				return rc;
 		}
 		uint64_t now = smr_now_ns();
+		/* A consumer takes a commit held SMR_TAKE_NS (ring_io.c). */
+		if (r->role == SHMRING_ROLE_CONSUMER && smr_consumer_take_due(r, now))
+			return 1;
 		if (deadline_passed(deadline, now))
 			return -ETIMEDOUT;
 		if ((rc = check_peer(r, next_check, now)) < 0)
@@ -517,6 +531,7 @@ static int spin(struct shmring *r, smr_ready_fn ready, uint64_t start, uint64_t 
 int smr_wait(struct shmring *r, int timeout_ms, smr_ready_fn ready)
 {
 	uint64_t start = smr_now_ns();
+	r->take = 0; /* held headers: when due (spin), or at S4 */
 	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX
 		: start + (uint64_t)timeout_ms * 1000000ull;
 	uint64_t next_check = start + r->peer_check_ms * 1000000ull;

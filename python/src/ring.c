@@ -582,7 +582,7 @@ static PyObject *ring_stats(RingObject *r, PyObject *unused)
 	if (!d || U(capacity) || U(max_message) || U(fill) || U(high_fill) || U(msgs_in) ||
 	    U(bytes_in) || U(msgs_out) || U(bytes_out) || U(redelivered) || U(full_events) ||
 	    U(empty_events) || U(producer_sleeps) || U(consumer_sleeps) || U(producer_wakes) ||
-	    U(consumer_wakes) || U(suppressed) || U(skipped) ||
+	    U(consumer_wakes) || U(suppressed) || U(skipped) || U(holds) || U(taken) ||
 	    put(d, "producer_pid", PyLong_FromLong(st.producer_pid)) < 0 ||
 	    put(d, "consumer_pid", PyLong_FromLong(st.consumer_pid)) < 0 ||
 	    put(d, "producer_closed", PyBool_FromLong(st.producer_closed)) < 0 ||

@@ -362,12 +362,13 @@ os.write(fd, bytes(h)); os.close(fd)
 P
 }
 M=31474e4952524d53
-mk $tag-stale 3 $M; mk $tag-used 3 $M; mk $tag-v7 7 $M; mk $tag-half 0 $M; mk $tag-bad 3 1234
+V=$(sed -n 's/^#define SHMRING_LAYOUT_VERSION \([0-9]*\)u$/\1/p' "$(dirname "$0")/../../libshmring/src/layout.h")
+mk $tag-stale $V $M; mk $tag-used $V $M; mk $tag-v7 7 $M; mk $tag-half 0 $M; mk $tag-bad $V 1234
 python3 -c "import mmap,os,time; f=os.open('/dev/shm/shmring.$tag-used', os.O_RDONLY); m=mmap.mmap(f, 8192, prot=mmap.PROT_READ); time.sleep(60) # $dir" &
 holder=$!
 for _ in $(seq 100); do grep -q "shmring.$tag-used" /proc/$holder/maps 2>/dev/null && break; sleep 0.05; done
 "$stat" $tag-v7 > "$dir/out" 2>&1; rc=$?
-if [ $rc = 1 ] && [ "$(wc -l < "$dir/out")" = 1 ] && grep -q "layout version 7, this library speaks 3" "$dir/out"
+if [ $rc = 1 ] && [ "$(wc -l < "$dir/out")" = 1 ] && grep -q "layout version 7, this library speaks $V" "$dir/out"
 then ok "another layout version: one line, exit 1"; else fail "version mismatch (exit $rc)"; fi
 "$stat" $tag-half > "$dir/out" 2>&1; rc=$?
 if [ $rc = 1 ] && grep -q "is not initialised yet" "$dir/out"

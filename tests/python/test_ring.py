@@ -176,14 +176,32 @@ def test_a_second_thread_may_not_enter_a_waiting_end(pair):
     t.join()
 
 
-def test_flush_publishes_a_batch(pair):
-    prod, cons = pair
+def test_flush_publishes_a_batch(monkeypatch):
+    # Without offers (read at attach): a consumer in the producer's own
+    # process takes an offered hold at once (docs/ring.md).
+    monkeypatch.setenv("SHMRING_ADAPTIVE", "0")
+    name = ring_name()
+    creator = shmring.Ring.create(name, capacity=65536)
+    prod = shmring.Ring.attach(name, "producer")
+    cons = shmring.Ring.attach(name, "consumer")
     prod.set_batch(16)
     prod.send(b"batched")
     with pytest.raises(shmring.Timeout):
         cons.recv(timeout=0)
     prod.flush()
     assert cons.recv(timeout=0) == b"batched"
+    for r in (prod, cons, creator):
+        r.close()
+
+
+def test_a_batch_is_taken_by_a_consumer_of_the_same_process(pair):
+    prod, cons = pair
+    prod.set_batch(16)
+    prod.send(b"batched")
+    assert cons.recv(timeout=0) == b"batched"
+    assert cons.stats()["taken"] == 1
+    prod.send(b"again")  # a new hold, taken again
+    assert cons.recv(timeout=0) == b"again"
 
 
 def test_stats_is_a_dict_of_the_shared_counters(pair):

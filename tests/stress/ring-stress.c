@@ -9,7 +9,12 @@
  *
  *   ring-stress [--wait spin|yield|futex|adaptive] [--messages N]
  *               [--capacity BYTES] [--watchdog SECONDS] [--threads] [--batch N]
- *               [--crash-consumer K] [--pieces]
+ *               [--crash-consumer K] [--pieces] [--pauses]
+ *
+ * --pauses: the producer stops for 1 to 23 us, busy outside the library,
+ * every 61 messages, so a consumer that waits for what it holds takes the
+ * held header itself (adaptive publication, docs/ring.md); with --batch
+ * above 1 (a hold at every pause) the run must have seen such a take.
  *
  * --pieces: 1 in 64 messages of the copying path is up to 3 rings long, so
  * send and recv carry it in pieces, across pads, wrap-around and batches.
@@ -40,7 +45,7 @@
 #include "../common/test-util.h"
 
 #define USAGE "usage: ring-stress [--wait spin|yield|futex|adaptive] [--messages N] " \
-	      "[--capacity BYTES] [--watchdog SECONDS] [--threads] [--batch N] " \
+	      "[--capacity BYTES] [--watchdog SECONDS] [--threads] [--batch N] [--pauses] " \
 	      "[--crash-consumer K] [--pieces]\n"
 
 struct cfg {
@@ -51,6 +56,7 @@ struct cfg {
 	int threads;
 	unsigned batch;
 	unsigned crash_consumer;  /* SIGKILL the consumer this many times */
+	int pauses;               /* the producer goes quiet every 61 messages */
 	struct progress *prog;    /* shared with every consumer incarnation */
 	char where[32];
 	size_t max_len;
@@ -190,6 +196,14 @@ static int retry_dead_consumer(const struct cfg *c, int rc)
 	return 0;
 }
 
+/* Busy for us microseconds without calling the library. */
+static void pause_us(uint64_t us)
+{
+	uint64_t end = tu_now_ns() + us * 1000;
+	while (tu_now_ns() < end)
+		;
+}
+
 static int produce(void *arg)
 {
 	const struct cfg *c = arg;
@@ -218,6 +232,8 @@ static int produce(void *arg)
 				(unsigned long long)seq, strerror(-rc));
 			return 1;
 		}
+		if (c->pauses && seq % 61 == 60)
+			pause_us(1 + seq % 23);
 	}
 	shmring_close(r);
 	shmring_detach(r);
@@ -426,13 +442,14 @@ int main(int argc, char **argv)
 		{ "capacity", required_argument, NULL, 'c' },
 		{ "watchdog", required_argument, NULL, 'd' },
 		{ "threads", no_argument, NULL, 't' },
+		{ "pauses", no_argument, NULL, 'P' },
 		{ "batch", required_argument, NULL, 'b' },
 		{ "crash-consumer", required_argument, NULL, 'k' },
 		{ "pieces", no_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 } };
 	int o;
-	while ((o = getopt_long(argc, argv, "w:n:c:d:tb:k:ph", lo, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "w:n:c:d:tb:k:pPh", lo, NULL)) != -1) {
 		switch (o) {
 		case 'w':
 			if (parse_wait(optarg, &c.wait)) {
@@ -444,6 +461,7 @@ int main(int argc, char **argv)
 		case 'c': c.capacity = number("--capacity", optarg); break;
 		case 'd': c.watchdog = (unsigned)number("--watchdog", optarg); break;
 		case 't': c.threads = 1; break;
+		case 'P': c.pauses = 1; break;
 		case 'b': c.batch = (unsigned)number("--batch", optarg); break;
 		case 'k': c.crash_consumer = (unsigned)number("--crash-consumer", optarg); break;
 		case 'p': piece_max = 1; break;
@@ -489,13 +507,14 @@ int main(int argc, char **argv)
 	shmring_stats(owner, &st);
 	static const char *wn[] = { "adaptive", "spin", "yield", "futex" };
 	printf("ring-stress: %s %s batch %u: %llu messages, %.1f MB in %.2f s (%.2f M msg/s); "
-	       "%llu full, %llu empty, sleeps %llu/%llu, wakes %llu/%llu\n",
+	       "%llu full, %llu empty, sleeps %llu/%llu, wakes %llu/%llu, holds %llu (%llu taken)\n",
 	       c.threads ? "threads" : "processes", wn[c.wait], c.batch,
 	       (unsigned long long)st.msgs_out, (double)st.bytes_out / 1e6, s,
 	       (double)st.msgs_out / s / 1e6, (unsigned long long)st.full_events,
 	       (unsigned long long)st.empty_events,
 	       (unsigned long long)st.producer_sleeps, (unsigned long long)st.consumer_sleeps,
-	       (unsigned long long)st.producer_wakes, (unsigned long long)st.consumer_wakes);
+	       (unsigned long long)st.producer_wakes, (unsigned long long)st.consumer_wakes,
+	       (unsigned long long)st.holds, (unsigned long long)st.taken);
 	/* A consumer killed between publishing its tail and its counters leaves
 	 * msgs_out off by its last batch: exact only without crashes. */
 	if (!failed && (st.msgs_in != c.messages ||
@@ -503,6 +522,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ring-stress: counters say %llu in, %llu out; expected %llu\n",
 			(unsigned long long)st.msgs_in, (unsigned long long)st.msgs_out,
 			(unsigned long long)c.messages);
+		failed = 1;
+	}
+	if (!failed && c.pauses && c.batch > 1 && st.taken == 0) {
+		fprintf(stderr, "ring-stress: the producer paused holding %llu times and the "
+			"consumer never took a held header\n", (unsigned long long)st.holds);
 		failed = 1;
 	}
 	shmring_detach(owner);

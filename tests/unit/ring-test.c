@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -856,7 +857,11 @@ static void batching_publishes_on_batch_or_flush(void **s)
 	(void)s;
 	struct tu_pair p;
 	char b[8];
+	/* Without offers (SHMRING_ADAPTIVE=0 at attach): a consumer in the
+	 * producer's process would take an offered hold at once. */
+	setenv("SHMRING_ADAPTIVE", "0", 1);
 	pair_open(&p, 4096);
+	unsetenv("SHMRING_ADAPTIVE");
 	assert_int_equal(shmring_set_batch(p.prod, 4), 0);
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(shmring_send(p.prod, "x", 1, 0), 0);
@@ -978,6 +983,372 @@ static void dead_consumer_is_reported_to_blocked_producer(void **s)
 		assert_true(tu_now_ms() - t0 < 20000); /* told, not left waiting (~100 ms) */
 	}
 	shmring_detach(p);
+	shmring_detach(owner);
+}
+
+/* ---- adaptive publication (docs/ring.md) --------------------------------- */
+
+/* A producer in another process: n sequence numbers at batch (1: the
+ * default, adaptive), then a byte down the pipe, then quiet outside the
+ * library until killed. */
+struct quiet_producer {
+	const char *where;
+	int batch, n, fd;
+};
+
+static int send_then_go_quiet(void *arg)
+{
+	const struct quiet_producer *q = arg;
+	struct shmring *r;
+	if (shmring_attach(q->where, SHMRING_ROLE_PRODUCER, &r) < 0)
+		return 1;
+	shmring_set_batch(r, (uint32_t)q->batch);
+	for (uint64_t i = 0; i < (uint64_t)q->n; i++)
+		if (shmring_send(r, &i, sizeof(i), -1) < 0)
+			return 2;
+	if (write(q->fd, "x", 1) != 1)
+		return 3;
+	for (;;)
+		pause();
+}
+
+static void expect_sequence(struct shmring *c, uint64_t from, uint64_t to)
+{
+	for (uint64_t i = from; i < to; i++) {
+		uint64_t v = ~0ull;
+		assert_int_equal(shmring_recv(c, &v, sizeof(v), 5000), sizeof(v));
+		if (v != i)
+			fail_msg("message %llu read as %llu", (unsigned long long)i,
+				 (unsigned long long)v);
+	}
+}
+
+/* Start a quiet producer of n messages at batch and wait until it is quiet;
+ * the consumer has not looked yet, so it slept on nothing. */
+static pid_t quiet_producer(struct quiet_producer *q, const char *where, int batch, int n)
+{
+	int fds[2];
+	char x;
+	assert_int_equal(pipe(fds), 0);
+	*q = (struct quiet_producer){ .where = where, .batch = batch, .n = n, .fd = fds[1] };
+	pid_t pid = tu_fork(send_then_go_quiet, q);
+	assert_true(pid > 0);
+	assert_int_equal(read(fds[0], &x, 1), 1);
+	close(fds[0]);
+	close(fds[1]);
+	return pid;
+}
+
+static void quiet_producer_leaves_nothing_invisible(void **s)
+{
+	(void)s;
+	struct shmring *owner, *c;
+	struct shmring_stats st;
+	struct quiet_producer q;
+	char where[32];
+	assert_int_equal(shmring_create(NULL, NULL, &owner), 0);
+	snprintf(where, sizeof(where), "fd:%d", shmring_fd(owner));
+	assert_int_equal(shmring_attach(where, SHMRING_ROLE_CONSUMER, &c), 0);
+	/* 1000 = 31 batches of 32 and 8 more, held when it went quiet */
+	pid_t pid = quiet_producer(&q, where, 32, 1000);
+	expect_sequence(c, 0, 1000);
+	shmring_stats(owner, &st);
+	assert_int_equal(st.msgs_in, 1000 - 8); /* the last 8 were never published ... */
+	assert_int_equal(st.holds, 32);
+	assert_int_equal(st.taken, 1);          /* ... the consumer took them */
+	uint64_t v;
+	assert_int_equal(shmring_recv(c, &v, sizeof(v), 0), -EAGAIN);
+	kill(pid, SIGKILL);
+	assert_int_equal(tu_reap(pid), 128 + SIGKILL);
+	shmring_detach(c);
+	shmring_detach(owner);
+}
+
+/* A producer taking over from one that died holding: what the consumer took
+ * is kept (the walk steps over it), what it did not is dropped, as an
+ * unpublished commit is, and never taken later from the stale offer. */
+static void takeover_after_a_dead_producer_s_hold(int taken_first)
+{
+	struct shmring *owner, *c, *p;
+	struct shmring_stats st;
+	struct quiet_producer q;
+	char where[32];
+	assert_int_equal(shmring_create(NULL, NULL, &owner), 0);
+	snprintf(where, sizeof(where), "fd:%d", shmring_fd(owner));
+	assert_int_equal(shmring_attach(where, SHMRING_ROLE_CONSUMER, &c), 0);
+	pid_t pid = quiet_producer(&q, where, 32, 40); /* 32 published, 8 held */
+	if (taken_first)
+		expect_sequence(c, 0, 40);
+	kill(pid, SIGKILL);
+	assert_int_equal(tu_reap(pid), 128 + SIGKILL);
+	assert_int_equal(shmring_attach(where, SHMRING_ROLE_PRODUCER, &p), 0);
+	for (uint64_t i = 100; i < 110; i++)
+		assert_int_equal(shmring_send(p, &i, sizeof(i), 0), 0);
+	if (!taken_first)
+		expect_sequence(c, 0, 32); /* 32..39 died with their producer */
+	expect_sequence(c, 100, 110);
+	uint64_t v;
+	assert_int_equal(shmring_recv(c, &v, sizeof(v), 0), -EAGAIN);
+	shmring_stats(owner, &st);
+	assert_int_equal(st.taken, taken_first ? 1 : 0);
+	shmring_detach(p);
+	shmring_detach(c);
+	shmring_detach(owner);
+}
+
+static void takeover_keeps_a_taken_hold(void **s)
+{
+	(void)s;
+	takeover_after_a_dead_producer_s_hold(1);
+}
+
+static void takeover_drops_a_hold_never_taken(void **s)
+{
+	(void)s;
+	takeover_after_a_dead_producer_s_hold(0);
+}
+
+static int echo(void *arg)
+{
+	struct shmring *in, *out;
+	const char *const *w = arg;
+	if (shmring_attach(w[0], SHMRING_ROLE_CONSUMER, &in) < 0 ||
+	    shmring_attach(w[1], SHMRING_ROLE_PRODUCER, &out) < 0)
+		return 1;
+	uint64_t v;
+	ssize_t n;
+	while ((n = shmring_recv(in, &v, sizeof(v), 10000)) == sizeof(v))
+		if (shmring_send(out, &v, sizeof(v), 10000) < 0)
+			return 2;
+	return n == 0 ? 0 : 3;
+}
+
+/* Request and reply: every commit follows a wait of its thread, so no
+ * commit is ever held (the round trip is not slowed by publication). */
+static void ping_pong_never_holds(void **s)
+{
+	(void)s;
+	struct shmring *oa, *ob, *a, *b;
+	struct shmring_stats st;
+	char wa[32], wb[32];
+	assert_int_equal(shmring_create(NULL, NULL, &oa), 0);
+	assert_int_equal(shmring_create(NULL, NULL, &ob), 0);
+	snprintf(wa, sizeof(wa), "fd:%d", shmring_fd(oa));
+	snprintf(wb, sizeof(wb), "fd:%d", shmring_fd(ob));
+	assert_int_equal(shmring_attach(wa, SHMRING_ROLE_PRODUCER, &a), 0);
+	assert_int_equal(shmring_attach(wb, SHMRING_ROLE_CONSUMER, &b), 0);
+	const char *w[2] = { wa, wb };
+	pid_t pid = tu_fork(echo, (void *)w);
+	for (uint64_t i = 0; i < 20000; i++) {
+		uint64_t v = ~0ull;
+		assert_int_equal(shmring_send(a, &i, sizeof(i), 5000), 0);
+		assert_int_equal(shmring_recv(b, &v, sizeof(v), 5000), sizeof(v));
+		assert_true(v == i);
+	}
+	assert_int_equal(shmring_close(a), 0);
+	assert_int_equal(tu_reap(pid), 0);
+	shmring_stats(oa, &st);
+	assert_int_equal(st.holds, 0);
+	shmring_stats(ob, &st);
+	assert_int_equal(st.holds, 0);
+	shmring_detach(a);
+	shmring_detach(b);
+	shmring_detach(oa);
+	shmring_detach(ob);
+}
+
+/* A burst, then a few messages 3 ms apart, the producer sleeping outside
+ * the library in between, and the consumer asleep between them with 60 s
+ * sleep slices: each must wake it. Two ways that went wrong (found in
+ * review): a run the consumer took and the producer then added to without
+ * a wake (explicit batch 32, burst 33: the trickle goes into the taken run);
+ * a hold begun after the pause from a stream check made before it (the
+ * default: no hold may begin after the pause). */
+struct trickle {
+	const char *where;
+	int batch, burst, to_parent, from_parent;
+};
+
+static int burst_then_trickle(void *arg)
+{
+	const struct trickle *t = arg;
+	struct shmring *r;
+	char go;
+	if (shmring_attach(t->where, SHMRING_ROLE_PRODUCER, &r) < 0)
+		return 1;
+	shmring_set_batch(r, (uint32_t)t->batch);
+	for (uint64_t i = 0; i < (uint64_t)t->burst + 5; i++) {
+		if (i == (uint64_t)t->burst &&
+		    (write(t->to_parent, "b", 1) != 1 || read(t->from_parent, &go, 1) != 1))
+			return 2;
+		if (i >= (uint64_t)t->burst)
+			usleep(3000);
+		if (shmring_send(r, &i, sizeof(i), 5000) < 0)
+			return 3;
+	}
+	for (;;)
+		pause();
+}
+
+static void quiet_gaps_after_a_burst(int batch, int burst)
+{
+	struct shmring *owner, *c;
+	struct shmring_stats st;
+	char where[32], x;
+	int up[2], down[2];
+	setenv("SHMRING_PEER_CHECK_MS", "60000", 1); /* read at attach */
+	assert_int_equal(shmring_create(NULL, NULL, &owner), 0);
+	snprintf(where, sizeof(where), "fd:%d", shmring_fd(owner));
+	assert_int_equal(shmring_attach(where, SHMRING_ROLE_CONSUMER, &c), 0);
+	unsetenv("SHMRING_PEER_CHECK_MS");
+	assert_int_equal(pipe(up), 0);
+	assert_int_equal(pipe(down), 0);
+	struct trickle t = { where, batch, burst, up[1], down[0] };
+	pid_t pid = tu_fork(burst_then_trickle, &t);
+	assert_int_equal(read(up[0], &x, 1), 1);
+	expect_sequence(c, 0, (uint64_t)burst);
+	shmring_stats(owner, &st);
+	uint64_t holds = st.holds;
+	assert_int_equal(write(down[1], "g", 1), 1);
+	/* 5 messages 3 ms apart; a lost wake-up sleeps until a slice ends
+	 * (seconds here), and recv's 20 s timeout ends the test at worst */
+	uint64_t t0 = tu_now_ns();
+	expect_sequence(c, (uint64_t)burst, (uint64_t)burst + 5);
+	double ms = (double)(tu_now_ns() - t0) / 1e6;
+	if (ms > 2000)
+		fail_msg("5 messages 3 ms apart took %.0f ms: a wake-up was lost", ms);
+	shmring_stats(owner, &st);
+	if (batch == 1)
+		assert_int_equal(st.holds, holds); /* nothing held after a pause */
+	kill(pid, SIGKILL);
+	assert_int_equal(tu_reap(pid), 128 + SIGKILL);
+	for (int i = 0; i < 2; i++) {
+		close(up[i]);
+		close(down[i]);
+	}
+	shmring_detach(c);
+	shmring_detach(owner);
+}
+
+static void quiet_gaps_wake_a_consumer_that_took_the_run(void **s)
+{
+	(void)s;
+	quiet_gaps_after_a_burst(32, 33);
+}
+
+static void quiet_gaps_after_a_stream_are_not_held(void **s)
+{
+	(void)s;
+	quiet_gaps_after_a_burst(1, 2000);
+}
+
+/* A producer that stalls between reserve and commit of a record that
+ * wrapped (its pad already written) while an offered hold is taken: the
+ * consumer passes the pad, and head must have passed it first, or a new
+ * producer's attach finds tail ahead of head and calls the ring corrupt. */
+struct stall_at_wrap {
+	const char *where;
+	int fd;
+};
+
+static int stall_at_a_wrap(void *arg)
+{
+	const struct stall_at_wrap *a = arg;
+	struct shmring *r;
+	struct shmring_stats st;
+	char b[100] = { 0 };
+	void *w;
+	if (shmring_attach(a->where, SHMRING_ROLE_PRODUCER, &r) < 0)
+		return 1;
+	shmring_set_batch(r, 32);
+	for (uint64_t i = 0;; i++) {
+		uint64_t off = shmring_position(r) & (shmring_capacity(r) - 1);
+		shmring_stats(r, &st);
+		/* a wrap, with a hold in progress (commits not yet published) */
+		if (i >= 100 && off + 112 > shmring_capacity(r) && st.msgs_in != i) {
+			if (shmring_reserve(r, sizeof(b), &w, 5000) < 0)
+				return 2;
+			if (write(a->fd, &i, sizeof(i)) != sizeof(i))
+				return 3;
+			for (;;)
+				pause();
+		}
+		if (shmring_send(r, b, sizeof(b), 5000) < 0)
+			return 4;
+	}
+}
+
+static void pad_in_a_taken_hold_keeps_head_ahead_of_tail(void **s)
+{
+	(void)s;
+	struct shmring *owner, *c, *p;
+	struct shmring_opts o;
+	struct shmring_stats st;
+	char where[32], b[100];
+	int fds[2];
+	shmring_opts_init(&o);
+	o.capacity = 4096;
+	assert_int_equal(shmring_create(NULL, &o, &owner), 0);
+	snprintf(where, sizeof(where), "fd:%d", shmring_fd(owner));
+	assert_int_equal(shmring_attach(where, SHMRING_ROLE_CONSUMER, &c), 0);
+	assert_int_equal(pipe(fds), 0);
+	struct stall_at_wrap a = { where, fds[1] };
+	pid_t pid = tu_fork(stall_at_a_wrap, &a);
+	uint64_t got = 0, sent = 0;
+	ssize_t n;
+	while ((n = shmring_recv(c, b, sizeof(b), 300)) == (ssize_t)sizeof(b))
+		got++;
+	assert_int_equal(n, -ETIMEDOUT);
+	assert_int_equal(read(fds[0], &sent, sizeof(sent)), sizeof(sent));
+	assert_true(got == sent); /* everything committed, the held run taken */
+	shmring_stats(owner, &st);
+	assert_int_equal(st.fill, 0);
+	assert_true(st.taken >= 1);
+	kill(pid, SIGKILL);
+	assert_int_equal(tu_reap(pid), 128 + SIGKILL);
+	assert_int_equal(shmring_attach(where, SHMRING_ROLE_PRODUCER, &p), 0);
+	assert_int_equal(shmring_send(p, b, sizeof(b), 0), 0);
+	assert_int_equal(shmring_recv(c, b, sizeof(b), 5000), sizeof(b));
+	close(fds[0]);
+	close(fds[1]);
+	shmring_detach(p);
+	shmring_detach(c);
+	shmring_detach(owner);
+}
+
+/* A consumer handed to an agent while it is behind a hold: the agent cannot
+ * take, so shmring_mapping takes the hold where it lies, ahead of us. */
+static void mapping_takes_a_hold_ahead_of_a_lagging_consumer(void **s)
+{
+	(void)s;
+	struct shmring *owner, *c;
+	struct shmring_mapping m;
+	struct shmring_stats st;
+	struct quiet_producer q;
+	char where[32];
+	assert_int_equal(shmring_create(NULL, NULL, &owner), 0);
+	snprintf(where, sizeof(where), "fd:%d", shmring_fd(owner));
+	assert_int_equal(shmring_attach(where, SHMRING_ROLE_CONSUMER, &c), 0);
+	pid_t pid = quiet_producer(&q, where, 32, 1000); /* the last 8 held */
+	assert_int_equal(shmring_mapping(c, &m), 0);
+	/* the agent's view: the visible headers from its position */
+	const uint8_t *d = (const uint8_t *)m.base + m.data_offset;
+	uint64_t pos = m.pos, n = 0;
+	for (;;) {
+		uint64_t h = atomic_load_explicit(
+			(_Atomic uint64_t *)(uintptr_t)(d + (pos & (m.capacity - 1))),
+			memory_order_acquire);
+		if (!h)
+			break;
+		pos += (8 + (uint32_t)h + 7) & ~7ull;
+		n++;
+	}
+	assert_int_equal(n, 1000);
+	shmring_stats(owner, &st);
+	assert_int_equal(st.taken, 1);
+	kill(pid, SIGKILL);
+	assert_int_equal(tu_reap(pid), 128 + SIGKILL);
+	shmring_detach(c);
 	shmring_detach(owner);
 }
 
@@ -1606,6 +1977,14 @@ int main(void)
 		cmocka_unit_test(close_gives_end_of_stream_after_drain),
 		cmocka_unit_test(consumer_close_makes_full_producer_fail_with_epipe),
 		cmocka_unit_test(batching_publishes_on_batch_or_flush),
+		cmocka_unit_test(quiet_producer_leaves_nothing_invisible),
+		cmocka_unit_test(takeover_keeps_a_taken_hold),
+		cmocka_unit_test(takeover_drops_a_hold_never_taken),
+		cmocka_unit_test(ping_pong_never_holds),
+		cmocka_unit_test(quiet_gaps_wake_a_consumer_that_took_the_run),
+		cmocka_unit_test(quiet_gaps_after_a_stream_are_not_held),
+		cmocka_unit_test(pad_in_a_taken_hold_keeps_head_ahead_of_tail),
+		cmocka_unit_test(mapping_takes_a_hold_ahead_of_a_lagging_consumer),
 		cmocka_unit_test(observer_reads_counters_of_a_named_ring),
 		cmocka_unit_test(dead_producer_is_reported_after_drain),
 		cmocka_unit_test(dead_consumer_is_reported_to_blocked_producer),

@@ -88,7 +88,7 @@ extern "C" {
  * A record: an 8-byte header, {u32 len (low half), u32 type (high half)},
  * then the payload, padded to 8 bytes.
  */
-#define SHMRING_AGENT_LAYOUT_VERSION 3u
+#define SHMRING_AGENT_LAYOUT_VERSION 4u
 #define SHMRING_AGENT_REC_HDR        8u
 #define SHMRING_AGENT_REC_ALIGN      8u
 #define SHMRING_AGENT_REC_TYPE_SHIFT 32

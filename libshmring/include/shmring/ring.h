@@ -214,6 +214,10 @@ struct shmring_stats {
 				    already answered, dropped instead of doubled */
 	uint64_t skipped;        /* redelivered messages a restarted consumer's
 				    checkpoint already covered, skipped */
+	/* Adaptive publication (docs/ring.md): */
+	uint64_t holds;          /* runs of commits the producer held back */
+	uint64_t taken;          /* held runs the consumer made visible itself
+				    (the producer had gone quiet) */
 };
 SHMRING_API int shmring_stats(const struct shmring *ring, struct shmring_stats *st);
 
