@@ -656,18 +656,18 @@ static int sleep_set(struct shmring_kernel *k, struct smr_sleep_set *s)
  * supervisor: kernels' outputs never hold) for SMR_TAKE_NS: take them, as a
  * ring's own wait does (ring_io.c, "Adaptive publication"). Non-zero when
  * one was taken. */
-static int take_due(struct shmring_kernel *k, uint64_t now)
+static int take_due(struct shmring_kernel *k, uint64_t now, uint64_t since)
 {
 	int n = 0;
 	for (unsigned j = 0; j < k->ninputs; j++)
-		n |= smr_consumer_take_due(k->scan[j], now);
+		n |= smr_consumer_take_due(k->scan[j], now, since);
 	return n;
 }
 
 static int spin(struct shmring_kernel *k, uint64_t deadline, struct shmring **ready,
 		unsigned cap)
 {
-	uint64_t spin_ns = 0, now = smr_now_ns();
+	uint64_t spin_ns = 0, now = smr_now_ns(), start = now;
 	for (unsigned i = 0; i < k->ninputs; i++) {
 		const struct shmring *r = k->ports[i].ring;
 		uint64_t ns = r->wait == SHMRING_WAIT_FUTEX || r->shared ? 0
@@ -689,7 +689,7 @@ static int spin(struct shmring_kernel *k, uint64_t deadline, struct shmring **re
 		if (smr_load_acquire(&k->me->stop))
 			return 0;
 		now = smr_now_ns();
-		if (take_due(k, now))
+		if (take_due(k, now, start))
 			return fill_ready(k, ready, cap);
 	}
 	return -EAGAIN;
@@ -713,7 +713,7 @@ wait_inputs(struct shmring_kernel *k, int timeout_ms, struct shmring **ready, un
 	for (unsigned j = 0; j < k->ninputs; j++)
 		k->scan[j]->take = 0; /* S4 of a sleep sets it again */
 	int n = fill_ready(k, ready, cap);
-	if (n || (take_due(k, smr_now_ns()) && (n = fill_ready(k, ready, cap)) > 0))
+	if (n || (take_due(k, smr_now_ns(), 0) && (n = fill_ready(k, ready, cap)) > 0))
 		return n;
 	smr_note_wait(); /* this thread's outputs are not streaming (ring_io.c) */
 	/* Shared cores: pay the wakes we deferred before we spin or sleep

@@ -139,12 +139,15 @@ struct smr_end_counters {
 
 struct smr_index {
 	_Atomic uint64_t pos;
-	/* Head only: the header a producer holds back, for the consumer to
-	 * take (ring_io.c, "Adaptive publication"); 0 = none. */
+	uint8_t  pad0_[56];
+	/* Head only, on the block's second line (the producer stores pos at
+	 * every commit of an offered run; the consumer reads these when it
+	 * waits): the header a producer holds back, for the consumer to take
+	 * (ring_io.c, "Adaptive publication"), 0 = none; and CLOCK_MONOTONIC
+	 * ns no later than the held commit. */
 	_Atomic uint64_t held;
-	/* Head only: CLOCK_MONOTONIC ns no later than the held commit. */
 	_Atomic uint64_t held_t;
-	uint8_t  pad_[SHMRING_BLOCK - 24];
+	uint8_t  pad_[SHMRING_BLOCK - 80];
 };
 
 /* The held word: the held record's position / 8 (its low 32 bits) in the
@@ -152,6 +155,7 @@ struct smr_index {
  * the consumer took it. Positions of one hold never repeat within 2^35
  * bytes, more than the producer can get ahead of the consumer (1 GiB). */
 #define SMR_HELD_TAKEN   0x80000000ull
+#define SMR_HELD_UNDATED UINT64_MAX /* held_t of an explicit batch's run */
 #define SMR_HELD_LEN     0x7fffffffull
 static inline uint64_t smr_held_pack(uint64_t pos, uint32_t len)
 {
@@ -188,8 +192,8 @@ static_assert(offsetof(struct smr_end_counters, skipped) == 80, "skipped counter
 static_assert(offsetof(struct smr_end_counters, taken_at) == 88, "taken_at word");
 static_assert(offsetof(struct smr_end_counters, holds) == 96, "holds counter");
 static_assert(offsetof(struct smr_end_control, flags) == 24, "end flags");
-static_assert(offsetof(struct smr_index, held) == 8, "held word");
-static_assert(offsetof(struct smr_index, held_t) == 16, "held time");
+static_assert(offsetof(struct smr_index, held) == 64, "held word");
+static_assert(offsetof(struct smr_index, held_t) == 72, "held time");
 static_assert(sizeof(struct smr_header) <= SHMRING_DATA_OFFSET, "header fits before data");
 
 /*

@@ -44,8 +44,10 @@ struct shmring {
 	uint64_t  seen_waits;
 	int       adapt;
 	int       offered;
-	/* Consumer: take a held header at the next look (S4 of a sleep). */
+	/* Consumer: take a held header at the next look (S4 of a sleep); an
+	 * undated offer a poll saw first, and when (smr_take_due). */
 	int       take;
+	uint64_t  poll_w, poll_t;
 	uint64_t  want;       /* producer: bytes a blocked reserve waits for */
 	uint64_t  want_tail;  /* producer: position shmring_wait_released waits for */
 	uint64_t  ahead;      /* consumer: read-ahead cursor (shmring_peek_ahead); waits
@@ -141,8 +143,8 @@ static inline void smr_note_wait(void)
 int  smr_take_held(struct shmring *r, uint64_t at);
 /* ... only if it was offered SMR_TAKE_NS before now, or by this process;
  * and that at the position a consumer's wait waits for. */
-int  smr_take_due(struct shmring *r, uint64_t at, uint64_t now);
-int  smr_consumer_take_due(struct shmring *r, uint64_t now);
+int  smr_take_due(struct shmring *r, uint64_t at, uint64_t now, uint64_t since);
+int  smr_consumer_take_due(struct shmring *r, uint64_t now, uint64_t since);
 /* A producer taking the role: end the hold its predecessor left. */
 void smr_end_hold(struct shmring *r, uint64_t tail);
 int  smr_wait(struct shmring *r, int timeout_ms, smr_ready_fn ready);

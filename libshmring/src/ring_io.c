@@ -346,18 +346,19 @@ static inline int stream_state(struct shmring *r)
 	return r->streaming;
 }
 
-/* At the start of an adaptive hold: the last stream check may be old (the
- * producer paused since): hold only if it is recent, and date the hold. */
+/* At the start of an adaptive hold, the clock's one read per run: the run
+ * before (or the streak's last SMR_HOLD_RUN commits) began less than
+ * SMR_STREAM_NS ago, so the producer did not pause since; the time dates
+ * the hold and begins the next measure. */
 static int still_streaming(struct shmring *r)
 {
 	uint64_t now = smr_now_ns();
-	if (now - r->streak_t < SMR_STREAM_NS) {
-		r->held_t = now;
-		return 1;
-	}
-	r->streaming = 0; /* until the next check of SMR_HOLD_RUN commits */
+	int recent = now - r->streak_t < SMR_STREAM_NS;
 	r->streak_t = now;
-	return 0;
+	r->held_t = now;
+	if (!recent)
+		r->streaming = 0; /* until the next check of SMR_HOLD_RUN commits */
+	return recent;
 }
 
 /* H1, then W2/W3: 1 when the hold must end at once (the consumer sleeps,
@@ -366,9 +367,10 @@ static int offer_hold(struct shmring *r, uint64_t at, uint32_t len)
 {
 	r->offered = 1;
 	smr_counter_add(&r->my_ctr->holds, 1);
-	/* When the hold began (still_streaming's clock, or now for an
-	 * explicit batch). Relaxed: the release below publishes it. */
-	smr_store_relaxed(&r->hdr->head.held_t, r->limit == r->batch ? smr_now_ns() : r->held_t);
+	/* When the hold began (still_streaming's clock), or undated (an
+	 * explicit batch: smr_take_due). Relaxed: the release below
+	 * publishes it. */
+	smr_store_relaxed(&r->hdr->head.held_t, r->limit == r->batch ? SMR_HELD_UNDATED : r->held_t);
 	/* H1: release; pairs with the acquire in smr_take_held (H2). */
 	smr_store_release(&r->hdr->head.held, smr_held_pack(at, len));
 	/* W2 (wait.c): the offer before the look at the sleeper's flag, as a
@@ -419,8 +421,11 @@ int smr_take_held(struct shmring *r, uint64_t at)
 /* Take a hold at `at` that is due: offered SMR_TAKE_NS before now (the
  * bound on how late a held commit is seen by a consumer that looks), or
  * by a producer in this process (a consumer here that finds nothing is not
- * racing a stream it would slow down: often the same thread sent it). */
-int smr_take_due(struct shmring *r, uint64_t at, uint64_t now)
+ * racing a stream it would slow down: often the same thread sent it). An
+ * explicit batch's run is not dated (a clock read per run costs its
+ * producer a tenth): it is due SMR_TAKE_NS after `since`, when this
+ * consumer began to wait, or (since 0, a poll) first saw the offer. */
+int smr_take_due(struct shmring *r, uint64_t at, uint64_t now, uint64_t since)
 {
 	if (r->bcast)
 		return 0; /* broadcast rings never hold adaptively */
@@ -429,17 +434,26 @@ int smr_take_due(struct shmring *r, uint64_t at, uint64_t now)
 	uint64_t w = smr_load_relaxed(&r->hdr->head.held);
 	if (!w || (uint32_t)(w >> 32) != (uint32_t)(at >> 3))
 		return 0;
-	if (smr_load_relaxed(&r->peer->owner) != r->owner_word &&
-	    (int64_t)(now - smr_load_relaxed(&r->hdr->head.held_t)) < (int64_t)SMR_TAKE_NS)
-		return 0;
+	if (smr_load_relaxed(&r->peer->owner) != r->owner_word) {
+		uint64_t t = smr_load_relaxed(&r->hdr->head.held_t);
+		if (t == SMR_HELD_UNDATED) {
+			if (!since && w != r->poll_w) {
+				r->poll_w = w; /* a poll's first sight of this run */
+				r->poll_t = now;
+			}
+			t = since ? since : r->poll_t;
+		}
+		if ((int64_t)(now - t) < (int64_t)SMR_TAKE_NS)
+			return 0;
+	}
 	return smr_take_held(r, at);
 }
 
 /* The same at the position a consumer's wait waits for. */
-int smr_consumer_take_due(struct shmring *r, uint64_t now)
+int smr_consumer_take_due(struct shmring *r, uint64_t now, uint64_t since)
 {
 	uint64_t at = (int64_t)(r->ahead - r->pos) > 0 ? r->ahead : r->pos;
-	return smr_take_due(r, at, now);
+	return smr_take_due(r, at, now, since);
 }
 
 void smr_end_hold(struct shmring *r, uint64_t tail)
@@ -531,11 +545,8 @@ int shmring_commit(struct shmring *r, size_t len)
 			++r->pending;
 			return publish(r);
 		}
-		if (++r->pending >= r->limit) {
-			if (r->limit != r->batch)
-				stream_clock(r); /* a whole adaptive run: still a stream? */
-			return publish(r);
-		}
+		if (++r->pending >= r->limit)
+			return publish(r); /* the next run's start checks the clock */
 		/* An adaptive hold ends when this thread waits for input. */
 		if (r->limit != r->batch && smr_tls_waits != r->seen_waits)
 			return publish(r);
@@ -634,8 +645,10 @@ static COLD int peek_slow(struct shmring *r, int timeout_ms)
 		/* closed was released after the last header: one more look. */
 		return smr_load_acquire(hdr_at(r, r->pos)) != 0 ? 1 : 0;
 	}
-	if (smr_take_due(r, r->pos, smr_now_ns()))
-		return 1; /* a hold offered long enough ago, or by this process */
+	/* A poll takes a run offered long enough ago, or by this process; a
+	 * wait does so in its spin (wait.c), with the clock it reads anyway. */
+	if (timeout_ms == 0 && smr_take_due(r, r->pos, smr_now_ns(), 0))
+		return 1;
 	smr_counter_add(&r->my_ctr->stalls, 1);
 	if (timeout_ms == 0)
 		return -EAGAIN;
@@ -781,7 +794,7 @@ static COLD int ahead_slow(struct shmring *r, uint64_t cursor, int timeout_ms)
 		smr_publish(r);
 	if (smr_load_acquire(&r->peer->closed))
 		return smr_load_acquire(hdr_at(r, cursor)) != 0 ? 1 : 0;
-	if (smr_take_due(r, cursor, smr_now_ns()))
+	if (timeout_ms == 0 && smr_take_due(r, cursor, smr_now_ns(), 0))
 		return 1;
 	smr_counter_add(&r->my_ctr->stalls, 1);
 	if (timeout_ms == 0)

@@ -510,7 +510,7 @@ static int spin(struct shmring *r, smr_ready_fn ready, uint64_t start, uint64_t 
 		}
 		uint64_t now = smr_now_ns();
 		/* A consumer takes a commit held SMR_TAKE_NS (ring_io.c). */
-		if (r->role == SHMRING_ROLE_CONSUMER && smr_consumer_take_due(r, now))
+		if (r->role == SHMRING_ROLE_CONSUMER && smr_consumer_take_due(r, now, start))
 			return 1;
 		if (deadline_passed(deadline, now))
 			return -ETIMEDOUT;
