@@ -712,8 +712,11 @@ wait_inputs(struct shmring_kernel *k, int timeout_ms, struct shmring **ready, un
 		return 0;
 	for (unsigned j = 0; j < k->ninputs; j++)
 		k->scan[j]->take = 0; /* S4 of a sleep sets it again */
+	/* Held runs first, even while other inputs are ready: one load of
+	 * each input's offer word (the clock only where there is one). */
+	take_due(k, 0, 0); /* a taken input is ready to the scan below */
 	int n = fill_ready(k, ready, cap);
-	if (n || (take_due(k, smr_now_ns(), 0) && (n = fill_ready(k, ready, cap)) > 0))
+	if (n)
 		return n;
 	smr_note_wait(); /* this thread's outputs are not streaming (ring_io.c) */
 	/* Shared cores: pay the wakes we deferred before we spin or sleep

@@ -35,12 +35,12 @@ struct shmring {
 				 SMR_HOLD_RUN during an adaptive hold */
 	/* Producer, adaptive publication (ring_io.c): commits since this
 	 * thread last waited on a ring (smr_tls_waits was seen_waits), whether
-	 * the last SMR_HOLD_RUN of them came within SMR_STREAM_NS (clock read
-	 * at streak_t), whether this ring may hold at all, and whether the
-	 * hold in progress is offered to the consumer in head.held. */
+	 * they come at a stream's rate (the clock read at streak_t, when msgs
+	 * was streak_msgs), when the hold began, whether this ring may hold at
+	 * all, and whether the hold in progress is offered in head.held. */
 	uint32_t  streak;
 	int       streaming;
-	uint64_t  streak_t, held_t;
+	uint64_t  streak_t, streak_msgs, held_t;
 	uint64_t  seen_waits;
 	int       adapt;
 	int       offered;
@@ -124,9 +124,9 @@ SMR_EXPORT void smr_seterr(const char *fmt, ...) __attribute__((format(printf, 1
 typedef int (*smr_ready_fn)(struct shmring *r);
 
 /* Adaptive publication (ring_io.c): a streaming producer holds up to
- * SMR_HOLD_RUN commits; it streams when SMR_HOLD_RUN commits came within
- * SMR_STREAM_NS without a wait of its thread between them; a consumer that
- * looks for a commit held SMR_TAKE_NS takes it itself. */
+ * SMR_HOLD_RUN commits; it streams when it commits SMR_HOLD_RUN per
+ * SMR_STREAM_NS or faster without a wait of its thread between them; a
+ * consumer that looks for a commit held SMR_TAKE_NS takes it itself. */
 #define SMR_HOLD_RUN   32u
 #define SMR_STREAM_NS  4000ull
 #define SMR_TAKE_NS    2000ull
@@ -141,8 +141,9 @@ static inline void smr_note_wait(void)
 /* The held header at position at, if the producer offered one: made
  * visible by this consumer. 1 when it did. */
 int  smr_take_held(struct shmring *r, uint64_t at);
-/* ... only if it was offered SMR_TAKE_NS before now, or by this process;
- * and that at the position a consumer's wait waits for. */
+/* ... only if it was offered SMR_TAKE_NS before now (0: the clock is read
+ * if an offer is there), or by this process; and that at the position a
+ * consumer's wait waits for. */
 int  smr_take_due(struct shmring *r, uint64_t at, uint64_t now, uint64_t since);
 int  smr_consumer_take_due(struct shmring *r, uint64_t now, uint64_t since);
 /* A producer taking the role: end the hold its predecessor left. */

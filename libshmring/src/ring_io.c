@@ -42,10 +42,10 @@
  * writes the next (docs/benchmarks.md: the producer's hold is the whole
  * gain of batching). So a producer at the default batch of 1 holds while it
  * streams, and only then:
- *   - it streams when SMR_HOLD_RUN (32) commits came within SMR_STREAM_NS
- *     (4 us; the clock is read once per 32 commits) and its thread waited on
- *     no ring in between (smr_tls_waits): a ping-pong, a request/reply or a
- *     relay whose input ran dry never holds;
+ *   - it streams when it commits SMR_HOLD_RUN (32) per SMR_STREAM_NS (4 us)
+ *     or faster (the clock is read once per 32 commits, then once per run)
+ *     and its thread waited for input on no ring in between
+ *     (smr_tls_waits): a ping-pong or a request/reply never holds;
  *   - a hold ends at its 32nd commit, at the first commit after the stream
  *     stops, and at any publication (flush, a wait for room, close, detach);
  *   - a producer that goes quiet outside the library while it holds: the
@@ -321,12 +321,22 @@ void smr_piece_commit(struct shmring *r, uint64_t len)
 
 _Thread_local uint64_t smr_tls_waits __attribute__((tls_model("initial-exec")));
 
+/* A stream: at least SMR_HOLD_RUN commits per SMR_STREAM_NS since the last
+ * clock read (streak_t, when r->msgs was streak_msgs). Reads the clock and
+ * begins the next measure. */
+static int stream_rate(struct shmring *r, uint64_t now)
+{
+	int fast = r->streak_t &&
+		   (r->msgs - r->streak_msgs) * SMR_STREAM_NS >= SMR_HOLD_RUN * (now - r->streak_t);
+	r->streak_t = now;
+	r->streak_msgs = r->msgs;
+	return fast;
+}
+
 /* The clock once per SMR_HOLD_RUN commits of a streak: are they a stream? */
 static __attribute__((noinline)) void stream_clock(struct shmring *r)
 {
-	uint64_t now = smr_now_ns();
-	r->streaming = r->streak_t && now - r->streak_t < SMR_STREAM_NS;
-	r->streak_t = now;
+	r->streaming = stream_rate(r, smr_now_ns());
 }
 
 /* Does this producer stream? A wait of this thread since the last commit
@@ -346,19 +356,23 @@ static inline int stream_state(struct shmring *r)
 	return r->streaming;
 }
 
-/* At the start of an adaptive hold, the clock's one read per run: the run
- * before (or the streak's last SMR_HOLD_RUN commits) began less than
- * SMR_STREAM_NS ago, so the producer did not pause since; the time dates
- * the hold and begins the next measure. */
+/* At the start of an adaptive hold, the clock's one read per run: still
+ * the rate of a stream since the last read (the run before, usually), so
+ * the producer did not pause or slow down; the time dates the hold. A
+ * failed check counts SMR_HOLD_RUN commits again before the next. */
 static int still_streaming(struct shmring *r)
 {
+	if (r->streak_msgs == r->msgs) { /* this commit's stream check just read it */
+		r->held_t = r->streak_t;
+		return 1;
+	}
 	uint64_t now = smr_now_ns();
-	int recent = now - r->streak_t < SMR_STREAM_NS;
-	r->streak_t = now;
 	r->held_t = now;
-	if (!recent)
-		r->streaming = 0; /* until the next check of SMR_HOLD_RUN commits */
-	return recent;
+	if (stream_rate(r, now))
+		return 1;
+	r->streaming = 0;
+	r->streak = 0;
+	return 0;
 }
 
 /* H1, then W2/W3: 1 when the hold must end at once (the consumer sleeps,
@@ -429,12 +443,15 @@ int smr_take_due(struct shmring *r, uint64_t at, uint64_t now, uint64_t since)
 {
 	if (r->bcast)
 		return 0; /* broadcast rings never hold adaptively */
-	/* Relaxed, both: a look; smr_take_held acquires the word again. A
-	 * wrong time (the producer's) only makes us wait for its release. */
-	uint64_t w = smr_load_relaxed(&r->hdr->head.held);
+	/* Acquire: held_t below is this offer's, not an older one (H1 stores
+	 * it before its release). A wrong time from a buggy producer only
+	 * takes early or late; smr_take_held checks the word again. */
+	uint64_t w = smr_load_acquire(&r->hdr->head.held);
 	if (!w || (uint32_t)(w >> 32) != (uint32_t)(at >> 3))
 		return 0;
 	if (smr_load_relaxed(&r->peer->owner) != r->owner_word) {
+		if (!now)
+			now = smr_now_ns(); /* 0: read it only for an offer here */
 		uint64_t t = smr_load_relaxed(&r->hdr->head.held_t);
 		if (t == SMR_HELD_UNDATED) {
 			if (!since && w != r->poll_w) {
@@ -647,7 +664,7 @@ static COLD int peek_slow(struct shmring *r, int timeout_ms)
 	}
 	/* A poll takes a run offered long enough ago, or by this process; a
 	 * wait does so in its spin (wait.c), with the clock it reads anyway. */
-	if (timeout_ms == 0 && smr_take_due(r, r->pos, smr_now_ns(), 0))
+	if (timeout_ms == 0 && smr_take_due(r, r->pos, 0, 0))
 		return 1;
 	smr_counter_add(&r->my_ctr->stalls, 1);
 	if (timeout_ms == 0)
@@ -794,7 +811,7 @@ static COLD int ahead_slow(struct shmring *r, uint64_t cursor, int timeout_ms)
 		smr_publish(r);
 	if (smr_load_acquire(&r->peer->closed))
 		return smr_load_acquire(hdr_at(r, cursor)) != 0 ? 1 : 0;
-	if (timeout_ms == 0 && smr_take_due(r, cursor, smr_now_ns(), 0))
+	if (timeout_ms == 0 && smr_take_due(r, cursor, 0, 0))
 		return 1;
 	smr_counter_add(&r->my_ctr->stalls, 1);
 	if (timeout_ms == 0)

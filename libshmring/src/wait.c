@@ -499,6 +499,9 @@ static int spin(struct shmring *r, smr_ready_fn ready, uint64_t start, uint64_t 
 	uint64_t spin_end = r->wait == SHMRING_WAIT_ADAPTIVE
 		? start + (uint64_t)r->spin_us * 1000ull : UINT64_MAX;
 	int rc;
+	/* A run offered long ago, or by this process: at once (ring_io.c). */
+	if (r->role == SHMRING_ROLE_CONSUMER && smr_consumer_take_due(r, start, start))
+		return 1;
 	for (;;) {
 		for (int i = 0; i < 64; i++) {
 			if (r->wait == SHMRING_WAIT_YIELD)

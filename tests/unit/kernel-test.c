@@ -616,6 +616,33 @@ static void control_message_overtakes_a_million_queued_data_messages(void **s)
 	teardown_fixture(&f);
 }
 
+/* A plain producer's held run on one input is taken by a kernel's wait
+ * even while another input is ready (ring.md, "Adaptive publication"): a
+ * wait that stopped at the ready one would leave it invisible for as long
+ * as the other stays busy. The producer is in this process: due at once. */
+static void held_run_is_taken_while_another_input_is_ready(void **s)
+{
+	(void)s;
+	struct fixture f;
+	struct shmring_kernel *k;
+	struct shmring_stats st;
+	build_prio(&f, SMR_PRIO_NORMAL, SMR_PRIO_HIGH);
+	assert_int_equal(shmring_kernel_attach(&k), 0);
+	assert_int_equal(shmring_set_batch(f.ring[0], 32), 0);
+	assert_int_equal(shmring_send(f.ring[0], "d", 1, 0), 0); /* held, a run of 1 */
+	assert_int_equal(shmring_send(f.ring[1], "c", 1, 0), 0);
+	struct shmring *ready[2] = { NULL, NULL };
+	assert_int_equal(shmring_kernel_wait_ready(k, 0, ready, 2), 2);
+	shmring_stats(f.ring[0], &st);
+	assert_int_equal(st.holds, 1);
+	assert_int_equal(st.taken, 1);
+	char b[4];
+	assert_int_equal(shmring_recv(shmring_kernel_port(k, "data"), b, sizeof(b), 0), 1);
+	assert_int_equal(b[0], 'd');
+	shmring_kernel_detach(k);
+	teardown_fixture(&f);
+}
+
 /* Both ready, priorities as given: wait_ready's order. */
 static void expect_order(int32_t data_prio, int32_t control_prio, const char *first)
 {
@@ -1328,6 +1355,7 @@ int main(void)
 		cmocka_unit_test(event_fd_that_is_not_an_eventfd_is_left_alone),
 		cmocka_unit_test(ring_from_a_kernel_to_itself_is_two_ports_not_an_overflow),
 		cmocka_unit_test(control_message_overtakes_a_million_queued_data_messages),
+		cmocka_unit_test(held_run_is_taken_while_another_input_is_ready),
 		cmocka_unit_test(equal_priorities_keep_topology_order),
 		cmocka_unit_test(wait_ready_returns_0_on_a_stop_with_input_ready),
 		cmocka_unit_test(attach_refuses_an_unknown_input_priority),

@@ -1242,6 +1242,105 @@ static void quiet_gaps_after_a_stream_are_not_held(void **s)
 	quiet_gaps_after_a_burst(1, 2000);
 }
 
+/* A burst (a stream: held), then one message every 500 ns (busy
+ * outside the library): slower than a stream (32 per 4 us), so the runs
+ * stop with the burst. (A check that only asked whether the last run began
+ * within 4 us kept holding short runs, each one's first message taken 2 us
+ * late.) */
+static int burst_then_every_500_ns(void *arg)
+{
+	struct shmring *r;
+	if (shmring_attach(arg, SHMRING_ROLE_PRODUCER, &r) < 0)
+		return 1;
+	for (uint64_t i = 0; i < 3200; i++) {
+		uint64_t end = tu_now_ns() + (i < 200 ? 0 : 500);
+		while (tu_now_ns() < end)
+			;
+		if (shmring_send(r, &i, sizeof(i), 5000) < 0)
+			return 2;
+	}
+	shmring_close(r);
+	return 0;
+}
+
+static void a_producer_slower_than_a_stream_does_not_hold(void **s)
+{
+	(void)s;
+	struct shmring *owner, *c;
+	struct shmring_stats st;
+	char where[32];
+	assert_int_equal(shmring_create(NULL, NULL, &owner), 0);
+	snprintf(where, sizeof(where), "fd:%d", shmring_fd(owner));
+	assert_int_equal(shmring_attach(where, SHMRING_ROLE_CONSUMER, &c), 0);
+	pid_t pid = tu_fork(burst_then_every_500_ns, where);
+	expect_sequence(c, 0, 3200);
+	assert_int_equal(tu_reap(pid), 0);
+	shmring_stats(owner, &st);
+	/* the burst's runs (200 / 32) and one that ends with it, at most */
+	if (st.holds > 8)
+		fail_msg("%llu runs held for 200 streamed and 3000 slow messages",
+			 (unsigned long long)st.holds);
+	shmring_detach(c);
+	shmring_detach(owner);
+}
+
+/* A producer that streams holds runs: 20000 sends back to back, timed by
+ * the producer itself. Faster than 60 ns a send, well inside a stream's
+ * rate (32 per 4 us, 125 ns), most of its commits must have gone in runs
+ * (the only test that holding happens at all at the default batch); a
+ * slower machine or a sanitizer build says so and skips. */
+struct timed_stream {
+	const char *where;
+	int fd;
+};
+
+static int stream_and_time(void *arg)
+{
+	const struct timed_stream *t = arg;
+	struct shmring *r;
+	if (shmring_attach(t->where, SHMRING_ROLE_PRODUCER, &r) < 0)
+		return 1;
+	uint64_t t0 = tu_now_ns();
+	for (uint64_t i = 0; i < 20000; i++)
+		if (shmring_send(r, &i, sizeof(i), 5000) < 0)
+			return 2;
+	uint64_t ns = (tu_now_ns() - t0) / 20000;
+	shmring_close(r);
+	return write(t->fd, &ns, sizeof(ns)) == sizeof(ns) ? 0 : 3;
+}
+
+static void a_streaming_producer_holds_runs(void **s)
+{
+	(void)s;
+	struct shmring *owner, *c;
+	struct shmring_stats st;
+	char where[32];
+	int fds[2];
+	assert_int_equal(shmring_create(NULL, NULL, &owner), 0);
+	snprintf(where, sizeof(where), "fd:%d", shmring_fd(owner));
+	assert_int_equal(shmring_attach(where, SHMRING_ROLE_CONSUMER, &c), 0);
+	assert_int_equal(pipe(fds), 0);
+	struct timed_stream t = { where, fds[1] };
+	pid_t pid = tu_fork(stream_and_time, &t);
+	expect_sequence(c, 0, 20000);
+	assert_int_equal(tu_reap(pid), 0);
+	uint64_t ns = 0;
+	assert_int_equal(read(fds[0], &ns, sizeof(ns)), sizeof(ns));
+	close(fds[0]);
+	close(fds[1]);
+	shmring_stats(owner, &st);
+	shmring_detach(c);
+	shmring_detach(owner);
+	if (ns >= 60) {
+		print_message("a send took %llu ns here: too slow to require runs\n",
+			      (unsigned long long)ns);
+		skip();
+	}
+	if (st.holds < 20000 / 32 / 2)
+		fail_msg("%llu runs held in 20000 sends of %llu ns each", (unsigned long long)st.holds,
+			 (unsigned long long)ns);
+}
+
 /* A producer that stalls between reserve and commit of a record that
  * wrapped (its pad already written) while an offered hold is taken: the
  * consumer passes the pad, and head must have passed it first, or a new
@@ -1983,6 +2082,8 @@ int main(void)
 		cmocka_unit_test(ping_pong_never_holds),
 		cmocka_unit_test(quiet_gaps_wake_a_consumer_that_took_the_run),
 		cmocka_unit_test(quiet_gaps_after_a_stream_are_not_held),
+		cmocka_unit_test(a_producer_slower_than_a_stream_does_not_hold),
+		cmocka_unit_test(a_streaming_producer_holds_runs),
 		cmocka_unit_test(pad_in_a_taken_hold_keeps_head_ahead_of_tail),
 		cmocka_unit_test(mapping_takes_a_hold_ahead_of_a_lagging_consumer),
 		cmocka_unit_test(observer_reads_counters_of_a_named_ring),
