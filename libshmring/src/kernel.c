@@ -659,8 +659,13 @@ static int sleep_set(struct shmring_kernel *k, struct smr_sleep_set *s)
 static int take_due(struct shmring_kernel *k, uint64_t now, uint64_t since)
 {
 	int n = 0;
-	for (unsigned j = 0; j < k->ninputs; j++)
+	for (unsigned j = 0; j < k->ninputs; j++) {
+		if (!smr_consumer_offered(k->scan[j]))
+			continue;
+		if (!now)
+			now = smr_now_ns(); /* once a call, and only for an offer */
 		n |= smr_consumer_take_due(k->scan[j], now, since);
+	}
 	return n;
 }
 

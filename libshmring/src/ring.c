@@ -568,6 +568,8 @@ int shmring_set_batch(struct shmring *r, uint32_t batch)
 	if (r->held || r->pending >= batch)
 		smr_publish(r); /* an adaptive hold too: a new batch starts clean */
 	r->limit = batch;
+	if (r->role == SHMRING_ROLE_PRODUCER)
+		smr_stream_reset(r); /* batch 1 again: measure the stream anew */
 	return 0;
 }
 

@@ -40,6 +40,7 @@ struct shmring {
 	 * all, and whether the hold in progress is offered in head.held. */
 	uint32_t  streak;
 	int       streaming;
+	uint64_t  commits;    /* this handle's commits (msgs is reloaded) */
 	uint64_t  streak_t, streak_msgs, held_t;
 	uint64_t  seen_waits;
 	int       adapt;
@@ -146,6 +147,9 @@ int  smr_take_held(struct shmring *r, uint64_t at);
  * consumer's wait waits for. */
 int  smr_take_due(struct shmring *r, uint64_t at, uint64_t now, uint64_t since);
 int  smr_consumer_take_due(struct shmring *r, uint64_t now, uint64_t since);
+int  smr_consumer_offered(const struct shmring *r);
+/* Forget a measured stream (takeover, a new batch): count again. */
+void smr_stream_reset(struct shmring *r);
 /* A producer taking the role: end the hold its predecessor left. */
 void smr_end_hold(struct shmring *r, uint64_t tail);
 int  smr_wait(struct shmring *r, int timeout_ms, smr_ready_fn ready);

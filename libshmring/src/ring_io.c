@@ -326,11 +326,23 @@ _Thread_local uint64_t smr_tls_waits __attribute__((tls_model("initial-exec")));
  * begins the next measure. */
 static int stream_rate(struct shmring *r, uint64_t now)
 {
-	int fast = r->streak_t &&
-		   (r->msgs - r->streak_msgs) * SMR_STREAM_NS >= SMR_HOLD_RUN * (now - r->streak_t);
+	/* commits: this handle's own count (msgs is reloaded by a resync);
+	 * a window is about SMR_HOLD_RUN commits, and a longer one is not
+	 * believed (an unmeasured stretch in it could hide a pause). */
+	uint64_t n = r->commits - r->streak_msgs;
+	int fast = r->streak_t && n <= 2 * SMR_HOLD_RUN &&
+		   n * SMR_STREAM_NS >= SMR_HOLD_RUN * (now - r->streak_t);
 	r->streak_t = now;
-	r->streak_msgs = r->msgs;
+	r->streak_msgs = r->commits;
 	return fast;
+}
+
+void smr_stream_reset(struct shmring *r)
+{
+	r->streak = 0;
+	r->streak_t = 0;
+	r->streaming = 0;
+	r->streak_msgs = r->commits;
 }
 
 /* The clock once per SMR_HOLD_RUN commits of a streak: are they a stream? */
@@ -346,9 +358,7 @@ static inline int stream_state(struct shmring *r)
 	uint64_t w = smr_tls_waits;
 	if (__builtin_expect(w != r->seen_waits, 0)) {
 		r->seen_waits = w;
-		r->streak = 0;
-		r->streak_t = 0;
-		r->streaming = 0;
+		smr_stream_reset(r);
 		return 0;
 	}
 	if (__builtin_expect((++r->streak & (SMR_HOLD_RUN - 1)) == 0, 0))
@@ -362,7 +372,7 @@ static inline int stream_state(struct shmring *r)
  * failed check counts SMR_HOLD_RUN commits again before the next. */
 static int still_streaming(struct shmring *r)
 {
-	if (r->streak_msgs == r->msgs) { /* this commit's stream check just read it */
+	if (r->streak_msgs == r->commits) { /* this commit's stream check just read it */
 		r->held_t = r->streak_t;
 		return 1;
 	}
@@ -466,6 +476,17 @@ int smr_take_due(struct shmring *r, uint64_t at, uint64_t now, uint64_t since)
 	return smr_take_held(r, at);
 }
 
+/* Is a run offered at the position a consumer's wait waits for? A look,
+ * for a wait over many inputs that reads the clock only if one is. */
+int smr_consumer_offered(const struct shmring *r)
+{
+	if (r->bcast)
+		return 0;
+	uint64_t at = (int64_t)(r->ahead - r->pos) > 0 ? r->ahead : r->pos;
+	uint64_t w = smr_load_relaxed(&r->hdr->head.held); /* a look: see above */
+	return w && (uint32_t)(w >> 32) == (uint32_t)(at >> 3);
+}
+
 /* The same at the position a consumer's wait waits for. */
 int smr_consumer_take_due(struct shmring *r, uint64_t now, uint64_t since)
 {
@@ -542,6 +563,7 @@ int shmring_commit(struct shmring *r, size_t len)
 	r->pos = at + rec;
 	r->cur_rec = 0;
 	r->msgs++;
+	r->commits++;
 	r->bytes += len;
 	/* The lineage entry before the header release (R1) publishes the
 	 * record: a successor that sees the record sees the entry. What the
@@ -1099,6 +1121,7 @@ int smr_take_position(struct shmring *r, uint64_t *tailp)
 	if (r->role == SHMRING_ROLE_PRODUCER) {
 		r->peer_pos = tail;
 		smr_end_hold(r, tail); /* H4: a predecessor's hold, before the walk */
+		smr_stream_reset(r);   /* a stream measured before is not ours */
 		int rc = smr_producer_resume(r, tail);
 		if (rc < 0)
 			return rc;
