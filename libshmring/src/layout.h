@@ -162,6 +162,19 @@ static inline uint64_t smr_held_pack(uint64_t pos, uint32_t len)
 	return ((pos >> 3) << 32) | len;
 }
 
+/* Does the (non-zero) word w name the record at pos? */
+static inline int smr_held_names(uint64_t w, uint64_t pos)
+{
+	return w && (uint32_t)(w >> 32) == (uint32_t)(pos >> 3);
+}
+
+/* The position w names, taken as the one within 2^35 bytes after from:
+ * the caller checks it lies within a ring of from. */
+static inline uint64_t smr_held_at(uint64_t w, uint64_t from)
+{
+	return from + (uint64_t)((uint32_t)(w >> 32) - (uint32_t)(from >> 3)) * 8u;
+}
+
 struct smr_header {
 	struct smr_identity     id;
 	struct smr_index        head;  /* producer writes */

@@ -97,6 +97,22 @@ static inline _Atomic uint64_t *hdr_at(const struct shmring *r, uint64_t pos)
 	return (_Atomic uint64_t *)(void *)(r->data + (pos & r->mask));
 }
 
+/* Consumer: the position its waits wait for, the read-ahead cursor when one
+ * is past its position (a consumer holding a window waits for the message
+ * after it). */
+static inline uint64_t wait_pos(const struct shmring *r)
+{
+	return (int64_t)(r->ahead - r->pos) > 0 ? r->ahead : r->pos;
+}
+
+/* A held record's length as the held word gives it, checked as peek checks
+ * a header's: 0 when it cannot be one at at. */
+static inline uint32_t held_len(const struct shmring *r, uint64_t w, uint64_t at)
+{
+	uint32_t len = (uint32_t)(w & SMR_HELD_LEN);
+	return len && len <= r->max_msg && (at & r->mask) + smr_rec_size(len) <= r->cap ? len : 0;
+}
+
 /* ---- publication ------------------------------------------------------- */
 
 /* W2..W4 (wait.c), its common case inline: on a ring with asymmetric
@@ -413,11 +429,10 @@ static int offer_hold(struct shmring *r, uint64_t at, uint32_t len)
 /* H2 on the word w, naming the record at `at`. */
 static int take_word(struct shmring *r, _Atomic uint64_t *hw, uint64_t w, uint64_t at)
 {
-	/* From shared memory: checked as peek checks a header, and ignored
-	 * (the consumer waits for the producer's own release) when wrong. */
-	uint32_t len = (uint32_t)(w & SMR_HELD_LEN);
-	uint64_t off = at & r->mask;
-	if (!len || len > r->max_msg || off + smr_rec_size(len) > r->cap)
+	/* From shared memory: checked, and ignored (the consumer waits for
+	 * the producer's own release) when wrong. */
+	uint32_t len = held_len(r, w, at);
+	if (!len)
 		return 0;
 	/* The CAS decides against a producer taking the role over (H4): it
 	 * steps over a taken record, and forgets one not taken. Failed: the
@@ -437,9 +452,7 @@ int smr_take_held(struct shmring *r, uint64_t at)
 	_Atomic uint64_t *hw = &r->hdr->head.held;
 	/* H2: acquire; pairs with the producer's release of the word (H1). */
 	uint64_t w = smr_load_acquire(hw);
-	if (!w || (uint32_t)(w >> 32) != (uint32_t)(at >> 3))
-		return 0;
-	return take_word(r, hw, w, at);
+	return smr_held_names(w, at) ? take_word(r, hw, w, at) : 0;
 }
 
 /* Take a hold at `at` that is due: offered SMR_TAKE_NS before now (the
@@ -454,10 +467,12 @@ int smr_take_due(struct shmring *r, uint64_t at, uint64_t now, uint64_t since)
 	if (r->bcast)
 		return 0; /* broadcast rings never hold adaptively */
 	/* Acquire: held_t below is this offer's, not an older one (H1 stores
-	 * it before its release). A wrong time from a buggy producer only
-	 * takes early or late; smr_take_held checks the word again. */
-	uint64_t w = smr_load_acquire(&r->hdr->head.held);
-	if (!w || (uint32_t)(w >> 32) != (uint32_t)(at >> 3))
+	 * it before its release), and the payload is visible to take_word
+	 * (H2). A wrong time from a buggy producer only takes early or late;
+	 * take_word's CAS checks the word again. */
+	_Atomic uint64_t *hw = &r->hdr->head.held;
+	uint64_t w = smr_load_acquire(hw); /* H2's acquire: take_word below */
+	if (!smr_held_names(w, at))
 		return 0;
 	if (smr_load_relaxed(&r->peer->owner) != r->owner_word) {
 		if (!now)
@@ -473,25 +488,21 @@ int smr_take_due(struct shmring *r, uint64_t at, uint64_t now, uint64_t since)
 		if ((int64_t)(now - t) < (int64_t)SMR_TAKE_NS)
 			return 0;
 	}
-	return smr_take_held(r, at);
+	return take_word(r, hw, w, at);
 }
 
 /* Is a run offered at the position a consumer's wait waits for? A look,
  * for a wait over many inputs that reads the clock only if one is. */
 int smr_consumer_offered(const struct shmring *r)
 {
-	if (r->bcast)
-		return 0;
-	uint64_t at = (int64_t)(r->ahead - r->pos) > 0 ? r->ahead : r->pos;
-	uint64_t w = smr_load_relaxed(&r->hdr->head.held); /* a look: see above */
-	return w && (uint32_t)(w >> 32) == (uint32_t)(at >> 3);
+	/* Relaxed: a look; smr_take_due acquires the word. */
+	return !r->bcast && smr_held_names(smr_load_relaxed(&r->hdr->head.held), wait_pos(r));
 }
 
 /* The same at the position a consumer's wait waits for. */
 int smr_consumer_take_due(struct shmring *r, uint64_t now, uint64_t since)
 {
-	uint64_t at = (int64_t)(r->ahead - r->pos) > 0 ? r->ahead : r->pos;
-	return smr_take_due(r, at, now, since);
+	return smr_take_due(r, wait_pos(r), now, since);
 }
 
 void smr_end_hold(struct shmring *r, uint64_t tail)
@@ -505,10 +516,9 @@ void smr_end_hold(struct shmring *r, uint64_t tail)
 		return; /* none, or never visible: the walk stops there */
 	/* Where: the position whose low bits the word names, within a ring
 	 * of tail; its length checked as peek checks one. */
-	uint64_t at = tail + (uint64_t)((uint32_t)(w >> 32) - (uint32_t)(tail >> 3)) * 8u;
-	uint32_t len = (uint32_t)(w & SMR_HELD_LEN);
-	uint64_t off = at & r->mask;
-	if (at - tail >= r->cap || !len || len > r->max_msg || off + smr_rec_size(len) > r->cap)
+	uint64_t at = smr_held_at(w, tail);
+	uint32_t len = held_len(r, w, at);
+	if (at - tail >= r->cap || !len)
 		return;
 	/* Release, as R1; the same value the consumer stored, if it did. */
 	smr_store_release(hdr_at(r, at), smr_rec_pack(len, SHMRING_REC_MSG));
@@ -651,9 +661,7 @@ int shmring_send(struct shmring *r, const void *buf, size_t len, int timeout_ms)
 
 int smr_consumer_ready(struct shmring *r)
 {
-	/* C1, at the read-ahead cursor when one is past our position: what a
-	 * consumer holding a window waits for is the message after it. */
-	uint64_t at = (int64_t)(r->ahead - r->pos) > 0 ? r->ahead : r->pos;
+	uint64_t at = wait_pos(r); /* C1 there */
 	if (smr_load_acquire(hdr_at(r, at)) != 0)
 		return 1;
 	if (r->take && smr_take_held(r, at))
@@ -892,7 +900,7 @@ int shmring_release_to(struct shmring *r, uint64_t pos)
 	uint64_t msgs, bytes;
 	/* Only what was read ahead: releasing records never handed out would
 	 * lose them unseen. */
-	uint64_t reach = (int64_t)(r->ahead - r->pos) > 0 ? r->ahead : r->pos;
+	uint64_t reach = wait_pos(r);
 	if ((int64_t)(pos - reach) > 0 || smr_walk_records(r, r->pos, pos, &msgs, &bytes) < 0)
 		return -EINVAL;
 	if (pos == r->pos)
@@ -1060,7 +1068,7 @@ static void agent_consumer(struct shmring *r)
 	 * producer cannot reuse bytes we have not released. */
 	_Atomic uint64_t *hw = &r->hdr->head.held;
 	uint64_t w = smr_load_acquire(hw); /* H2 */
-	uint64_t at = r->pos + (uint64_t)((uint32_t)(w >> 32) - (uint32_t)(r->pos >> 3)) * 8u;
+	uint64_t at = smr_held_at(w, r->pos);
 	if (w && at - r->pos < r->cap && smr_load_acquire(hdr_at(r, at)) == 0)
 		take_word(r, hw, w, at);
 }

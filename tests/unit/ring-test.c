@@ -988,6 +988,15 @@ static void dead_consumer_is_reported_to_blocked_producer(void **s)
 
 /* ---- adaptive publication (docs/ring.md) --------------------------------- */
 
+/* An anonymous ring of default size, its "fd:N" in where (32 bytes), and
+ * its consumer end attached here. */
+static void anon_ring_and_consumer(struct shmring **owner, struct shmring **c, char *where)
+{
+	assert_int_equal(shmring_create(NULL, NULL, owner), 0);
+	snprintf(where, 32, "fd:%d", shmring_fd(*owner));
+	assert_int_equal(shmring_attach(where, SHMRING_ROLE_CONSUMER, c), 0);
+}
+
 /* A producer in another process: n sequence numbers at batch (1: the
  * default, adaptive), then a byte down the pipe, then quiet outside the
  * library until killed. */
@@ -1046,9 +1055,7 @@ static void quiet_producer_leaves_nothing_invisible(void **s)
 	struct shmring_stats st;
 	struct quiet_producer q;
 	char where[32];
-	assert_int_equal(shmring_create(NULL, NULL, &owner), 0);
-	snprintf(where, sizeof(where), "fd:%d", shmring_fd(owner));
-	assert_int_equal(shmring_attach(where, SHMRING_ROLE_CONSUMER, &c), 0);
+	anon_ring_and_consumer(&owner, &c, where);
 	/* 1000 = 31 batches of 32 and 8 more, held when it went quiet */
 	pid_t pid = quiet_producer(&q, where, 32, 1000);
 	expect_sequence(c, 0, 1000);
@@ -1073,9 +1080,7 @@ static void takeover_after_a_dead_producer_s_hold(int taken_first)
 	struct shmring_stats st;
 	struct quiet_producer q;
 	char where[32];
-	assert_int_equal(shmring_create(NULL, NULL, &owner), 0);
-	snprintf(where, sizeof(where), "fd:%d", shmring_fd(owner));
-	assert_int_equal(shmring_attach(where, SHMRING_ROLE_CONSUMER, &c), 0);
+	anon_ring_and_consumer(&owner, &c, where);
 	pid_t pid = quiet_producer(&q, where, 32, 40); /* 32 published, 8 held */
 	if (taken_first)
 		expect_sequence(c, 0, 40);
@@ -1197,9 +1202,7 @@ static void quiet_gaps_after_a_burst(int batch, int burst)
 	char where[32], x;
 	int up[2], down[2];
 	setenv("SHMRING_PEER_CHECK_MS", "60000", 1); /* read at attach */
-	assert_int_equal(shmring_create(NULL, NULL, &owner), 0);
-	snprintf(where, sizeof(where), "fd:%d", shmring_fd(owner));
-	assert_int_equal(shmring_attach(where, SHMRING_ROLE_CONSUMER, &c), 0);
+	anon_ring_and_consumer(&owner, &c, where);
 	unsetenv("SHMRING_PEER_CHECK_MS");
 	assert_int_equal(pipe(up), 0);
 	assert_int_equal(pipe(down), 0);
@@ -1269,9 +1272,7 @@ static void a_producer_slower_than_a_stream_does_not_hold(void **s)
 	struct shmring *owner, *c;
 	struct shmring_stats st;
 	char where[32];
-	assert_int_equal(shmring_create(NULL, NULL, &owner), 0);
-	snprintf(where, sizeof(where), "fd:%d", shmring_fd(owner));
-	assert_int_equal(shmring_attach(where, SHMRING_ROLE_CONSUMER, &c), 0);
+	anon_ring_and_consumer(&owner, &c, where);
 	pid_t pid = tu_fork(burst_then_every_500_ns, where);
 	expect_sequence(c, 0, 3200);
 	assert_int_equal(tu_reap(pid), 0);
@@ -1316,9 +1317,7 @@ static void a_streaming_producer_holds_runs(void **s)
 	struct shmring_stats st;
 	char where[32];
 	int fds[2];
-	assert_int_equal(shmring_create(NULL, NULL, &owner), 0);
-	snprintf(where, sizeof(where), "fd:%d", shmring_fd(owner));
-	assert_int_equal(shmring_attach(where, SHMRING_ROLE_CONSUMER, &c), 0);
+	anon_ring_and_consumer(&owner, &c, where);
 	assert_int_equal(pipe(fds), 0);
 	struct timed_stream t = { where, fds[1] };
 	pid_t pid = tu_fork(stream_and_time, &t);
@@ -1425,9 +1424,7 @@ static void mapping_takes_a_hold_ahead_of_a_lagging_consumer(void **s)
 	struct shmring_stats st;
 	struct quiet_producer q;
 	char where[32];
-	assert_int_equal(shmring_create(NULL, NULL, &owner), 0);
-	snprintf(where, sizeof(where), "fd:%d", shmring_fd(owner));
-	assert_int_equal(shmring_attach(where, SHMRING_ROLE_CONSUMER, &c), 0);
+	anon_ring_and_consumer(&owner, &c, where);
 	pid_t pid = quiet_producer(&q, where, 32, 1000); /* the last 8 held */
 	assert_int_equal(shmring_mapping(c, &m), 0);
 	/* the agent's view: the visible headers from its position */
