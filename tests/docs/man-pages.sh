@@ -72,6 +72,20 @@ for page in "$man"/*.3; do
 	esac
 done
 
+# Every command installed from supervisor/ and tools/ has its page in
+# section 1, installed beside it.
+for cm in supervisor/CMakeLists.txt tools/CMakeLists.txt; do
+	for cmd in $(sed -n 's/^add_executable(\(shmring-[a-z-]*\) .*/\1/p' "$cm"); do
+		if [ ! -f "$man/$cmd.1" ]; then
+			echo "FAIL: the command $cmd has no man page: write $man/$cmd.1"
+			fail=1
+		elif ! grep -q "docs/man/$cmd.1" "$cm"; then
+			echo "FAIL: $cm does not install $man/$cmd.1"
+			fail=1
+		fi
+	done
+done
+
 if command -v groff >/dev/null 2>&1; then
 	for page in "$man"/*.[137]; do
 		[ -f "$page" ] || continue
