@@ -8,24 +8,23 @@ next (on the machine of docs/benchmarks.md, a raw cache-line round trip of
 over rounds of both placements describes neither: run-all summarises each
 placement apart. The placement of a round is read from its raw cache-line
 round trip (`zmq-pushpull floor`, the "raw cache line" rows of
-shmring-bench), measured at its start and at its end:
+shmring-bench), measured at its start and at its end; the lower of the two
+stands for the round (the first can be slow while a vCPU settles, and a
+loaded moment only ever makes it slower):
 
-* the floors of all rounds, sorted, are split at their largest step when
-  that step is a factor GAP or more: below it is "close", above it "far";
+* the rounds' floors, sorted, are split at their largest step when that
+  step is a factor GAP or more: below it is "close", above it "far";
 * without such a step every round ran in one placement ("one placement":
   which one cannot be told from these rounds alone);
-* a round whose first and last floors fall on both sides changed placement
-  while it ran ("mixed"): it is summarised with neither.
-
-Ratios are computed inside one round (shmring and its peer measured side by
-side) and their median taken over the rounds of one placement.
+* a round without a floor is "not measured", summarised apart and judged
+  against no target.
 """
 import math
 import re
 import statistics
 
 GAP = 1.6  # close ~110-150 ns, far ~490-560 ns: a step of 3x; noise is < 1.3x
-ORDER = ("close", "one placement", "far", "mixed")
+ORDER = ("close", "one placement", "far", "not measured")
 
 # name, what it compares, target close (or one placement), target far
 ROUND_TARGETS = (
@@ -44,36 +43,39 @@ def floors_of(rows):
             if x["kind"] == "latency" and x["case"].startswith("raw cache line")]
 
 
-def threshold(all_floors):
+def round_floor(floors):
+    """The figure that stands for a round: its lowest floor, None if none."""
+    return min(floors) if floors else None
+
+
+def threshold(round_floors):
     """The boundary between the two placements, or None if one came up."""
-    vals = sorted(v for v in all_floors if v > 0)
+    vals = sorted(v for v in round_floors if v)
     if len(vals) < 2:
         return None
     step, k = max((vals[i + 1] / vals[i], i) for i in range(len(vals) - 1))
     return math.sqrt(vals[k] * vals[k + 1]) if step >= GAP else None
 
 
-def label(floors, thr):
-    """close, far or mixed against the boundary; one placement without one."""
-    if not floors:
-        return "mixed"  # no floor measured: nothing tells
+def label(floor, thr):
+    """close or far against the boundary; one placement without one."""
+    if not floor:
+        return "not measured"
     if thr is None:
         return "one placement"
-    if all(v < thr for v in floors):
-        return "close"
-    if all(v > thr for v in floors):
-        return "far"
-    return "mixed"
+    return "close" if floor < thr else "far"
 
 
 def classify(round_floors):
-    """Per round, its label; and the boundary (None when one placement)."""
-    thr = threshold([v for fl in round_floors for v in fl])
-    return [label(fl, thr) for fl in round_floors], thr
+    """Per round (its floors), its label; and the boundary (None when one
+    placement)."""
+    lows = [round_floor(fl) for fl in round_floors]
+    thr = threshold(lows)
+    return [label(v, thr) for v in lows], thr
 
 
 def groups(labels):
-    """label -> round indexes, in ORDER; rounds that changed placement too."""
+    """label -> round indexes, in ORDER."""
     out = {}
     for i, lab in enumerate(labels):
         out.setdefault(lab, []).append(i)
@@ -81,14 +83,30 @@ def groups(labels):
 
 
 def main_group(grouped):
-    """The placement the plots show: the one with the most rounds (mixed
-    only when nothing else ran); ties go to the first in ORDER."""
-    clean = {k: v for k, v in grouped.items() if k != "mixed"} or grouped
+    """The placement the plots show: the one with the most rounds (one not
+    measured only when nothing else ran); ties go to the first in ORDER."""
+    clean = {k: v for k, v in grouped.items() if k != "not measured"} or grouped
     return max(clean, key=lambda k: (len(clean[k]), -ORDER.index(k)))
 
 
+def script_words(floors, thr, round_lows):
+    """Where a topology-level script ran, from the floors around it, said
+    against the rounds'."""
+    if not floors:
+        return "placement not measured"
+    low = round_floor(floors)
+    seen = "raw cache line %s ns before/after" % "/".join("%.0f" % v for v in floors)
+    if thr is not None:
+        return "%s placement, %s" % (label(low, thr), seen)
+    lows = [v for v in round_lows if v]
+    if lows and max(low / min(lows), max(lows) / low) >= GAP:
+        return "another placement than the rounds' (%.0f-%.0f ns), %s" % (min(lows), max(lows), seen)
+    return "the rounds' placement, %s" % seen
+
+
 def round_ratios(rows):
-    """The day-one ratios of one round (both sides of each measured in it)."""
+    """The day-one ratios of one round (both sides of each measured in it):
+    name -> ratio, for those whose figures the round has (INPUTS)."""
     fig = {(x["kind"], x["case"], int(x["size"])): float(x["a"]) for x in rows
            if x["kind"] in ("throughput", "latency")}
 
@@ -109,7 +127,25 @@ def round_ratios(rows):
     return out
 
 
+# The figures each ratio is made of: a ratio is not judged when one of them
+# is too noisy in that placement (run-all refuses it).
+T64 = ("throughput", "shmring copy batch 1", 64)
+B64 = ("throughput", "shmring copy batched", 64)
+Z64 = (("throughput", "ZeroMQ ipc", 64), ("throughput", "ZeroMQ ipc tuned", 64))
+INPUTS = {
+    "default_batched": (T64, B64),
+    "default_zmq": (T64,) + Z64,
+    "batched_zmq": (B64,) + Z64,
+    "big_unix": (("throughput", "shmring copy batch 1", 4194304),
+                 ("throughput", "unix socket", 4194304)),
+    "spin_floor": (("latency", "shmring spin", 64), ("latency", "raw cache line (floor)", 64)),
+}
+
+
 def verdict(value, lab, close, far):
+    """met or missed against the target of LAB's placement; VALUE as shown
+    (two decimals), so that 0.899 shown as 0.90 is not called missed."""
+    value = round(value, 2)
     if close is None:
         return ""
     if lab == "close":
@@ -131,21 +167,31 @@ def target_for(lab, close, far):
     return ">= %gx close, >= %gx far" % (close, far)
 
 
-def round_table(lab, rounds, ratios, judged=True):
-    """Markdown: each ratio's median over a placement's rounds, its range,
-    the target for that placement and the verdict (none when not judged:
-    run-all --quick)."""
-    md = ["| %s: %s | median | rounds | target | |" % (
+def round_table(lab, rounds, ratios, judged=True, refused=()):
+    """Markdown: each ratio's median over a placement's rounds, every round's
+    value ("-" where not measured), the target for that placement and the
+    verdict; none when not judged (run-all --quick, a placement not
+    measured) or when a figure it is made of was refused (REFUSED: (kind,
+    case, size) keys)."""
+    judged = judged and lab != "not measured"
+    md = ["| %s: %s | median | per round | target | |" % (
         lab, "round " + ", ".join(str(i + 1) for i in rounds)), "| --- | ---: | --- | --- | --- |"]
     for name, what, close, far in ROUND_TARGETS:
-        vals = [ratios[i][name] for i in rounds if name in ratios[i]]
-        if not vals:
-            md.append("| %s | not measured | | %s | |" % (what, target_for(lab, close, far)))
+        vals = [ratios[i].get(name) for i in rounds]
+        got = [v for v in vals if v is not None]
+        target = target_for(lab, close, far)
+        if not got:
+            md.append("| %s | not measured | | %s | |" % (what, target))
             continue
-        med = statistics.median(vals)
-        md.append("| %s | %.2fx | %s | %s | %s |" % (
-            what, med, " ".join("%.2f" % v for v in vals), target_for(lab, close, far),
-            verdict(med, lab, close, far) if judged else "not judged"))
+        med = statistics.median(got)
+        per = " ".join("-" if v is None else "%.2f" % v for v in vals)
+        if close is None:
+            say = ""
+        elif any(k in refused for k in INPUTS[name]):
+            say = "refused: a figure it is made of is too noisy"
+        else:
+            say = verdict(med, lab, close, far) if judged else "not judged"
+        md.append("| %s | %.2fx | %s | %s | %s |" % (what, med, per, target, say))
     return md
 
 
