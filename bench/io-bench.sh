@@ -14,6 +14,12 @@ dir=$(mktemp -d "${TMPDIR:-/var/tmp}/shmring-iobench.XXXXXX")
 trap 'pkill -9 -f "$dir" 2>/dev/null || true; rm -rf "$dir"' EXIT
 f=$dir/data; bytes=$((mib << 20))
 head -c "$bytes" /dev/urandom > "$f"; cat "$f" > /dev/null
+# Every copy starts right after the previous one's output was removed, the
+# first one too (this copy): a guest that hands freed memory back to its
+# host (free page reporting) makes page cache allocated from long-freed
+# memory fault on the host, 3-10x slower, which a run placed after the TCP
+# runs would pay alone (docs/benchmarks.md, I/O kernels).
+cat "$f" > "$dir/out"
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 mbps() { awk -v b="$bytes" -v ns="$1" 'BEGIN {printf "%.0f", b / (ns / 1e9) / 1e6}'; }
 timed() { local t0; t0=$(date +%s%N); "$@" > /dev/null 2>&1; echo $(( $(date +%s%N) - t0 )); }
@@ -23,7 +29,6 @@ for ((r = 0; r < rounds; r++)); do
   cmp -s "$f" "$dir/out" || { echo "io-bench: shmring copy differs" >&2; exit 1; }
   rm -f "$dir/out"; c+=("$(mbps "$(timed cp "$f" "$dir/out")")")
   rm -f "$dir/out"; k+=("$(mbps "$(timed sh -c "cat '$f' > '$dir/out'")")")
-  rm -f "$dir/out"
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   t0=$(date +%s%N)
   "$sup" run -e "shmring-tcp-source --listen 127.0.0.1:$port ! shmring-file-sink /dev/null" > /dev/null 2>&1 & rx=$!
