@@ -207,3 +207,30 @@ def test_script_targets_are_read_from_their_tables():
     table = "\n".join(pl.script_table([("io-bench.sh", "close") + x for x in rows]))
     assert table.count("| met |") == 1 and table.count("| **missed** |") == 1
     assert pl.script_ratios("io-bench.sh", "io-bench: skipped\n") == []
+
+
+def test_refused_points_keep_every_series_in_its_own_data_block(tmp_path):
+    """A refused figure breaks its line with an undefined point: blank lines
+    would end gnuplot's data block at two in a row, and every later series
+    would be drawn under the wrong name."""
+    import importlib.machinery
+    import importlib.util
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        loader = importlib.machinery.SourceFileLoader("run_all", str(REPO / "bench" / "run-all"))
+        ra = importlib.util.module_from_spec(importlib.util.spec_from_loader("run_all", loader))
+        loader.exec_module(ra)
+    finally:
+        sys.path.pop(0)
+    summary = []
+    for case in ("a peer", "b peer", "c peer"):
+        for size, refused in ((64, False), (1024, case == "a peer"), (4096, case == "a peer")):
+            summary.append({"kind": "throughput", "case": case, "size": size, "median": 1e6,
+                            "gbps": 1.0, "spread_pct": 40.0 if refused else 1.0,
+                            "refused": refused, "runs": 5})
+    ra.plot(str(tmp_path), summary, {}, None, 25.0)
+    blocks = (tmp_path / "throughput.dat").read_text().split("\n\n\n")
+    named = [b.strip().splitlines() for b in blocks if b.strip()]
+    assert [b[0] for b in named] == ['"a peer"', '"b peer"', '"c peer"']
+    assert all(len(b) == 4 for b in named)  # the name, then one line per size
+    assert named[0][2:] == ["1024 NaN NaN", "4096 NaN NaN"]
