@@ -1190,30 +1190,54 @@ static uint64_t producer_wakes(struct fixture *f, int r)
 	return st.producer_wakes;
 }
 
+/* The producer of ring r in another process counts a wake after its
+ * FUTEX_WAKE returns, so the woken consumer may look before it is counted:
+ * wait up to 10 s for the count to reach want. */
+static uint64_t producer_wakes_reach(struct fixture *f, int r, uint64_t want)
+{
+	uint64_t end = tu_now_ms() + 10000, n;
+	while ((n = producer_wakes(f, r)) < want && tu_now_ms() < end)
+		tu_sleep_ms(1);
+	return n;
+}
+
 /* A plain producer on ring 0 (peer.o1 -> k.a): once the kernel's input
  * sleeps, one message carrying its commit time, then silence: no library
  * call until long after the bound. */
-static int send_one_then_go_quiet(void *arg)
+/* Once the consumer of ring 0 sleeps, announced as FLAG (read from its
+ * header, not from a counter that an earlier sleep may have moved), one
+ * message, then quiet. A machine loaded by other work may take seconds to
+ * put the consumer to sleep: the budget is 30 s. */
+static int send_one_to_a_sleeper_then_go_quiet(struct fixture *f, uint32_t flag)
 {
-	struct fixture *f = arg;
 	char v[32];
 	struct shmring *p;
 	snprintf(v, sizeof(v), "fd:%d", shmring_fd(f->ring[0]));
 	if (shmring_attach(v, SHMRING_ROLE_PRODUCER, &p) < 0)
 		return 1;
-	struct shmring_stats st;
-	uint64_t end = tu_now_ms() + 5000;
-	do {
-		if (shmring_stats(f->ring[0], &st) < 0 || tu_now_ms() > end)
+	struct smr_header *h = map_header(f, 0);
+	uint64_t end = tu_now_ms() + 30000;
+	while (atomic_load(&h->cons.sleeping) != flag) {
+		if (tu_now_ms() > end)
 			return 2;
 		tu_sleep_ms(1);
-	} while (st.consumer_sleeps == 0);
+	}
 	uint64_t t = tu_now_ns();
 	if (shmring_send(p, &t, sizeof(t), 0) < 0)
 		return 3;
 	tu_sleep_ms(1500); /* quiet: the consumer must find it by itself */
 	shmring_detach(p);
 	return 0;
+}
+
+static int send_one_then_go_quiet(void *arg)
+{
+	return send_one_to_a_sleeper_then_go_quiet(arg, SMR_SLEEP_BATCH);
+}
+
+static int send_one_to_a_woken_sleeper(void *arg)
+{
+	return send_one_to_a_sleeper_then_go_quiet(arg, SMR_SLEEP_NOW);
 }
 
 static void shared_input_sees_a_lone_message_within_the_bound_from_a_quiet_producer(void **s)
@@ -1224,7 +1248,7 @@ static void shared_input_sees_a_lone_message_within_the_bound_from_a_quiet_produ
 	build_shared(&f);
 	assert_int_equal(shmring_kernel_attach(&k), 0);
 	pid_t pid = tu_fork(send_one_then_go_quiet, &f);
-	assert_int_equal(shmring_kernel_wait(k, 10000), 1);
+	assert_int_equal(shmring_kernel_wait(k, 30000), 1);
 	uint64_t t;
 	assert_int_equal(shmring_recv(shmring_kernel_port(k, "a"), &t, sizeof(t), 0), 8);
 	uint64_t late_us = (tu_now_ns() - t) / 1000u;
@@ -1326,9 +1350,10 @@ static void unshared_input_is_woken_at_the_first_message(void **s)
 	build(&f, SMR_TOPO_ACTIVE);
 	setenv("SHMRING_PEER_CHECK_MS", "60000", 1);
 	assert_int_equal(shmring_kernel_attach(&k), 0);
-	pid_t pid = tu_fork(send_one_then_go_quiet, &f);
-	assert_int_equal(shmring_kernel_wait(k, 10000), 1);
-	assert_int_equal(producer_wakes(&f, 0), 1);
+	/* The child sends once the end's sleep is announced SMR_SLEEP_NOW */
+	pid_t pid = tu_fork(send_one_to_a_woken_sleeper, &f);
+	assert_int_equal(shmring_kernel_wait(k, 30000), 1);
+	assert_int_equal(producer_wakes_reach(&f, 0, 1), 1);
 	assert_int_equal(tu_reap(pid), 0);
 	unsetenv("SHMRING_PEER_CHECK_MS");
 	shmring_kernel_detach(k);
