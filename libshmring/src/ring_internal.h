@@ -131,6 +131,11 @@ typedef int (*smr_ready_fn)(struct shmring *r);
 #define SMR_HOLD_RUN   32u
 #define SMR_STREAM_NS  4000ull
 #define SMR_TAKE_NS    2000ull
+/* A producer that waited for room lets the consumer free an eighth of the
+ * ring, or SMR_ROOM_NS at most, before it writes on (ring_io.c,
+ * let_room_grow). */
+#define SMR_ROOM_DIV   8u
+#define SMR_ROOM_NS    4000ull
 /* Waits of this thread on any ring (any ring call that found nothing to do
  * and waited, or would have): a producer whose thread waited between two
  * commits is not streaming. */

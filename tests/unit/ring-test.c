@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -983,6 +984,77 @@ static void dead_consumer_is_reported_to_blocked_producer(void **s)
 		assert_true(tu_now_ms() - t0 < 20000); /* told, not left waiting (~100 ms) */
 	}
 	shmring_detach(p);
+	shmring_detach(owner);
+}
+
+static void expect_sequence(struct shmring *c, uint64_t from, uint64_t to);
+
+/* A producer in another process fills a 4 KiB ring, says so (a byte on
+ * full), blocks in one more send, says when that returned (a byte on
+ * sent), then sends the rest: n sequence numbers in all. */
+struct filler {
+	const char *where;
+	int full, sent;
+	uint64_t n;
+};
+
+static int fill_then_block(void *arg)
+{
+	const struct filler *f = arg;
+	struct shmring *r;
+	if (shmring_attach(f->where, SHMRING_ROLE_PRODUCER, &r) < 0)
+		return 1;
+	uint64_t i = 0;
+	while (shmring_send(r, &i, sizeof(i), 0) == 0)
+		i++;
+	if (write(f->full, "f", 1) != 1 || shmring_send(r, &i, sizeof(i), 10000) < 0)
+		return 2;
+	if (write(f->sent, "s", 1) != 1)
+		return 3;
+	for (i++; i < f->n; i++)
+		if (shmring_send(r, &i, sizeof(i), 10000) < 0)
+			return 4;
+	shmring_close(r);
+	shmring_detach(r);
+	return 0;
+}
+
+/* After a wait for room the producer lets the room grow (an eighth of the
+ * ring), but for SMR_ROOM_NS at most: a consumer that frees one record and
+ * stops still lets a blocked send through, and nothing is lost or
+ * reordered. */
+static void a_producer_waiting_for_room_takes_what_a_stalled_consumer_frees(void **s)
+{
+	(void)s;
+	struct shmring *owner, *c;
+	struct shmring_opts o;
+	char where[32];
+	int full[2], sent[2];
+	shmring_opts_init(&o);
+	o.capacity = 4096; /* an eighth: 512 bytes, 32 records of 8 bytes */
+	assert_int_equal(shmring_create(NULL, &o, &owner), 0);
+	snprintf(where, sizeof(where), "fd:%d", shmring_fd(owner));
+	assert_int_equal(shmring_attach(where, SHMRING_ROLE_CONSUMER, &c), 0);
+	assert_int_equal(pipe(full), 0);
+	assert_int_equal(pipe(sent), 0);
+	struct filler f = { .where = where, .full = full[1], .sent = sent[1], .n = 1000 };
+	pid_t pid = tu_fork(fill_then_block, &f);
+	char x;
+	assert_int_equal(read(full[0], &x, 1), 1);
+	tu_sleep_ms(20); /* the blocked send waits, spinning or asleep */
+	expect_sequence(c, 0, 1); /* one record freed, 16 bytes */
+	struct pollfd pf = { .fd = sent[0], .events = POLLIN };
+	assert_int_equal(poll(&pf, 1, 10000), 1); /* it went through ... */
+	struct shmring_stats st;
+	assert_int_equal(shmring_stats(c, &st), 0);
+	assert_int_equal(st.msgs_out, 1); /* ... with that one record's room */
+	expect_sequence(c, 1, f.n);
+	assert_int_equal(tu_reap(pid), 0);
+	for (int i = 0; i < 2; i++) {
+		close(full[i]);
+		close(sent[i]);
+	}
+	shmring_detach(c);
 	shmring_detach(owner);
 }
 
@@ -2072,6 +2144,7 @@ int main(void)
 		cmocka_unit_test(recv_into_small_buffer_keeps_the_message),
 		cmocka_unit_test(close_gives_end_of_stream_after_drain),
 		cmocka_unit_test(consumer_close_makes_full_producer_fail_with_epipe),
+		cmocka_unit_test(a_producer_waiting_for_room_takes_what_a_stalled_consumer_frees),
 		cmocka_unit_test(batching_publishes_on_batch_or_flush),
 		cmocka_unit_test(quiet_producer_leaves_nothing_invisible),
 		cmocka_unit_test(takeover_keeps_a_taken_hold),
