@@ -238,14 +238,16 @@ static int producer_ready(struct shmring *r)
  * options: one run in 40 fell into it and stayed, 50 M messages at 15
  * instead of 90 M msg/s, 9 M full events; docs/ring.md, "A full ring").
  * Spinning, with a look at the tail every 8 pauses so the consumer's
- * stores to it are not fought over; not where the cpu is shared with the
- * consumer, nor for a producer that asked to sleep or yield, nor on a
+ * stores to it are not fought over; not on a kernel's port that shares a
+ * cpu (the supervisor placed it with other kernels), nor for a producer
+ * that asked to sleep, to yield or to spin less than SMR_ROOM_NS, nor on a
  * broadcast ring (whose refresh moves drop consumers).
  */
 static COLD void let_room_grow(struct shmring *r)
 {
 	if (r->bcast || r->shared || r->wait == SHMRING_WAIT_FUTEX ||
-	    r->wait == SHMRING_WAIT_YIELD)
+	    r->wait == SHMRING_WAIT_YIELD ||
+	    (r->wait == SHMRING_WAIT_ADAPTIVE && (uint64_t)r->spin_us * 1000u < SMR_ROOM_NS))
 		return;
 	uint64_t low = r->cap / SMR_ROOM_DIV, t0 = smr_now_ns();
 	while (r->cap - (r->pos - r->peer_pos) < low) {

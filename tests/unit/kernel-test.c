@@ -1202,11 +1202,9 @@ static uint64_t producer_wakes_reach(struct fixture *f, int r, uint64_t want)
 }
 
 /* A plain producer on ring 0 (peer.o1 -> k.a): once the kernel's input
- * sleeps, one message carrying its commit time, then silence: no library
- * call until long after the bound. */
-/* Once the consumer of ring 0 sleeps, announced as FLAG (read from its
- * header, not from a counter that an earlier sleep may have moved), one
- * message, then quiet. A machine loaded by other work may take seconds to
+ * sleeps, announced as FLAG (read from its header, not from a counter that
+ * an earlier sleep may have moved), one message carrying its commit time,
+ * then silence: no library call until long after the bound. A machine loaded by other work may take seconds to
  * put the consumer to sleep: the budget is 30 s. */
 static int send_one_to_a_sleeper_then_go_quiet(struct fixture *f, uint32_t flag)
 {
