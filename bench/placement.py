@@ -121,7 +121,7 @@ def round_ratios(rows):
                            ("big_unix", t("shmring copy batch 1", 4194304),
                             t("unix socket", 4194304)),
                            ("spin_floor", fig.get(("latency", "shmring spin", 64), 0.0),
-                            min(floors_of(rows) or [0.0]))):
+                            round_floor(floors_of(rows)) or 0.0)):
         if num > 0 and den > 0:
             out[name] = num / den
     return out

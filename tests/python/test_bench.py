@@ -5,6 +5,9 @@ the numpy frames case checks its sums and has its C figure beside it, and
 the sweep is drawn when gnuplot is there; pyprofile.py times every way of
 sending and receiving."""
 import csv
+import importlib
+import importlib.machinery
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -61,13 +64,27 @@ def test_pyprofile_times_every_way():
     assert len(figures) == 7 and all(f > 0 for f in figures), r.stdout
 
 
-def _placement():
+def _from_bench(load):
+    """LOAD() with bench/ on the module path (run-all imports placement)."""
     sys.path.insert(0, str(REPO / "bench"))
     try:
-        import placement
+        return load()
     finally:
         sys.path.pop(0)
-    return placement
+
+
+def _placement():
+    return _from_bench(lambda: importlib.import_module("placement"))
+
+
+def _run_all():
+    """bench/run-all as a module (its file name has no .py)."""
+    def load():
+        loader = importlib.machinery.SourceFileLoader("run_all", str(REPO / "bench" / "run-all"))
+        mod = importlib.util.module_from_spec(importlib.util.spec_from_loader("run_all", loader))
+        loader.exec_module(mod)
+        return mod
+    return _from_bench(load)
 
 
 def _round(floor, b1, batched, zmq, spin=None, tuned=None):
@@ -164,15 +181,7 @@ def test_run_all_summarises_each_placement_apart(tmp_path):
     assert "| shmring copy batch 1 | 64 | 4e+07 | n/a (1 round) |" in md
     got = {(x["placement"], x["case"]) for x in csv_.DictReader(open(tmp_path / "summary.csv"))}
     assert ("close", "shmring copy batch 1") in got and ("far", "shmring copy batch 1") in got
-    import importlib.machinery
-    import importlib.util
-    sys.path.insert(0, str(REPO / "bench"))
-    try:
-        loader = importlib.machinery.SourceFileLoader("run_all", str(REPO / "bench" / "run-all"))
-        ra = importlib.util.module_from_spec(importlib.util.spec_from_loader("run_all", loader))
-        loader.exec_module(ra)
-    finally:
-        sys.path.pop(0)
+    ra = _run_all()
     back = ra.summary_from_tables(md)
     mine = [x["median"] for x in back if x["case"] == "shmring copy batch 1"]
     assert mine == [95e6]  # the plotted placement's row only
@@ -213,15 +222,7 @@ def test_refused_points_keep_every_series_in_its_own_data_block(tmp_path):
     """A refused figure breaks its line with an undefined point: blank lines
     would end gnuplot's data block at two in a row, and every later series
     would be drawn under the wrong name."""
-    import importlib.machinery
-    import importlib.util
-    sys.path.insert(0, str(REPO / "bench"))
-    try:
-        loader = importlib.machinery.SourceFileLoader("run_all", str(REPO / "bench" / "run-all"))
-        ra = importlib.util.module_from_spec(importlib.util.spec_from_loader("run_all", loader))
-        loader.exec_module(ra)
-    finally:
-        sys.path.pop(0)
+    ra = _run_all()
     summary = []
     for case in ("a peer", "b peer", "c peer"):
         for size, refused in ((64, False), (1024, case == "a peer"), (4096, case == "a peer")):
