@@ -35,7 +35,7 @@ struct shmring {
 				 SMR_HOLD_RUN during an adaptive hold */
 	/* Producer, adaptive publication (ring_io.c): commits since this
 	 * thread last waited on a ring (smr_tls_waits was seen_waits), whether
-	 * they come at a stream's rate (the clock read at streak_t, when msgs
+	 * they come at a stream's rate (the clock read at streak_t, when commits
 	 * was streak_msgs), when the hold began, whether this ring may hold at
 	 * all, and whether the hold in progress is offered in head.held. */
 	uint32_t  streak;

@@ -372,8 +372,8 @@ void smr_piece_commit(struct shmring *r, uint64_t len)
 _Thread_local uint64_t smr_tls_waits __attribute__((tls_model("initial-exec")));
 
 /* A stream: at least SMR_HOLD_RUN commits per SMR_STREAM_NS since the last
- * clock read (streak_t, when r->msgs was streak_msgs). Reads the clock and
- * begins the next measure. */
+ * clock read (streak_t, when r->commits was streak_msgs). now, the clock
+ * just read, begins the next measure. */
 static int stream_rate(struct shmring *r, uint64_t now)
 {
 	/* commits: this handle's own count (msgs is reloaded by a resync);
